@@ -60,5 +60,8 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{_times[nb]:7.1f} s  {Path(nb)}{flag}")
     tr.write_line(f"{sum(_times.values()):7.1f} s  total")
     if _failed_budget:
-        tr.write_line(f"FAILED: notebooks over the {NOTEBOOK_BUDGET_S:.0f} s budget: "
-                      f"{', '.join(sorted(_failed_budget))}", red=True)
+        tr.write_line(
+            f"FAILED: notebooks over the {NOTEBOOK_BUDGET_S:.0f} s budget: "
+            f"{', '.join(sorted(_failed_budget))}",
+            red=True,
+        )

@@ -52,15 +52,27 @@ def ensure_env(extras: str = "test") -> Path:
     wanted = f"{_install_fingerprint()} [{extras}]"
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return py
-    print("[course] installing the course package and its dependencies (about a minute) ...",
-          flush=True)
+    print(
+        "[course] installing the course package and its dependencies (about a minute) ...",
+        flush=True,
+    )
     t0 = time.perf_counter()
-    cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-           "-e", f"{ROOT}[{extras}]"]
+    cmd = [
+        str(py),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "-e",
+        f"{ROOT}[{extras}]",
+    ]
     result = subprocess.run(cmd)
     if result.returncode != 0:
-        sys.exit("error: installation failed (see pip's message above). "
-                 "Delete .venv and try again; see README 'Troubleshooting'.")
+        sys.exit(
+            "error: installation failed (see pip's message above). "
+            "Delete .venv and try again; see README 'Troubleshooting'."
+        )
     STAMP.write_text(wanted + "\n")
     print(f"[course] installed in {time.perf_counter() - t0:.0f} s", flush=True)
     return py
@@ -68,8 +80,7 @@ def ensure_env(extras: str = "test") -> Path:
 
 def cmd_lab(args: list[str]) -> int:
     py = ensure_env("test")
-    print(f"[course] starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl-C) ...",
-          flush=True)
+    print(f"[course] starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl-C) ...", flush=True)
     return subprocess.call([str(py), "-m", "jupyter", "lab", FIRST_NOTEBOOK, *args], cwd=ROOT)
 
 
@@ -80,8 +91,10 @@ def cmd_test(args: list[str]) -> int:
     rc = subprocess.call([str(py), "-m", "pytest", *PYTEST_ARGS, *args], cwd=ROOT)
     if rc == 0:
         rc = subprocess.call([str(py), "-m", "ruff", "check", "."], cwd=ROOT)
-    print(f"[course] test command finished in {time.perf_counter() - t0:.0f} s "
-          f"with exit status {rc}", flush=True)
+    print(
+        f"[course] test command finished in {time.perf_counter() - t0:.0f} s with exit status {rc}",
+        flush=True,
+    )
     return rc
 
 
@@ -89,8 +102,10 @@ def main(argv: list[str]) -> int:
     commands = {"lab": cmd_lab, "test": cmd_test}
     if not argv or argv[0] not in commands:
         print(__doc__)
-        print(f"error: expected one of {', '.join(commands)}, got {argv[:1] or 'nothing'}",
-              file=sys.stderr)
+        print(
+            f"error: expected one of {', '.join(commands)}, got {argv[:1] or 'nothing'}",
+            file=sys.stderr,
+        )
         return 2
     return commands[argv[0]](argv[1:])
 

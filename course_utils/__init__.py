@@ -59,8 +59,10 @@ def get_device():
 
     name = os.environ.get("COURSE_DEVICE", "cpu").strip().lower()
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("COURSE_DEVICE=cuda but torch.cuda.is_available() is False: "
-                           "install a CUDA build of torch (see README) or unset COURSE_DEVICE")
+        raise RuntimeError(
+            "COURSE_DEVICE=cuda but torch.cuda.is_available() is False: "
+            "install a CUDA build of torch (see README) or unset COURSE_DEVICE"
+        )
     if name not in {"cpu", "cuda", "mps"}:
         raise ValueError(f"COURSE_DEVICE must be one of cpu, cuda, mps; got {name!r}")
     return torch.device(name)

@@ -57,8 +57,9 @@ class Toy2D:
     name = "toy"
     has_log_prob = False
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """Draw ``n`` points; returns a ``(n, 2)`` tensor of ``dtype``."""
         n = _check_n(n)
         _check_generator(generator)
@@ -111,8 +112,11 @@ class GaussianMixture2D(Toy2D):
         self.stds = stds.expand(k).clone() if stds.ndim == 0 else stds
         if self.stds.shape != (k,) or not bool((self.stds > 0).all()):
             raise ValueError(f"stds must be positive with shape ({k},), got {self.stds.tolist()}")
-        w = torch.ones(k, dtype=torch.float64) if weights is None else torch.as_tensor(
-            weights, dtype=torch.float64)
+        w = (
+            torch.ones(k, dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64)
+        )
         if w.shape != (k,) or bool((w < 0).any()) or float(w.sum()) <= 0:
             raise ValueError(f"weights must be non-negative with shape ({k},) and a positive sum")
         self.weights = w / w.sum()
@@ -164,7 +168,8 @@ class TwoMoons(Toy2D):
         x = torch.where(upper, torch.cos(theta), 1.0 - torch.cos(theta))
         y = torch.where(upper, torch.sin(theta), 0.5 - torch.sin(theta))
         pts = torch.stack([x, y], 1) + self.noise * torch.randn(
-            n, 2, generator=generator, dtype=torch.float64)
+            n, 2, generator=generator, dtype=torch.float64
+        )
         # centre and scale to roughly unit variance, like the other data sets
         return (pts - torch.tensor([0.5, 0.25], dtype=torch.float64)) * 1.5
 
@@ -212,8 +217,7 @@ class Rings(Toy2D):
         probs = self.radii / self.radii.sum()
         ring = torch.multinomial(probs, n, replacement=True, generator=generator)
         theta = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
-        r = self.radii[ring] + self.noise * torch.randn(n, generator=generator,
-                                                        dtype=torch.float64)
+        r = self.radii[ring] + self.noise * torch.randn(n, generator=generator, dtype=torch.float64)
         return torch.stack([r * torch.cos(theta), r * torch.sin(theta)], 1)
 
 

@@ -53,8 +53,16 @@ def _points(x, name="x") -> np.ndarray:
     return arr
 
 
-def scatter(x, ax=None, title: str = "samples", s: float = 2.0, alpha: float = 0.5,
-            lim: float | None = 3.0, label: str | None = None, **kwargs):
+def scatter(
+    x,
+    ax=None,
+    title: str = "samples",
+    s: float = 2.0,
+    alpha: float = 0.5,
+    lim: float | None = 3.0,
+    label: str | None = None,
+    **kwargs,
+):
     """Scatter plot of 2-D points ``x: (n, 2)`` with equal axes."""
     ax = _ax(ax)
     pts = _points(x)
@@ -67,8 +75,15 @@ def scatter(x, ax=None, title: str = "samples", s: float = 2.0, alpha: float = 0
     return ax
 
 
-def density(log_prob: Callable[[torch.Tensor], torch.Tensor], ax=None, lim=3.0, n: int = 150,
-            title: str = "density", log: bool = False, colorbar: bool = False):
+def density(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    ax=None,
+    lim=3.0,
+    n: int = 150,
+    title: str = "density",
+    log: bool = False,
+    colorbar: bool = False,
+):
     """Heat map of ``exp(log_prob)`` (or of ``log_prob`` when ``log=True``) on a grid."""
     ax = _ax(ax)
     with torch.no_grad():
@@ -83,8 +98,14 @@ def density(log_prob: Callable[[torch.Tensor], torch.Tensor], ax=None, lim=3.0, 
     return ax
 
 
-def vector_field(v: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t: float = 0.0,
-                 ax=None, lim: float = 3.0, n: int = 17, title: str | None = None):
+def vector_field(
+    v: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    t: float = 0.0,
+    ax=None,
+    lim: float = 3.0,
+    n: int = 17,
+    title: str | None = None,
+):
     """Quiver plot of a field ``v(t, x)`` (torchdiffeq order) at time ``t``."""
     ax = _ax(ax)
     g = torch.linspace(-lim, lim, n, dtype=torch.float64)
@@ -99,8 +120,9 @@ def vector_field(v: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t: flo
     return ax
 
 
-def trajectories(path, ax=None, n_max: int = 50, title: str = "trajectories",
-                 lim: float | None = 3.0):
+def trajectories(
+    path, ax=None, n_max: int = 50, title: str = "trajectories", lim: float | None = 3.0
+):
     """Draw paths ``path: (T, batch, 2)``; start points in grey, end points in red."""
     ax = _ax(ax)
     arr = _np(path)

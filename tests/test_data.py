@@ -37,8 +37,9 @@ def test_mixture_log_prob_matches_closed_form_single_component():
     ds = data.GaussianMixture2D(means=[[1.0, -2.0]], stds=0.7)
     x = torch.tensor([[0.3, 0.1], [1.0, -2.0]], dtype=torch.float64)
     var = 0.49
-    ref = -((x - torch.tensor([1.0, -2.0], dtype=torch.float64)) ** 2).sum(1) / (2 * var) \
-        - math.log(2 * math.pi * var)
+    ref = -((x - torch.tensor([1.0, -2.0], dtype=torch.float64)) ** 2).sum(1) / (
+        2 * var
+    ) - math.log(2 * math.pi * var)
     assert torch.allclose(ds.log_prob(x), ref, atol=1e-12)
 
 
@@ -81,8 +82,10 @@ def test_checkerboard_entropy_is_log8():
 def test_rings_radii():
     ds = data.Rings(radii=(1.0, 2.0), noise=0.0)
     r = ds.sample(1000, generator=gen(5), dtype=torch.float64).norm(dim=1)
-    assert torch.all(torch.isclose(r, torch.tensor(1.0, dtype=torch.float64))
-                     | torch.isclose(r, torch.tensor(2.0, dtype=torch.float64)))
+    assert torch.all(
+        torch.isclose(r, torch.tensor(1.0, dtype=torch.float64))
+        | torch.isclose(r, torch.tensor(2.0, dtype=torch.float64))
+    )
     # rings chosen proportional to circumference: P(outer) = 2/3
     assert abs((r > 1.5).double().mean().item() - 2 / 3) < 0.05
 

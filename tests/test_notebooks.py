@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXECUTED = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+EXECUTED = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (ROOT / "solutions").glob("*.ipynb")
+)
 EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 
 
@@ -29,8 +31,12 @@ def test_executed_notebook_has_counts_and_no_errors(path):
     cells = _code_cells(path)
     unrun = [i for i, c in enumerate(cells) if c.get("execution_count") is None]
     assert not unrun, f"{path.name}: code cells {unrun} were never executed (nbval would skip them)"
-    errors = [i for i, c in enumerate(cells) for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        i
+        for i, c in enumerate(cells)
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, f"{path.name}: code cells {errors} have error outputs"
     counts = [c["execution_count"] for c in cells]
     assert counts == sorted(counts), f"{path.name}: cells were executed out of order"

@@ -19,7 +19,7 @@ def _name(req: str) -> str:
 
 
 def _spec(req: str) -> str:
-    return req.strip()[len(_name(req)):].replace(" ", "")
+    return req.strip()[len(_name(req)) :].replace(" ", "")
 
 
 def _pyproject():
@@ -28,8 +28,10 @@ def _pyproject():
 
 def test_environment_yml_agrees_with_pyproject():
     project = _pyproject()["project"]
-    wanted = {_name(r): _spec(r) for r in
-              project["dependencies"] + project["optional-dependencies"]["test"]}
+    wanted = {
+        _name(r): _spec(r)
+        for r in project["dependencies"] + project["optional-dependencies"]["test"]
+    }
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda, pip = {}, {}
     for dep in env["dependencies"]:
@@ -43,9 +45,14 @@ def test_environment_yml_agrees_with_pyproject():
     assert got == wanted, (
         f"environment.yml and pyproject.toml disagree:\n only in yml: "
         f"{set(got.items()) - set(wanted.items())}\n only in pyproject: "
-        f"{set(wanted.items()) - set(got.items())}")
-    assert any(str(d).startswith("-e .") for dep in env["dependencies"] if isinstance(dep, dict)
-               for d in dep["pip"]), "environment.yml must install the package with pip -e ."
+        f"{set(wanted.items()) - set(got.items())}"
+    )
+    assert any(
+        str(d).startswith("-e .")
+        for dep in env["dependencies"]
+        if isinstance(dep, dict)
+        for d in dep["pip"]
+    ), "environment.yml must install the package with pip -e ."
     py = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
     assert py and py[0] >= "python=3.10"
 
@@ -59,9 +66,14 @@ def test_torch_pinned_to_cpu_wheel_range():
 
 def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    ci_lines = [ln.strip() for ln in (ROOT / ".ci/run").read_text().splitlines()
-                if ln.strip() and not ln.startswith("#") and not ln.startswith("set ")
-                and not ln.startswith("cd ")]
+    ci_lines = [
+        ln.strip()
+        for ln in (ROOT / ".ci/run").read_text().splitlines()
+        if ln.strip()
+        and not ln.startswith("#")
+        and not ln.startswith("set ")
+        and not ln.startswith("cd ")
+    ]
     assert ci_lines == ["python3 course.py test"], ci_lines
     assert "python3 course.py test" in readme
     assert "python3 course.py lab" in readme

@@ -25,12 +25,15 @@ def test_setup_dtype_and_threads():
         torch.set_default_dtype(torch.float32)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"seed": -1}, "seed must be a non-negative int"),
-    ({"seed": 1.5}, "seed must be a non-negative int"),
-    ({"seed": 0, "threads": 0}, "threads must be a positive int"),
-    ({"seed": 0, "dtype": torch.int64}, "dtype must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"seed": -1}, "seed must be a non-negative int"),
+        ({"seed": 1.5}, "seed must be a non-negative int"),
+        ({"seed": 0, "threads": 0}, "threads must be a positive int"),
+        ({"seed": 0, "dtype": torch.int64}, "dtype must be"),
+    ],
+)
 def test_setup_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cu.setup(**kwargs)
