@@ -20,7 +20,6 @@ _failed_budget: list[str] = []
 
 # Notebook kernels inherit this: two pytest workers on two cores, one thread each.
 os.environ.setdefault("COURSE_THREADS", "1")
-os.environ.setdefault("MPLBACKEND", "agg")
 
 
 def _notebook_of(nodeid: str) -> str | None:

@@ -1,0 +1,41 @@
+"""Tiny helpers for the notebook build scripts in tools/ (deterministic cell ids)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+          "language_info": {"name": "python"}}
+
+
+class Builder:
+    """Collect cells with readable, stable ids and write an nbformat 4.5 notebook."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.cells = []
+
+    def _id(self, cell_id):
+        return cell_id or f"{self.prefix}-{len(self.cells):03d}"
+
+    def md(self, text: str, cell_id: str | None = None, **meta):
+        cell = nbformat.v4.new_markdown_cell(text.strip("\n"))
+        cell["id"] = self._id(cell_id)
+        cell.metadata.update(meta)
+        self.cells.append(cell)
+
+    def code(self, text: str, cell_id: str | None = None, **meta):
+        cell = nbformat.v4.new_code_cell(text.strip("\n"))
+        cell["id"] = self._id(cell_id)
+        cell.metadata.update(meta)
+        self.cells.append(cell)
+
+    def write(self, path: str | Path):
+        nb = nbformat.v4.new_notebook(cells=self.cells, metadata=KERNEL)
+        nb.nbformat_minor = 5
+        nbformat.validate(nb)
+        nbformat.write(nb, str(path))
+        print(f"wrote {path} ({len(self.cells)} cells)", file=sys.stderr)
