@@ -81,7 +81,11 @@ def ensure_env(extras: str = "test") -> Path:
 def cmd_lab(args: list[str]) -> int:
     py = ensure_env("test")
     print(f"[course] starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl-C) ...", flush=True)
-    return subprocess.call([str(py), "-m", "jupyter", "lab", FIRST_NOTEBOOK, *args], cwd=ROOT)
+    extra = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    # Serve the whole repository (notebooks/, exercises/, solutions/) and open the first
+    # notebook; passing the file itself would make notebooks/ the root and hide the rest.
+    opts = [f"--ServerApp.root_dir={ROOT}", f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}"]
+    return subprocess.call([str(py), "-m", "jupyter", "lab", *opts, *extra, *args], cwd=ROOT)
 
 
 def cmd_test(args: list[str]) -> int:
