@@ -1,0 +1,326 @@
+"""The course as a student sees it: JupyterLab in headless Chromium, end to end.
+
+Starts JupyterLab from the installed course on a free local port, serving a *copy* of the
+notebooks (running cells in the browser must never touch the committed files), and
+drives Debian's Chromium with Playwright (no browser download). Skipped with a visible
+reason when Chromium or Playwright is missing; `.ci/run` installs Chromium.
+
+Screenshots go to ``test-artifacts/browser/`` (printed at the end of each test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.browser
+
+if CHROMIUM is None:
+    pytest.skip(
+        "browser tests need Debian's chromium (apt-get install chromium); .ci/run installs it",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="browser tests need the playwright package (pip install -e '.[browser]')",
+)
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+TOPIC_LECTURE = "notebooks/01_mle.ipynb"
+EXERCISE = "exercises/01_mle.ipynb"
+SOLUTION = "solutions/01_mle.ipynb"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a copy of the course; yields its base URL; always stopped."""
+    work = tmp_path_factory.mktemp("lab")
+    for folder in ("notebooks", "exercises", "solutions"):
+        if (ROOT / folder).exists():
+            shutil.copytree(ROOT / folder, work / folder)
+    # Render every cell (no virtual scrolling) so the DOM holds all outputs.
+    settings = work / "_settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    # no "get notified about Jupyter news" pop-up (and no attempt to fetch the news)
+    apputils = work / "_settings" / "@jupyterlab" / "apputils-extension"
+    apputils.mkdir(parents=True)
+    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    env = dict(
+        os.environ,
+        JUPYTERLAB_SETTINGS_DIR=str(work / "_settings"),
+        JUPYTER_RUNTIME_DIR=str(work / "_runtime"),
+        COURSE_THREADS="1",
+    )
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.disable_check_xsrf=True",
+        "--LabApp.expose_app_in_browser=True",
+        f"--ServerApp.root_dir={work}",
+        "--allow-root",
+    ]
+    log = open(work / "server.log", "w")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(
+                        "JupyterLab did not start:\n" + (work / "server.log").read_text()[-3000:]
+                    ) from None
+                time.sleep(0.5)
+        yield url, work
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser, url: str, path: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(f"{url}/lab/tree/{path}")
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.context"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    )
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    _wait_idle(page)
+    return page
+
+
+def _wait_idle(page, timeout_s: float = 120):
+    """Wait until the kernel is idle and no cell shows the running prompt [*]."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        busy = page.evaluate(
+            "() => { const w = window.jupyterapp.shell.currentWidget;"
+            " const k = w.sessionContext.session && w.sessionContext.session.kernel;"
+            " const prompts = [...document.querySelectorAll('.jp-InputPrompt')]"
+            "   .map(e => e.textContent);"
+            " return (!k || k.status !== 'idle') || prompts.some(t => t.includes('*')); }"
+        )
+        if not busy:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the notebook was still running after {timeout_s:.0f} s")
+
+
+def _run_all(page):
+    # The same command as the menu entry Run > Run All Cells.
+    page.click("text=Run", timeout=10_000)
+    page.click("text=Run All Cells", timeout=10_000)
+    time.sleep(1.0)
+    _wait_idle(page)
+
+
+def _outputs(page) -> list[dict]:
+    """Outputs of every code cell, read from the notebook model in the browser."""
+    return page.evaluate(
+        "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+        " return nb.widgets.filter(c => c.model.type === 'code').map(c => ({"
+        "   count: c.model.executionCount, outputs: c.model.outputs.toJSON()})); }"
+    )
+
+
+def _errors(cells: list[dict]) -> list[str]:
+    return [
+        f"cell {i}: {o.get('ename')}: {o.get('evalue')}"
+        for i, c in enumerate(cells)
+        for o in c["outputs"]
+        if o.get("output_type") == "error"
+    ]
+
+
+def _shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    print(f"screenshot: {path}")
+    return path
+
+
+@pytest.mark.parametrize("path", ["notebooks/00_start_here.ipynb", TOPIC_LECTURE])
+def test_notebook_runs_in_jupyterlab(lab, browser, path):
+    url, work = lab
+    if not (work / path).exists():
+        pytest.skip(f"{path} is not in this release")
+    t0 = time.perf_counter()
+    page = _open(browser, url, path)
+    try:
+        _run_all(page)
+        cells = _outputs(page)
+        assert cells and all(c["count"] is not None for c in cells), "not every cell ran"
+        assert not _errors(cells), _errors(cells)
+        # MathJax rendered the equations: rendered elements exist, no raw $$ left in text
+        page.wait_for_selector(".jp-RenderedMarkdown mjx-container", timeout=30_000)
+        raw = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-RenderedMarkdown')]"
+            "  .filter(e => e.innerText.includes('$$')).length"
+        )
+        assert raw == 0, f"{raw} markdown cells still show raw $$"
+        n_img = page.evaluate(
+            "() => document.querySelectorAll("
+            "'.jp-OutputArea-output img, .jp-RenderedImage img').length"
+        )
+        assert n_img >= 1, "no matplotlib figure was displayed"
+        page.locator(".jp-RenderedImage img").first.scroll_into_view_if_needed()
+        _shot(page, Path(path).stem)
+    finally:
+        page.close()
+    print(f"{path}: ran in the browser in {time.perf_counter() - t0:.1f} s")
+
+
+def test_a_raising_cell_is_detected(lab, browser):
+    """The detector above must be able to fail: a notebook whose cell raises."""
+    url, work = lab
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "boom",
+                "metadata": {},
+                "outputs": [],
+                "source": "1 / 0",
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (work / "broken.ipynb").write_text(json.dumps(nb))
+    page = _open(browser, url, "broken.ipynb")
+    try:
+        _run_all(page)
+        assert _errors(_outputs(page)) == ["cell 0: ZeroDivisionError: division by zero"]
+    finally:
+        page.close()
+
+
+def _cell_index(nb_path: Path, role: str, question: str | None = None) -> tuple[int, str]:
+    cells = json.loads(nb_path.read_text())["cells"]
+    for i, c in enumerate(cells):
+        meta = c.get("metadata", {}).get("course", {})
+        if meta.get("role") == role and (question is None or meta.get("question") == question):
+            return i, c["id"]
+    raise LookupError(f"no {role} cell in {nb_path}")
+
+
+def _run_cell(page, index: int):
+    cell = page.locator(".jp-Notebook > .jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputPrompt").click()  # select the cell (command mode)
+    page.keyboard.press("Control+Enter")  # run it, stay on it
+    time.sleep(0.5)
+    _wait_idle(page)
+    return cell
+
+
+def test_exercise_feedback_in_the_browser(lab, browser):
+    url, work = lab
+    if not (work / EXERCISE).exists():
+        pytest.skip(f"{EXERCISE} is not in this release")
+    ex_path = work / EXERCISE
+    answer_idx, answer_id = _cell_index(ex_path, "answer")
+    question = json.loads(ex_path.read_text())["cells"][answer_idx]["metadata"]["course"][
+        "question"
+    ]
+    check_idx, _ = _cell_index(ex_path, "check", question)
+    sol_cells = {c["id"]: c for c in json.loads((ROOT / SOLUTION).read_text())["cells"]}
+    solution_source = "".join(sol_cells[answer_id]["source"])
+
+    page = _open(browser, url, EXERCISE)
+    try:
+        # run everything above the answer (setup, given cells)
+        for i in range(answer_idx):
+            if (
+                page.locator(".jp-Notebook > .jp-Cell")
+                .nth(i)
+                .get_attribute("class")
+                .find("jp-CodeCell")
+                >= 0
+            ):
+                _run_cell(page, i)
+        # 1. no answer yet: the check prints a friendly [FAIL], not a traceback
+        _run_cell(page, answer_idx)
+        check = _run_cell(page, check_idx)
+        text = check.locator(".jp-OutputArea").inner_text()
+        assert "[FAIL]" in text and "not answered yet" in text, text
+        assert "Traceback" not in text
+        _shot(page, "exercise_unanswered")
+        # 2. type the answer into the editor, run it, run the check: [PASS]
+        editor = page.locator(".jp-Notebook > .jp-Cell").nth(answer_idx).locator(".cm-content")
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.press("Delete")
+        page.keyboard.insert_text(solution_source)
+        page.keyboard.press("Escape")
+        _run_cell(page, answer_idx)
+        check = _run_cell(page, check_idx)
+        text = check.locator(".jp-OutputArea").inner_text()
+        assert "[PASS]" in text and "[FAIL]" not in text, text
+        _shot(page, "exercise_answered")
+    finally:
+        page.close()
