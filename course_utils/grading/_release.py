@@ -1,0 +1,290 @@
+"""Release: turn a solved problem set (``solutions/NN_topic.ipynb``) into the exercise.
+
+The transformation is a pure function of the solution's bytes, so re-running it gives
+byte-identical output (the test suite relies on this through ``release --check``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ReleaseError",
+    "find_root",
+    "topics",
+    "release_notebook",
+    "strip_instructor",
+    "dumps_notebook",
+    "load_notebook",
+    "release_topics",
+]
+
+_MARKER = re.compile(
+    r"^(?P<indent>[ \t]*)#+[ \t]*(?P<what>BEGIN|END)[ \t]+(?P<kind>SOLUTION|INSTRUCTOR)\b"
+)
+_TOPIC = re.compile(r"^\d\d_[A-Za-z0-9_]+$")
+# Cell metadata kept in a released exercise: the grader needs ``course``; ``tags`` are
+# the author's (nbval, slideshow). Everything else (execution timings, collapsed state,
+# scroll, widgets...) is volatile and dropped. Release adds JupyterLab's ``editable`` /
+# ``deletable`` flags so students do not change locked cells by accident.
+_KEPT_CELL_META = ("course", "tags")
+
+
+class ReleaseError(ValueError):
+    """A solution notebook cannot be released (bad markers, missing cell ids, ...)."""
+
+
+def find_root(start: str | Path | None = None) -> Path:
+    """The course root: the first of ``start`` and its parents holding ``solutions/``.
+
+    Args:
+        start: where to start looking (default: the current directory).
+
+    Raises:
+        ReleaseError: if no such directory exists.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "solutions").is_dir():
+            return d
+    pkg_root = Path(__file__).resolve().parents[2]
+    if (pkg_root / "solutions").is_dir():
+        return pkg_root
+    raise ReleaseError(
+        f"no course root found: neither {here} nor its parents contain a solutions/ "
+        "directory; run from the course checkout or pass --root"
+    )
+
+
+def topics(root: str | Path) -> list[str]:
+    """Sorted topic stems ``NN_topic`` that have ``solutions/NN_topic.ipynb``."""
+    return sorted(
+        p.stem for p in (Path(root) / "solutions").glob("*.ipynb") if _TOPIC.match(p.stem)
+    )
+
+
+def load_notebook(path: str | Path) -> dict[str, Any]:
+    """Read a notebook file as plain JSON (dict), with a clear error if it is not one."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReleaseError(f"{path}: not a readable notebook ({exc})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ReleaseError(f"{path}: not a notebook (no 'cells' list)")
+    return nb
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _cell_name(cell: dict[str, Any], index: int) -> str:
+    return f"cell {index} (id {cell.get('id', '?')!r})"
+
+
+def _course(cell: dict[str, Any]) -> dict[str, Any]:
+    meta = cell.get("metadata", {}).get("course", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def _rewrite(src: str, where: str, *, kind: str, replace) -> str:
+    """Remove every ``BEGIN kind``..``END kind`` region of ``src``, calling
+    ``replace(indent)`` for the lines that take its place (markers included)."""
+    out: list[str] = []
+    open_at: int | None = None
+    indent = ""
+    lines = src.split("\n")
+    for n, line in enumerate(lines, start=1):
+        m = _MARKER.match(line)
+        if m and m["kind"] == kind:
+            if m["what"] == "BEGIN":
+                if open_at is not None:
+                    raise ReleaseError(
+                        f"{where}: line {n} opens a second '### BEGIN {kind}' before the "
+                        f"one on line {open_at} was closed"
+                    )
+                open_at, indent = n, m["indent"]
+            else:
+                if open_at is None:
+                    raise ReleaseError(
+                        f"{where}: line {n} has '### END {kind}' without a matching BEGIN"
+                    )
+                out.extend(replace(indent))
+                open_at = None
+            continue
+        if open_at is None:
+            if f"BEGIN {kind}" in line or f"END {kind}" in line:
+                raise ReleaseError(
+                    f"{where}: line {n} mentions '{kind}' markers but is not a marker line "
+                    f"(write '### BEGIN {kind}' / '### END {kind}' on their own line)"
+                )
+            out.append(line)
+    if open_at is not None:
+        raise ReleaseError(f"{where}: '### BEGIN {kind}' on line {open_at} is never closed")
+    return "\n".join(out)
+
+
+def strip_instructor(nb: dict[str, Any], *, where: str = "notebook") -> list[dict[str, Any]]:
+    """Cells of ``nb`` without instructor-only content (deep copies).
+
+    Drops cells whose ``course.role`` is ``"instructor"`` and the lines between
+    ``### BEGIN INSTRUCTOR`` and ``### END INSTRUCTOR`` in the other cells.
+    """
+    cells = []
+    for i, cell in enumerate(nb["cells"]):
+        if _course(cell).get("role") == "instructor":
+            continue
+        cell = copy.deepcopy(cell)
+        src = _source(cell)
+        if "INSTRUCTOR" in src:
+            src = _rewrite(
+                src, f"{where}, {_cell_name(cell, i)}", kind="INSTRUCTOR", replace=lambda _: []
+            )
+        cell["source"] = src
+        cells.append(cell)
+    return cells
+
+
+def placeholder(question: str | None, indent: str = "", *, markdown: bool = False) -> str:
+    """The line that replaces a solution region (what an unanswered question raises)."""
+    what = f"{question}: write your answer here" if question else "write your answer here"
+    if markdown:
+        return f"{indent}_{what}._"
+    return f'{indent}raise NotImplementedError("{what}")'
+
+
+def release_notebook(nb: dict[str, Any], *, where: str = "notebook") -> dict[str, Any]:
+    """The exercise released from a solution notebook (a new dict; ``nb`` is unchanged).
+
+    Solution regions become a ``raise NotImplementedError("qK: write your answer here")``
+    line at the region's indentation (markdown regions become an italic prompt);
+    instructor cells and regions are removed; outputs, execution counts and volatile
+    metadata are cleared; cell ids and ``course`` metadata are kept.
+
+    Args:
+        nb: the solution notebook as a JSON dict (nbformat 4.5, with cell ids).
+        where: a name for error messages (usually the file path).
+
+    Raises:
+        ReleaseError: unbalanced or malformed markers, missing/duplicate cell ids,
+            or an instructor marker inside a question's answer.
+    """
+    if nb.get("nbformat") != 4:
+        raise ReleaseError(f"{where}: expected an nbformat 4 notebook, got {nb.get('nbformat')!r}")
+    cells = []
+    seen: set[str] = set()
+    for i, cell in enumerate(strip_instructor(nb, where=where)):
+        name = f"{where}, {_cell_name(cell, i)}"
+        cid = cell.get("id")
+        if not isinstance(cid, str) or not cid:
+            raise ReleaseError(f"{name}: cell has no id (save the solution as nbformat 4.5)")
+        if cid in seen:
+            raise ReleaseError(f"{name}: duplicate cell id {cid!r}")
+        seen.add(cid)
+        course = _course(cell)
+        question = course.get("question") if isinstance(course.get("question"), str) else None
+        ctype = cell.get("cell_type")
+        markdown = ctype != "code"
+        src = _rewrite(
+            cell["source"],
+            name,
+            kind="SOLUTION",
+            replace=lambda ind, q=question, md=markdown: [placeholder(q, ind, markdown=md)],
+        )
+        meta = {
+            k: copy.deepcopy(v) for k, v in cell.get("metadata", {}).items() if k in _KEPT_CELL_META
+        }
+        if ctype == "code":
+            role = course.get("role")
+            if role != "answer":
+                # given and check cells are restored at grading time anyway; the flags
+                # only save students from editing them by accident in JupyterLab
+                meta["editable"] = False
+            meta["deletable"] = False
+            new = {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": cid,
+                "metadata": meta,
+                "outputs": [],
+                "source": src,
+            }
+        elif ctype in ("markdown", "raw"):
+            new = {"cell_type": ctype, "id": cid, "metadata": meta, "source": src}
+        else:
+            raise ReleaseError(f"{name}: unknown cell type {ctype!r}")
+        cells.append(new)
+    meta = nb.get("metadata", {})
+    out_meta = {
+        "kernelspec": meta.get(
+            "kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"}
+        ),
+        "language_info": {"name": "python"},
+    }
+    return {"cells": cells, "metadata": out_meta, "nbformat": 4, "nbformat_minor": 5}
+
+
+def dumps_notebook(nb: dict[str, Any]) -> str:
+    """Serialise like Jupyter does (sorted keys, indent 1, sources as line lists), plus a
+    trailing newline, so a released file is stable and diff-friendly."""
+
+    def lines(src: Any) -> list[str]:
+        text = "".join(src) if isinstance(src, list) else str(src)
+        return text.splitlines(keepends=True)
+
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        cell["source"] = lines(cell.get("source", ""))
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def release_topics(
+    root: str | Path, names: list[str] | None = None, *, check: bool = False
+) -> tuple[list[str], list[str]]:
+    """Release (or with ``check``, compare) the exercises of ``names`` (default: all).
+
+    Returns:
+        ``(written_or_ok, stale)``: topics written (or up to date with ``check``) and,
+        with ``check``, topics whose committed exercise is missing or differs.
+
+    Raises:
+        ReleaseError: unknown topic (the message lists the known ones) or a solution
+            that cannot be released.
+    """
+    root = Path(root)
+    known = topics(root)
+    if names:
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ReleaseError(
+                f"unknown topic(s) {', '.join(unknown)}; topics with a solutions/ notebook: "
+                f"{', '.join(known) or '(none)'}"
+            )
+    else:
+        names = known
+    texts = {}
+    for name in names:  # build everything first: an error leaves no half-written set
+        src = root / "solutions" / f"{name}.ipynb"
+        texts[name] = dumps_notebook(
+            release_notebook(load_notebook(src), where=f"solutions/{name}.ipynb")
+        )
+    done, stale = [], []
+    for name, text in texts.items():
+        dst = root / "exercises" / f"{name}.ipynb"
+        current = dst.read_text(encoding="utf-8") if dst.exists() else None
+        if check:
+            (done if current == text else stale).append(name)
+        else:
+            if current != text:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dst.with_suffix(".ipynb.tmp")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(dst)
+            done.append(name)
+    return done, stale
