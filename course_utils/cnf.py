@@ -1,0 +1,576 @@
+"""Continuous normalizing flows (CNFs): exact log-densities of an ODE flow.
+
+Taught in ``notebooks/06_cnf.ipynb``. Course convention: time runs from ``t = 0``
+(base density ``p_0 = N(0, I)``) to ``t = 1`` (data, ``p_1``); the vector field is
+called as ``v(t, x)`` with ``x: (batch, dim)``.
+
+Along a trajectory ``dx/dt = v(t, x)`` the log-density obeys the instantaneous change
+of variables ``d/dt log p_t(x(t)) = -div v(t, x(t))``. :class:`CNF` integrates the
+augmented state ``(x, log p)`` with :func:`course_utils.ode.odeint` (or
+:func:`course_utils.ode.odeint_adjoint`), computing the divergence exactly (``dim``
+backward passes) or with Hutchinson's unbiased estimator (one backward pass per probe).
+
+>>> import torch
+>>> cnf = CNF(LinearField(torch.diag(torch.tensor([0.5, -0.2], dtype=torch.float64))), dim=2,
+...           rtol=1e-9, atol=1e-9)
+>>> x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+>>> round(float(cnf.log_prob(x)), 6)      # closed form: log N(e^{-A} x; 0, I) - tr A
+-5.305466
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+__all__ = [
+    "CNF",
+    "MLPField",
+    "LinearField",
+    "standard_normal_log_prob",
+    "sample_probe",
+    "divergence_exact",
+    "divergence_hutchinson",
+    "divergence",
+    "train_ml",
+    "nll",
+    "ESTIMATORS",
+    "PROBES",
+]
+
+ESTIMATORS = ("exact", "hutchinson")
+PROBES = ("rademacher", "gaussian")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_choice(value, choices, label: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{label} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _check_positive_int(value, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{label} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_points(x, dim: int | None = None, label: str = "x") -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{label} must be a torch.Tensor of shape (batch, dim), got {type(x).__name__}"
+        )
+    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
+        want = "(batch, dim)" if dim is None else f"(batch, {dim})"
+        raise ValueError(f"{label} must have shape {want}, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{label} must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def _check_pair(v: torch.Tensor, x: torch.Tensor) -> None:
+    _check_points(x)
+    if not isinstance(v, torch.Tensor) or v.shape != x.shape:
+        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+        raise ValueError(f"v must have the shape of x {tuple(x.shape)}, got {got}")
+    if not x.requires_grad or v.grad_fn is None:
+        raise ValueError(
+            "v must be computed from x with autograd recording: call x.requires_grad_(True) "
+            "(inside torch.enable_grad()) before v = field(t, x)"
+        )
+
+
+# --------------------------------------------------------------------------- densities and fields
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """Log-density (nats) of the base ``N(0, I)`` at ``z: (batch, dim)``; returns ``(batch,)``.
+
+    >>> import torch
+    >>> round(float(standard_normal_log_prob(torch.zeros(1, 2))), 6)   # -log(2 pi)
+    -1.837877
+    """
+    z = _check_points(z, label="z")
+    return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+class LinearField(torch.nn.Module):
+    """The linear field ``v(t, x) = A x`` (time-independent); ``A: (dim, dim)``.
+
+    Its flow is ``x(t) = expm(t A) x(0)`` and its divergence is ``tr A`` everywhere, so
+    it is the course's closed-form test case. ``A`` is a trainable parameter.
+    """
+
+    def __init__(self, A: torch.Tensor):
+        super().__init__()
+        if not isinstance(A, torch.Tensor) or A.ndim != 2 or A.shape[0] != A.shape[1]:
+            got = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
+            raise ValueError(f"A must be a square (dim, dim) tensor, got {got}")
+        self.A = torch.nn.Parameter(A.clone())
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x: (batch, dim)`` -> ``A x: (batch, dim)``; ``t`` is ignored."""
+        return x @ self.A.T
+
+
+class MLPField(torch.nn.Module):
+    """A small time-dependent vector field ``v(t, x) = MLP([x, t])``.
+
+    Smooth activations (``tanh``, ``softplus``) are used because training a CNF
+    differentiates the divergence, a first derivative of the network, once more.
+
+    Args:
+        dim: dimension of ``x``.
+        hidden: width of the hidden layers.
+        n_hidden: number of hidden layers (>= 1).
+        activation: ``"tanh"`` or ``"softplus"``.
+    """
+
+    def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2, activation: str = "tanh"):
+        super().__init__()
+        self.dim = _check_positive_int(dim, "dim")
+        _check_positive_int(hidden, "hidden")
+        _check_positive_int(n_hidden, "n_hidden")
+        act = {"tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus}
+        _check_choice(activation, act, "activation")
+        layers: list[torch.nn.Module] = []
+        width = dim + 1
+        for _ in range(n_hidden):
+            layers += [torch.nn.Linear(width, hidden), act[activation]()]
+            width = hidden
+        layers.append(torch.nn.Linear(width, dim))
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, t: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
+        """``t``: a number, a 0-d tensor or ``(batch,)``; ``x: (batch, dim)`` -> ``(batch, dim)``."""
+        x = _check_points(x, self.dim)
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(x.shape[0])
+        return self.net(torch.cat([x, t[:, None]], dim=1))
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def sample_probe(
+    shape: tuple[int, ...],
+    kind: str = "rademacher",
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Random probe vectors for Hutchinson's estimator: zero mean, identity covariance.
+
+    Args:
+        shape: e.g. ``(batch, dim)`` or ``(n_probes, batch, dim)``.
+        kind: ``"rademacher"`` (entries +-1 with probability 1/2) or ``"gaussian"``
+            (entries ``N(0, 1)``). Both satisfy ``E[eps] = 0`` and ``E[eps eps^T] = I``,
+            which is what unbiasedness needs.
+        generator, dtype, device: passed to torch's samplers.
+
+    Returns:
+        A tensor of the given shape.
+    """
+    _check_choice(kind, PROBES, "kind")
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if kind == "gaussian":
+        return torch.randn(shape, generator=generator, dtype=dtype, device=device)
+    bits = torch.randint(0, 2, shape, generator=generator, device=device)
+    return (2 * bits - 1).to(dtype)
+
+
+def divergence_exact(
+    v: torch.Tensor, x: torch.Tensor, *, create_graph: bool = False
+) -> torch.Tensor:
+    """Exact divergence ``sum_i dv_i/dx_i`` by ``dim`` backward passes.
+
+    Pass ``i`` computes ``grad_x sum_b v[b, i]``, whose row ``b`` is row ``i`` of the
+    Jacobian of sample ``b`` (rows of the batch must not interact, as in any per-sample
+    network), and keeps its ``i``-th entry.
+
+    Args:
+        v: ``(batch, dim)``, computed from ``x`` with autograd recording.
+        x: ``(batch, dim)`` with ``requires_grad=True``.
+        create_graph: keep the graph so that the result can be differentiated again
+            (needed to train through the divergence).
+
+    Returns:
+        ``(batch,)`` divergences.
+    """
+    _check_pair(v, x)
+    div = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for i in range(x.shape[1]):
+        (g,) = torch.autograd.grad(v[:, i].sum(), x, create_graph=create_graph, retain_graph=True)
+        div = div + g[:, i]
+    return div
+
+
+def divergence_hutchinson(
+    v: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, *, create_graph: bool = False
+) -> torch.Tensor:
+    """Hutchinson's estimate ``eps^T (dv/dx) eps`` of the divergence, one backward pass per probe.
+
+    ``grad_x (eps . v) = J^T eps`` is a vector-Jacobian product, and
+    ``eps . J^T eps = eps^T J eps``. Averaged over probes with ``E[eps eps^T] = I`` its
+    mean is ``tr J`` (unbiased); for Rademacher probes its variance is
+    ``(||J||_F^2 + sum_{i != j} J_ij J_ji - 2 sum_i J_ii^2) / n_probes``, i.e.
+    ``2 (||J||_F^2 - sum_i J_ii^2) / n_probes`` for symmetric ``J``.
+
+    Args:
+        v: ``(batch, dim)``, computed from ``x`` with autograd recording.
+        x: ``(batch, dim)`` with ``requires_grad=True``.
+        eps: probes ``(batch, dim)`` or ``(n_probes, batch, dim)`` (see :func:`sample_probe`).
+        create_graph: keep the graph for a further derivative.
+
+    Returns:
+        ``(batch,)`` estimates (the mean over the probes).
+    """
+    _check_pair(v, x)
+    if not isinstance(eps, torch.Tensor) or eps.shape[-2:] != x.shape or eps.ndim not in (2, 3):
+        got = tuple(eps.shape) if isinstance(eps, torch.Tensor) else type(eps).__name__
+        raise ValueError(
+            f"eps must have shape {tuple(x.shape)} or (n_probes, {x.shape[0]}, {x.shape[1]}), got {got}"
+        )
+    probes = eps if eps.ndim == 3 else eps[None]
+    est = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for e in probes:
+        (vjp,) = torch.autograd.grad(
+            v, x, grad_outputs=e, create_graph=create_graph, retain_graph=True
+        )
+        est = est + (vjp * e).sum(1)
+    return est / probes.shape[0]
+
+
+def divergence(
+    field: Callable,
+    t: torch.Tensor | float,
+    x: torch.Tensor,
+    *,
+    estimator: str = "exact",
+    probe: str = "rademacher",
+    n_probes: int = 1,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluate ``v = field(t, x)`` and its divergence (exact or Hutchinson).
+
+    Args:
+        field: ``field(t, x) -> (batch, dim)``.
+        t: time (a number or a 0-d tensor).
+        x: ``(batch, dim)`` points.
+        estimator: ``"exact"`` or ``"hutchinson"``.
+        probe: ``"rademacher"`` or ``"gaussian"`` (Hutchinson only).
+        n_probes: number of probes averaged (Hutchinson only).
+        generator: random generator for the probes.
+
+    Returns:
+        ``(v: (batch, dim), div: (batch,))``, both detached from the graph.
+    """
+    x = _check_points(x)
+    _check_choice(estimator, ESTIMATORS, "estimator")
+    _check_positive_int(n_probes, "n_probes")
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        v = field(t, xg)
+        if estimator == "exact":
+            div = divergence_exact(v, xg)
+        else:
+            eps = sample_probe(
+                (n_probes, *x.shape), probe, generator=generator, dtype=x.dtype, device=x.device
+            )
+            div = divergence_hutchinson(v, xg, eps)
+    return v.detach(), div.detach()
+
+
+# --------------------------------------------------------------------------- the CNF
+
+
+class _Dynamics(torch.nn.Module):
+    """``(x, log p) -> (v(t, x), -div v(t, x))``: the augmented ODE, with an NFE counter."""
+
+    def __init__(self, field, estimator: str, n_probes: int):
+        super().__init__()
+        self.field = field
+        self.estimator = estimator
+        self.n_probes = n_probes
+        self.eps: torch.Tensor | None = None  # fixed for a whole solve (a deterministic ODE)
+        self.nfe = 0
+
+    def forward(self, t, state):
+        x = state[0]
+        self.nfe += 1
+        # Record a graph only when the caller does (training, or the adjoint's backward
+        # pass); under no_grad the divergence still needs a local graph of v(t, x).
+        build = torch.is_grad_enabled()
+        with torch.enable_grad():
+            if not x.requires_grad:
+                x = x.detach().requires_grad_(True)
+            v = self.field(t, x)
+            if self.estimator == "exact":
+                div = divergence_exact(v, x, create_graph=build)
+            else:
+                div = divergence_hutchinson(v, x, self.eps, create_graph=build)
+        if not build:
+            v, div = v.detach(), div.detach()
+        return v, -div
+
+
+class CNF(torch.nn.Module):
+    """A continuous normalizing flow built from a vector field ``v(t, x)``.
+
+    ``x(0) ~ N(0, I)`` is carried to ``x(1)`` by ``dx/dt = v(t, x)``; the density of
+    ``x(1)`` is ``p_1``. :meth:`log_prob` integrates the augmented state backwards from a
+    data point at ``t = 1`` to ``t = 0``:
+
+        d/dt [x, l] = [v(t, x), -div v(t, x)],   x(1) = x, l(1) = 0,
+
+    so that ``l(0) = log p_0(x(0)) - log p_1(x)`` and
+    ``log p_1(x) = log p_0(x(0)) - l(0)``.
+
+    Args:
+        field: the vector field ``field(t, x) -> (batch, dim)``; an ``nn.Module`` (its
+            parameters are trained and, with ``adjoint=True``, get adjoint gradients).
+        dim: dimension of ``x``.
+        estimator: ``"exact"`` divergence (``dim`` backward passes per evaluation) or
+            ``"hutchinson"`` (one per probe; unbiased, noisy). The probes are drawn once
+            per solve and kept fixed during it, so the solver sees a deterministic ODE.
+        probe: ``"rademacher"`` or ``"gaussian"`` Hutchinson probes.
+        n_probes: probes per evaluation (Hutchinson).
+        method, rtol, atol, step_size: the solver (see ``course_utils.ode.odeint``).
+        adjoint: compute gradients with ``odeint_adjoint`` (memory independent of the
+            number of solver steps) instead of back-propagating through the solver.
+
+    Attributes:
+        last_nfe: evaluations of the augmented field in the last solve (for the adjoint,
+            the forward solve; the backward solve adds to :attr:`nfe`).
+        nfe: running count of evaluations; reset it with ``cnf.nfe = 0``.
+    """
+
+    def __init__(
+        self,
+        field: Callable,
+        dim: int,
+        *,
+        estimator: str = "exact",
+        probe: str = "rademacher",
+        n_probes: int = 1,
+        method: str = "dopri5",
+        rtol: float = 1e-5,
+        atol: float = 1e-5,
+        step_size: float | None = None,
+        adjoint: bool = False,
+    ):
+        super().__init__()
+        if not callable(field):
+            raise TypeError(f"field must be callable as field(t, x), got {type(field).__name__}")
+        self.dim = _check_positive_int(dim, "dim")
+        self.estimator = _check_choice(estimator, ESTIMATORS, "estimator")
+        self.probe = _check_choice(probe, PROBES, "probe")
+        self._dynamics = _Dynamics(field, estimator, _check_positive_int(n_probes, "n_probes"))
+        self.solver = {"method": method, "rtol": rtol, "atol": atol, "step_size": step_size}
+        self.adjoint = bool(adjoint)
+        self.last_nfe = 0
+
+    @property
+    def field(self):
+        """The vector field ``v(t, x)``."""
+        return self._dynamics.field
+
+    @property
+    def nfe(self) -> int:
+        return self._dynamics.nfe
+
+    @nfe.setter
+    def nfe(self, value: int) -> None:
+        self._dynamics.nfe = int(value)
+
+    def _solve(self, state, t0: float, t1: float, generator):
+        x = state[0]
+        if self.estimator == "hutchinson":
+            self._dynamics.eps = sample_probe(
+                (self._dynamics.n_probes, *x.shape),
+                self.probe,
+                generator=generator,
+                dtype=x.dtype,
+                device=x.device,
+            )
+        t = torch.tensor([t0, t1], dtype=x.dtype, device=x.device)
+        start = self._dynamics.nfe
+        from . import ode
+        from ._adjoint import odeint_adjoint
+
+        if self.adjoint:
+            params = tuple(p for p in self.parameters() if p.requires_grad)
+            sol = odeint_adjoint(self._dynamics, state, t, adjoint_params=params, **self.solver)
+        else:
+            sol = ode.odeint(self._dynamics, state, t, **self.solver)
+        self.last_nfe = self._dynamics.nfe - start
+        return sol[0][-1], sol[1][-1]
+
+    def log_prob(
+        self,
+        x: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        return_latent: bool = False,
+    ):
+        """Log-density ``log p_1(x)`` in nats.
+
+        Args:
+            x: ``(batch, dim)`` data points.
+            generator: random generator for Hutchinson probes.
+            return_latent: also return ``x(0)``, the point ``x`` is mapped back to.
+
+        Returns:
+            ``(batch,)`` log-densities, or ``(log_prob, z)`` with ``z: (batch, dim)``.
+        """
+        x = _check_points(x, self.dim)
+        l1 = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        z, l0 = self._solve((x, l1), 1.0, 0.0, generator)
+        logp = standard_normal_log_prob(z) - l0
+        return (logp, z) if return_latent else logp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`log_prob`."""
+        return self.log_prob(x)
+
+    def sample_with_log_prob(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``x(0) ~ N(0, I)`` and integrate ``(x, log p)`` forwards from ``t = 0`` to 1.
+
+        Returns:
+            ``(x: (n, dim), log_prob: (n,))``: samples of ``p_1`` and their log-densities.
+        """
+        _check_positive_int(n, "n")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        z = torch.randn(n, self.dim, generator=generator, dtype=dtype)
+        return self._solve((z, standard_normal_log_prob(z)), 0.0, 1.0, generator)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """``n`` samples of ``p_1``, shape ``(n, dim)`` (no gradient; uses the same solver).
+
+        Only the state is integrated (no divergence), so sampling costs one network
+        evaluation per solver stage.
+        """
+        from . import ode
+
+        _check_positive_int(n, "n")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        z = torch.randn(n, self.dim, generator=generator, dtype=dtype)
+        t = torch.tensor([0.0, 1.0], dtype=dtype)
+        return ode.odeint(self.field, z, t, **self.solver)[-1]
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _batches(data, batch_size: int, generator):
+    if isinstance(data, torch.Tensor):
+        data = _check_points(data, label="data")
+        idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
+        return data[idx]
+    if callable(data):
+        return data(batch_size, generator)
+    raise TypeError(
+        "data must be a (n, dim) tensor or a callable sample(n, generator) -> (n, dim), "
+        f"got {type(data).__name__}"
+    )
+
+
+def nll(cnf: CNF, x: torch.Tensor, *, batch_size: int = 2048, generator=None) -> float:
+    """Mean negative log-likelihood ``-mean log p_1(x)`` in nats, without gradients.
+
+    Args:
+        cnf: the model.
+        x: ``(n, dim)`` held-out points.
+        batch_size: points per solve.
+        generator: random generator for Hutchinson probes.
+    """
+    x = _check_points(x, cnf.dim)
+    _check_positive_int(batch_size, "batch_size")
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            chunk = x[start : start + batch_size]
+            total += float(cnf.log_prob(chunk, generator=generator).sum())
+    return -total / x.shape[0]
+
+
+def train_ml(
+    cnf: CNF,
+    data,
+    *,
+    steps: int = 300,
+    batch_size: int = 256,
+    lr: float = 5e-3,
+    generator: torch.Generator | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> dict[str, list]:
+    """Maximum-likelihood training: minimise ``-mean log p_1(x)`` over mini-batches with Adam.
+
+    Args:
+        cnf: the model (its field's parameters are trained).
+        data: training points ``(n, dim)`` (mini-batches drawn with replacement) or a
+            callable ``data(batch_size, generator) -> (batch_size, dim)``, e.g.
+            ``lambda n, g: cu.data.get("two_moons").sample(n, generator=g)``.
+        steps: optimisation steps.
+        batch_size: points per step.
+        lr: Adam learning rate (ignored when ``optimizer`` is given).
+        generator: random generator for mini-batches and probes (reproducibility).
+        optimizer: a ready optimiser over ``cnf.parameters()``.
+        callback: called as ``callback(step, loss)`` after every step.
+
+    Returns:
+        History with one entry per step: ``"loss"`` (mini-batch NLL, nats),
+        ``"nfe_forward"`` and ``"nfe_backward"`` (evaluations of the augmented field in
+        the forward solve and in the adjoint's backward solve; 0 without adjoint).
+    """
+    if not isinstance(cnf, CNF):
+        raise TypeError(f"cnf must be a course_utils.cnf.CNF, got {type(cnf).__name__}")
+    _check_positive_int(steps, "steps")
+    _check_positive_int(batch_size, "batch_size")
+    params = [p for p in cnf.parameters() if p.requires_grad]
+    if optimizer is None:
+        if not params:
+            raise ValueError("cnf has no trainable parameters (is field an nn.Module?)")
+        optimizer = torch.optim.Adam(params, lr=lr)
+    history: dict[str, list] = {"loss": [], "nfe_forward": [], "nfe_backward": []}
+    for step in range(steps):
+        x = _batches(data, batch_size, generator)
+        x = _check_points(x, cnf.dim, label="a batch of data").to(
+            next(iter(params)).dtype if params else x.dtype
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss = -cnf.log_prob(x, generator=generator).mean()
+        nfe_fwd = cnf.last_nfe
+        before = cnf.nfe
+        loss.backward()
+        optimizer.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the loss became {value} at step {step}: lower lr or use a finer solver"
+            )
+        history["loss"].append(value)
+        history["nfe_forward"].append(nfe_fwd)
+        history["nfe_backward"].append(cnf.nfe - before)
+        if callback is not None:
+            callback(step, value)
+    return history
