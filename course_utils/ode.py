@@ -158,7 +158,7 @@ def _lincomb(y: tuple[torch.Tensor, ...], h: float, coeffs, ks) -> tuple[torch.T
         acc = yi
         for c, k in zip(coeffs, ks, strict=True):
             if c != 0.0:
-                acc = acc + (h * c) * k[i]
+                acc = acc.add(k[i], alpha=h * c)
         out.append(acc)
     return tuple(out)
 

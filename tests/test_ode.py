@@ -439,3 +439,22 @@ def test_error_too_many_steps():
 def test_last_stats_str():
     ode.odeint(decay, tt(1.0), tt(0.0, 1.0), method="rk4", step_size=0.5)
     assert str(ode.last_stats()) == "rk4: nfe=8, accepted=2, rejected=0"
+
+
+def test_same_results_as_torchdiffeq_when_installed():
+    # Code written for torchdiffeq runs unchanged; skipped where torchdiffeq is absent.
+    torchdiffeq = pytest.importorskip("torchdiffeq")
+
+    def aug(t, s):
+        x, lp = s
+        return torch.stack([-x[:, 1] * torch.cos(t), x[:, 0]], 1), -0.1 * x.sum(1)
+
+    x0 = torch.randn(5, 2, generator=torch.Generator().manual_seed(3), dtype=F64)
+    state = (x0, torch.zeros(5, dtype=F64))
+    t = torch.linspace(1, 0, 7, dtype=F64)
+    for method, tol in (("euler", 1e-13), ("midpoint", 1e-13), ("dopri5", 1e-5)):
+        kw = {} if method == "dopri5" else {"options": {"step_size": 1 / 6}}
+        ours = ode.odeint(aug, state, t, method=method, rtol=1e-6, atol=1e-8, **kw)
+        theirs = torchdiffeq.odeint(aug, state, t, method=method, rtol=1e-6, atol=1e-8, **kw)
+        for a, b in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=tol)
