@@ -252,6 +252,8 @@ def histogram_tv(
     lim,
     bins: int = 40,
     refine: int = 4,
+    *,
+    cdf: Map | None = None,
 ) -> float:
     """Total-variation distance between a sample histogram and a density, binned.
 
@@ -269,6 +271,10 @@ def histogram_tv(
             accepts (``L``, ``(lo, hi)`` or ``(xlo, xhi, ylo, yhi)``).
         bins: bins per axis.
         refine: sub-cells per bin and axis for the model's bin probabilities.
+        cdf: 1-D only, optional: the CDF of the model, ``(batch, 1) -> (batch,)``. When
+            given, bin probabilities are exact CDF differences instead of midpoint sums;
+            use it for densities with an integrable singularity (``|x|^{-2/3}`` at 0, say),
+            where the midpoint rule converges slowly.
 
     Returns:
         The distance, a float in ``[0, 1]``.
@@ -281,13 +287,24 @@ def histogram_tv(
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     samples = samples.detach().to(torch.float64)
     n_fine = bins * refine
+    if cdf is not None and dim != 1:
+        raise ValueError("cdf is only supported for 1-D samples")
     if dim == 1:
         lo, hi = _lim_1d(lim)
-        h = (hi - lo) / n_fine
-        pts = torch.linspace(lo + h / 2, hi - h / 2, n_fine, dtype=torch.float64)[:, None]
-        with torch.no_grad():
-            dens = _call_log_prob(log_prob, pts, "log_prob").exp().to(torch.float64) * h
-        model = dens.reshape(bins, refine).sum(1)
+        if cdf is not None:
+            _check_callable(cdf, "cdf")
+            edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)[:, None]
+            with torch.no_grad():
+                c = _call_log_prob(cdf, edges, "cdf").to(torch.float64)
+            model = c[1:] - c[:-1]
+            if (model < -1e-12).any() or c[0] < -1e-12 or c[-1] > 1 + 1e-12:
+                raise ValueError("cdf must be non-decreasing with values in [0, 1]")
+        else:
+            h = (hi - lo) / n_fine
+            pts = torch.linspace(lo + h / 2, hi - h / 2, n_fine, dtype=torch.float64)[:, None]
+            with torch.no_grad():
+                dens = _call_log_prob(log_prob, pts, "log_prob").exp().to(torch.float64) * h
+            model = dens.reshape(bins, refine).sum(1)
         counts = torch.histc(samples[:, 0], bins=bins, min=lo, max=hi)
         inside = (samples[:, 0] >= lo) & (samples[:, 0] <= hi)
     elif dim == 2:

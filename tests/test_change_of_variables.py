@@ -167,6 +167,28 @@ def test_histogram_tv_exact_cases():
     assert cov.histogram_tv(s, logu, (0.0, 1.0), bins=10) == pytest.approx(0.5, abs=1e-12)
 
 
+def test_histogram_tv_exact_cdf_matches_midpoint_for_smooth_density():
+    g = torch.Generator().manual_seed(2)
+    s = torch.randn(5_000, 1, generator=g, dtype=D64)
+    ncdf = lambda x: torch.special.ndtr(x[:, 0])  # noqa: E731
+    mid = cov.histogram_tv(s, cov.standard_normal_log_prob, (-4.0, 4.0), bins=16, refine=64)
+    exact = cov.histogram_tv(s, cov.standard_normal_log_prob, (-4.0, 4.0), bins=16, cdf=ncdf)
+    assert exact == pytest.approx(mid, abs=1e-4)
+    # a singular density: X = Z^3, CDF Phi(x^(1/3)); the exact bins beat the midpoint rule
+    x = s**3
+    cube_cdf = lambda v: torch.special.ndtr(torch.sign(v[:, 0]) * v[:, 0].abs() ** (1 / 3))  # noqa: E731
+    model_at_edges = cube_cdf(torch.tensor([[-2.0], [2.0]], dtype=D64))
+    assert float(model_at_edges[1] - model_at_edges[0]) == pytest.approx(
+        math.erf(2 ** (1 / 3) / math.sqrt(2)), rel=1e-12
+    )
+    tv = cov.histogram_tv(x, cov.standard_normal_log_prob, (-2.0, 2.0), bins=20, cdf=cube_cdf)
+    assert tv < 0.03
+    with pytest.raises(ValueError, match="non-decreasing"):
+        cov.histogram_tv(x, cov.standard_normal_log_prob, (-2.0, 2.0), cdf=lambda v: -v[:, 0])
+    with pytest.raises(ValueError, match="only supported for 1-D"):
+        cov.histogram_tv(torch.zeros(3, 2, dtype=D64), cov.standard_normal_log_prob, 2.0, cdf=ncdf)
+
+
 def test_histogram_tv_2d_orientation_and_values():
     # density uniform on [0,1]^2; samples in the bottom-left bin only
     logu = lambda x: torch.zeros(x.shape[0], dtype=D64)  # noqa: E731
