@@ -37,7 +37,7 @@ from typing import Any
 from . import GradingError
 from ._release import ReleaseError, find_root, load_notebook, release_notebook, strip_instructor
 from ._spec import QuestionSpec, TestSpec, compare, load_spec
-from ._worker import MAX_MESSAGE, read_message, write_message
+from ._worker import MAX_MESSAGE
 
 __all__ = ["Limits", "Topic", "grade_submissions", "cli_grade", "assemble"]
 
@@ -472,6 +472,7 @@ def run_program(steps: list[dict], limits: Limits, forbidden: list[str]) -> dict
     done: list[dict] = []
     kernel: _Kernel | None = None
     abort: str | None = None
+    truncated = False
 
     def add_log(text: str) -> None:
         if log.tell() < MAX_LOG_CHARS:
@@ -529,6 +530,8 @@ def run_program(steps: list[dict], limits: Limits, forbidden: list[str]) -> dict
                     kernel.close()
                     kernel = None
                     break
+                if reply.get("truncated") is True:
+                    truncated = True
                 if step["op"] == "exec":
                     add_log(f"--- cell {step['cell']} ---\n{reply['output']}")
                     if reply["error"]:
@@ -546,6 +549,7 @@ def run_program(steps: list[dict], limits: Limits, forbidden: list[str]) -> dict
         "cells": cells,
         "log": log.getvalue(),
         "time": time.monotonic() - t0,
+        "truncated": truncated,
     }
 
 
@@ -568,6 +572,11 @@ def _run_submission(path: str | None, nb: dict | None, topic_data: dict, limits:
     ]
     steps, notes = assemble(topic_data["source"], nb["cells"], questions)
     result = run_program(steps, lim, topic_data["forbidden"])
+    if result["truncated"]:
+        notes.append(
+            f"Your notebook printed more than {lim.output_chars} characters; the rest of "
+            "the output was discarded (this costs no points)."
+        )
     result["notes"] = notes
     return result
 

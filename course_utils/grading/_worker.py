@@ -387,6 +387,7 @@ def _run(fd_in: int, fd_out: int) -> None:
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
         reply["output"] = out.getvalue()
+        reply["truncated"] = out.truncated
         try:
             payload = json.dumps(reply, allow_nan=True)
         except (TypeError, ValueError):
