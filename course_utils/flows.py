@@ -605,7 +605,7 @@ def train_flow(
         loss = -flow.log_prob(x_train[idx]).mean()
         if not bool(torch.isfinite(loss)):
             raise FloatingPointError(
-                f"the training NLL became {float(loss)} at step {step}: lower lr, "
+                f"the training NLL became {float(loss.detach())} at step {step}: lower lr, "
                 "or use a bounded coupling scale (clamp='tanh')"
             )
         opt.zero_grad(set_to_none=True)
