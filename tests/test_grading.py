@@ -449,7 +449,8 @@ def test_batch_every_submission_graded_as_described(batch):
         assert float(row["total"]) == sum(EXPECTED[name]) and row["max_total"] == "10"
     assert rows["H_solution"]["status"] == "ok" and rows["I_blank"]["status"] == "ok"
     assert rows["E_invalid_json"]["status"].startswith("invalid")
-    assert rows["A_crashes"]["status"].startswith("error")
+    assert rows["A_crashes"]["status"] == "error: q1 crash, q2 timeout, q4 crash"
+    assert rows["F_cheat"]["status"] == "error: q4 protocol-error"  # forged replies
 
 
 def _feedback(batch, name):
@@ -467,6 +468,7 @@ def test_batch_feedback_gives_the_reasons(batch):
     assert "`q2-answer` (q2) is missing" in d and "reordered" in d
     assert "`q1-check` was edited" in d and "not in the exercise" in d
     assert "not a readable notebook" in _feedback(batch, "E_invalid_json")
+    assert _feedback(batch, "I_blank").count("not answered yet") == 7  # all but q3's tests
     f = _feedback(batch, "F_cheat")
     assert "could not read the hidden tests" in f
     g = _feedback(batch, "G_escape")

@@ -601,7 +601,14 @@ def _score(topic: Topic, run: dict, expected: dict) -> dict:
                 ok, msg = False, f"not graded: {failure or 'the tests could not run'}"
             elif not values[ti]["ok"]:
                 err = values[ti]["error"].strip().splitlines()
-                ok, msg = False, f"your code raised {err[-1] if err else 'an error'}"
+                last = err[-1] if err else "an error"
+                if last.startswith("NotImplementedError"):
+                    ok, msg = (
+                        False,
+                        "not answered yet (the placeholder still raises NotImplementedError)",
+                    )
+                else:
+                    ok, msg = False, f"your code raised {last}"
             else:
                 ok, msg = compare(t, values[ti]["value"], expected[q.id][ti])
             tests.append(
@@ -636,8 +643,8 @@ def _score(topic: Topic, run: dict, expected: dict) -> dict:
     if "invalid" in run:
         status = f"invalid: {run['invalid']}"
     elif run.get("failed"):
-        status = "error: " + "; ".join(
-            f"{seg}: {reason.split(',')[0]}" for seg, reason in run["failed"].items()
+        status = "error: " + ", ".join(
+            f"{seg.strip('()')} {_failure_kind(reason)}" for seg, reason in run["failed"].items()
         )
     else:
         status = "ok"
@@ -649,6 +656,18 @@ def _score(topic: Topic, run: dict, expected: dict) -> dict:
         "notes": run.get("notes", []) + general,
         "time": run.get("time", 0.0),
     }
+
+
+def _failure_kind(reason: str) -> str:
+    if "submission time limit" in reason:
+        return "submission-timeout"
+    if "time limit" in reason:
+        return "timeout"
+    if "malformed" in reason or "too large" in reason:
+        return "protocol-error"
+    if "could not be restored" in reason:
+        return "not-restored"
+    return "crash"
 
 
 def _fmt(x: float) -> str:
