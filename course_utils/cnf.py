@@ -217,9 +217,10 @@ def divergence_hutchinson(
 
     ``grad_x (eps . v) = J^T eps`` is a vector-Jacobian product, and
     ``eps . J^T eps = eps^T J eps``. Averaged over probes with ``E[eps eps^T] = I`` its
-    mean is ``tr J`` (unbiased); for Rademacher probes its variance is
-    ``(||J||_F^2 + sum_{i != j} J_ij J_ji - 2 sum_i J_ii^2) / n_probes``, i.e.
-    ``2 (||J||_F^2 - sum_i J_ii^2) / n_probes`` for symmetric ``J``.
+    mean is ``tr J`` (unbiased). One probe has variance ``||J + J^T||_F^2 / 2`` if it is
+    Gaussian and ``||J + J^T||_F^2 / 2 - 2 sum_i J_ii^2`` if it is Rademacher, i.e.
+    ``2 (||J||_F^2 - sum_i J_ii^2)`` for a symmetric ``J``; averaging ``n_probes``
+    probes divides it by ``n_probes``.
 
     Args:
         v: ``(batch, dim)``, computed from ``x`` with autograd recording.
