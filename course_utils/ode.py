@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["odeint", "OdeStats", "last_stats", "METHODS", "FIXED_STEP_METHODS"]
+__all__ = ["odeint", "OdeStats", "last_stats", "METHODS", "FIXED_STEP_METHODS", "odeint_adjoint"]
 
 State = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -564,3 +564,6 @@ def odeint(
 
     stacked = tuple(torch.stack([y[i] for y in ys]) for i in range(len(comps)))
     return stacked if is_tuple else stacked[0]
+
+
+from ._adjoint import odeint_adjoint  # noqa: E402,F401
