@@ -468,7 +468,7 @@ def test_batch_feedback_gives_the_reasons(batch):
     assert "`q2-answer` (q2) is missing" in d and "reordered" in d
     assert "`q1-check` was edited" in d and "not in the exercise" in d
     assert "not a readable notebook" in _feedback(batch, "E_invalid_json")
-    assert _feedback(batch, "I_blank").count("not answered yet") == 7  # all but q3's tests
+    assert _feedback(batch, "I_blank").count("not answered yet") == 8  # every test
     f = _feedback(batch, "F_cheat")
     assert "could not read the hidden tests" in f
     g = _feedback(batch, "G_escape")

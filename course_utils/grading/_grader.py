@@ -554,7 +554,17 @@ def run_program(steps: list[dict], limits: Limits, forbidden: list[str]) -> dict
 
 
 def _run_submission(path: str | None, nb: dict | None, topic_data: dict, limits: dict) -> dict:
-    """Pool task: read, assemble and run one submission (returns plain data only)."""
+    """Pool task: read, assemble and run one submission (returns plain data only).
+
+    Never raises: an unexpected grader error becomes an ``invalid`` result, so one bad
+    file cannot stop the batch."""
+    try:
+        return _run_submission_unsafe(path, nb, topic_data, limits)
+    except Exception as exc:  # pragma: no cover - a grader bug, reported in the row
+        return {"invalid": f"grader failure ({type(exc).__name__}: {exc})"}
+
+
+def _run_submission_unsafe(path, nb, topic_data, limits) -> dict:
     lim = Limits(**limits)
     if nb is None:
         try:
@@ -602,7 +612,8 @@ def _score(topic: Topic, run: dict, expected: dict) -> dict:
             elif not values[ti]["ok"]:
                 err = values[ti]["error"].strip().splitlines()
                 last = err[-1] if err else "an error"
-                if last.startswith("NotImplementedError"):
+                unanswered = any(e.startswith("NotImplementedError") for e in errors)
+                if last.startswith("NotImplementedError") or unanswered:
                     ok, msg = (
                         False,
                         "not answered yet (the placeholder still raises NotImplementedError)",
@@ -766,6 +777,8 @@ def expected_values(topic: Topic, limits: Limits) -> dict:
     data = _topic_data(topic)
     data["forbidden"] = []  # the solution is trusted
     run = _run_submission(None, {"cells": topic.solution}, data, asdict(limits))
+    if "invalid" in run:
+        raise GradingError(f"the solution of {topic.name} could not be run: {run['invalid']}")
     problems = [f"{seg}: {why}" for seg, why in run["failed"].items()]
     expected = {}
     for q in topic.questions:
