@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch.func import jacrev, jvp, vmap
 
 __all__ = [
@@ -238,7 +239,7 @@ def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int):
 
     Returns:
         ``(z, s)``: z = phi(x) with x's shape, s (batch or m, d) = J_phi(x) u, computed with
-        one forward-mode JVP of v per step and never a d x d matrix.
+        one forward-mode evaluation of v per step (dual numbers) and never a d x d matrix.
     """
     single = isinstance(x, torch.Tensor) and x.ndim == 1
     xs = x[None] if single else _check_state(x)
@@ -252,12 +253,23 @@ def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int):
     n = _check_steps(n_steps)
     h = 1.0 / n
     s = u.to(xs.dtype)
-    for k in range(n, 0, -1):
-        tt = torch.tensor(k * h, dtype=xs.dtype)
-        base = xs.expand(s.shape[0], -1).contiguous() if single else xs
-        _, dv_s = jvp(lambda y, tt=tt: v(tt, y), (base,), (s,))  # row-wise: Dv(x_i) s_i
-        s = s - h * dv_s
-        xs = xs - h * _velocity(v, k * h, xs)
+    # One forward-mode pass per step gives v(t_k, x_k) and Dv(t_k, x_k) s_k together; a
+    # single dual level for the whole loop keeps the per-step overhead low.
+    with fwAD.dual_level():
+        for k in range(n, 0, -1):
+            tt = torch.tensor(k * h, dtype=xs.dtype)
+            base = xs.expand(s.shape[0], -1).contiguous() if single else xs
+            out = v(tt, fwAD.make_dual(base, s))
+            vel, dv_s = fwAD.unpack_dual(out)
+            if dv_s is None:  # the field ignores x: its Jacobian is zero
+                dv_s = torch.zeros_like(s)
+            if vel.shape != base.shape:
+                raise ValueError(
+                    f"v(t, x) must return the shape of x {tuple(base.shape)}, "
+                    f"got {tuple(vel.shape)}"
+                )
+            s = s - h * dv_s
+            xs = xs - h * (vel[:1] if single else vel)
     return (xs[0] if single else xs), s
 
 
