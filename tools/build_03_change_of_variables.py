@@ -9,7 +9,8 @@ from nbbuild import Builder
 
 b = Builder("c03")
 
-b.md(r"""
+b.md(
+    r"""
 # 03 · Change of variables: densities under transformations
 
 If you push samples $z\sim p_Z$ through a map $x=g(z)$, what is the density of $x$? The
@@ -40,18 +41,24 @@ determinant from multivariable calculus; `torch.autograd` basics.
 the Jacobian ($J_{ij}=\partial g_i/\partial z_j$); batches come first, `x: (batch, dim)`.
 Logs are natural. The helpers of this topic live in `cu.change_of_variables` (imported
 below as `cov`).
-""", "title")
+""",
+    "title",
+)
 
-b.code(r"""
+b.code(
+    r"""
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 import course_utils as cu
 
 device = cu.setup(seed=0)
-""", "setup")
+""",
+    "setup",
+)
 
-b.code(r"""
+b.code(
+    r"""
 import math
 
 import sympy as sp
@@ -67,10 +74,13 @@ def integrate_1d(log_prob, lo, hi, n=20_000):
     h = (hi - lo) / n
     xs = torch.linspace(lo + h / 2, hi - h / 2, n)[:, None]
     return float(log_prob(xs).exp().sum() * h)
-""", "imports")
+""",
+    "imports",
+)
 
 # ---------------------------------------------------------------- 1. 1-D
-b.md(r"""
+b.md(
+    r"""
 ## 1. One dimension: $X = 2Z + 3$
 
 Let $Z\sim\mathcal N(0,1)$ with density $\varphi$ and CDF $\Phi$, and $X=g(Z)=2Z+3$. The
@@ -83,9 +93,12 @@ $$F_X(x)=P(2Z+3\le x)=P\!\left(Z\le \tfrac{x-3}{2}\right)=\Phi\!\left(\tfrac{x-3
 The factor $\tfrac12$ is the whole story: the map stretches the line by 2, so the same
 probability is spread over twice the length and the density halves. SymPy confirms that
 the derivative of the CDF is the $\mathcal N(3, 2^2)$ density.
-""", "1d-cdf")
+""",
+    "1d-cdf",
+)
 
-b.code(r"""
+b.code(
+    r"""
 x, z = sp.symbols("x z", real=True)
 Phi = lambda s: (1 + sp.erf(s / sp.sqrt(2))) / 2  # standard normal CDF
 F_X = Phi((x - 3) / 2)
@@ -93,9 +106,12 @@ p_X = sp.diff(F_X, x)
 normal_3_2 = sp.exp(-((x - 3) ** 2) / (2 * 2**2)) / sp.sqrt(2 * sp.pi * 2**2)
 print("p_X(x) =", sp.simplify(p_X))
 print("p_X - N(3, 2^2) pdf simplifies to", sp.simplify(p_X - normal_3_2))
-""", "1d-sympy")
+""",
+    "1d-sympy",
+)
 
-b.md(r"""
+b.md(
+    r"""
 **The general 1-D formula.** For a differentiable, strictly monotone $g$ with
 differentiable inverse: if $g$ increases, $F_X(x)=F_Z(g^{-1}(x))$; if it decreases,
 $F_X(x)=1-F_Z(g^{-1}(x))$. Differentiating both cases gives one formula with an absolute
@@ -107,9 +123,12 @@ $$p_X(x)=p_Z\big(g^{-1}(x)\big)\,\left|\frac{d g^{-1}}{dx}(x)\right|
 The absolute value matters only for decreasing maps. To see it, take a base that is not
 symmetric, $Z\sim\mathrm{Exp}(1)$, and $X=3-2Z$ (decreasing): the CDF route gives a
 positive density, while the formula without $|\cdot|$ gives its negative.
-""", "1d-general")
+""",
+    "1d-general",
+)
 
-b.code(r"""
+b.code(
+    r"""
 zpos = sp.symbols("z_pos", positive=True)
 g_dec = 3 - 2 * zpos                      # decreasing map
 g_inv = (3 - x) / 2                       # its inverse, valid for x < 3
@@ -122,9 +141,12 @@ print("from the CDF:        ", sp.simplify(p_cdf))
 print("formula without |.|: ", sp.simplify(p_no_abs))
 print("formula with |.|:    ", sp.simplify(p_abs))
 print("integral over x < 3 of the CDF answer:", sp.integrate(p_cdf, (x, -sp.oo, 3)))
-""", "1d-abs")
+""",
+    "1d-abs",
+)
 
-b.md(r"""
+b.md(
+    r"""
 Now the numerical check that every density in this notebook gets: it must **integrate to
 1** on a grid, and it must **match a histogram** of pushed-forward samples. We measure the
 match with the total-variation distance between the histogram and the density's bin
@@ -137,9 +159,12 @@ forgetting the factor $\tfrac12$ and the stretch) for contrast.
 The log-density is computed with the generic helper
 `cov.log_prob_after(g, log_p_Z, x, inverse=g_inv)`, which evaluates
 $\log p_Z(g^{-1}(x))-\log|\det J_g(g^{-1}(x))|$ with an autograd Jacobian.
-""", "1d-check-text")
+""",
+    "1d-check-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 g = lambda z: 2 * z + 3
 g_inv = lambda x: (x - 3) / 2
 log_p_x = lambda x: cov.log_prob_after(g, log_normal, x, inverse=g_inv)
@@ -157,15 +182,21 @@ noise = 0.5 * math.sqrt(2 * bins / (math.pi * N))
 print(f"TV(histogram, p_X) = {cov.histogram_tv(xs_samples, log_p_x, lim, bins):.3f}"
       f"   (sampling noise ~ {noise:.3f})")
 print(f"TV(histogram, wrong density) = {cov.histogram_tv(xs_samples, log_p_wrong, lim, bins):.3f}")
-""", "1d-check")
+""",
+    "1d-check",
+)
 
-b.md(r"""
+b.md(
+    r"""
 The wrong density still integrates to 1 (it is a density, just not the right one), so
 the integral alone cannot catch a missing Jacobian here; the histogram distance does.
 Both checks are needed.
-""", "1d-check-remark")
+""",
+    "1d-check-remark",
+)
 
-b.code(r"""
+b.code(
+    r"""
 grid = torch.linspace(-7, 13, 400)[:, None]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.hist(xs_samples[:, 0].numpy(), bins=bins, range=lim, density=True, alpha=0.4,
@@ -175,10 +206,13 @@ ax.plot(grid[:, 0], log_p_wrong(grid).exp(), "C3--", label="wrong: no factor 1/2
 ax.set(title="X = 2Z + 3: formula against samples", xlabel="x", ylabel="density (1/unit x)")
 ax.legend()
 plt.show()
-""", "1d-plot")
+""",
+    "1d-plot",
+)
 
 # ---------------------------------------------------------------- 2. n-D
-b.md(r"""
+b.md(
+    r"""
 ## 2. The $d$-dimensional formula, its log form and push-forward notation
 
 Let $g:U\to V$ ($U,V\subseteq\mathbb R^d$ open) be a **diffeomorphism**: a bijection that is
@@ -209,9 +243,12 @@ $C^1$ inverse whose Jacobian is $J_g(z)^{-1}$. So a $C^1$ **bijection** $U\to V$
 $\det J_g\ne0$ **everywhere** on $U$ is a diffeomorphism. Both halves are needed:
 bijectivity is global (section 4 breaks it), the determinant condition is pointwise
 (the next cell breaks it).
-""", "nd-formula")
+""",
+    "nd-formula",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** K's Definition 2 calls $f$ a diffeomorphism "if $f$ is differentiable and
 > bijective", and then claims that $f^{-1}$ is again a diffeomorphism and that
 > $\det\nabla f(x)\ne0$ everywhere. Both claims are false under that definition.
@@ -220,9 +257,12 @@ b.md(r"""
 > tangent). The correct definition asks for a differentiable inverse as well (equivalently,
 > for a $C^1$ bijection, $\det J\ne0$ everywhere). R's "invertible and differentiable" in
 > the 1-D statement has the same gap. The cell below exposes it.
-""", "pitfall-diffeo")
+""",
+    "pitfall-diffeo",
+)
 
-b.code(r"""
+b.code(
+    r"""
 xp = sp.symbols("x_p", positive=True)          # x > 0 (the inverse is odd, x < 0 mirrors it)
 g3_inv = xp ** sp.Rational(1, 3)
 print("g(z) = z^3 is a bijection of R with g'(z) =", sp.diff(z**3, z), " so g'(0) =", sp.diff(z**3, z).subs(z, 0))
@@ -230,9 +270,12 @@ print("(g^-1)'(x) =", sp.diff(g3_inv, xp), " for x > 0")
 print("limit of (g^-1)'(x) as x -> 0+ :", sp.limit(sp.diff(g3_inv, xp), xp, 0, "+"))
 print("difference quotient of g^-1 at 0, h = 1e-3, 1e-6, 1e-9:",
       [f"{np.cbrt(h) / h:.3g}" for h in (1e-3, 1e-6, 1e-9)])
-""", "cube-sympy")
+""",
+    "cube-sympy",
+)
 
-b.md(r"""
+b.md(
+    r"""
 What does this do to the density of $X=Z^3$? The formula gives
 $p_X(x)=\varphi(x^{1/3})\,/\,(3\,|x|^{2/3})$ for $x\ne0$: it is **unbounded at 0** and the
 forward form $p_Z(z)/|g'(z)|$ divides by zero at $z=0$. Here the damage is confined to a
@@ -244,9 +287,12 @@ slope, is numerically useless; flow layers are built so that $\det J\ne0$ everyw
 (For the histogram check the bin probabilities come from the exact CDF
 $F_X(x)=\Phi(x^{1/3})$: midpoint sums converge slowly next to an infinite spike, and the
 cell prints how far off they are.)
-""", "cube-text")
+""",
+    "cube-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 cube = lambda z: z**3
 cube_inv = lambda x: torch.sign(x) * x.abs() ** (1 / 3)
 log_p_cube = lambda x: cov.log_prob_after(cube, log_normal, x, inverse=cube_inv)
@@ -272,10 +318,13 @@ ax.set(ylim=(0, 3), title="X = Z^3: a smooth bijection whose inverse is not diff
        xlabel="x", ylabel="density (1/unit x)")
 ax.legend()
 plt.show()
-""", "cube-check")
+""",
+    "cube-check",
+)
 
 # ---------------------------------------------------------------- 3. linear
-b.md(r"""
+b.md(
+    r"""
 ## 3. A linear map in 2-D: $x = Az$ with $A=\begin{pmatrix}2&1\\1&3\end{pmatrix}$
 
 R's worked example: $x_1=2z_1+z_2$, $x_2=z_1+3z_2$. For a linear map the Jacobian is the
@@ -288,9 +337,12 @@ $$\log p_X(x)=\log\mathcal N\big(A^{-1}x;0,I\big)-\log 5
 
 which is the log-density of $\mathcal N(0, AA^\top)$ (note $\det(AA^\top)^{1/2}=|\det A|$).
 We check each of R's numbers with autograd.
-""", "lin-text")
+""",
+    "lin-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 A = torch.tensor([[2.0, 1.0], [1.0, 3.0]])
 lin = lambda z: z @ A.T          # row-wise x = A z for z of shape (batch, 2)
 lin_inv = lambda x: torch.linalg.solve(A, x.T).T
@@ -302,9 +354,12 @@ print("autograd Jacobian at 5 random points equals A:", torch.allclose(J, A.expa
 print(f"det A = {torch.linalg.det(A):.4f}, log|det A| = {cov.log_abs_det_jacobian(lin, z_pts)[0]:.4f}")
 print("A^-1 =\n", torch.linalg.inv(A).numpy(), "\nR's (1/5)[[3, -1], [-1, 2]] matches:",
       torch.allclose(torch.linalg.inv(A), torch.tensor([[3.0, -1.0], [-1.0, 2.0]]) / 5))
-""", "lin-jac")
+""",
+    "lin-jac",
+)
 
-b.code(r"""
+b.code(
+    r"""
 log_p_lin = lambda x: cov.log_prob_after(lin, log_normal, x, inverse=lin_inv)
 log_p_lin_inv = lambda x: cov.log_prob_after(lin, log_normal, x, inverse=lin_inv, jacobian_of="inverse")
 mvn = torch.distributions.MultivariateNormal(torch.zeros(2), covariance_matrix=A @ A.T)
@@ -317,9 +372,12 @@ print(f"integral without the Jacobian term: {cu.grid.integrate_density_2d(lambda
 x_lin = lin(torch.randn(50_000, 2, generator=gen))
 print(f"TV(histogram, p_X) = {cov.histogram_tv(x_lin, log_p_lin, 10.0, bins=30):.3f}"
       f"   (sampling noise ~ {0.5 * math.sqrt(2 * 30 * 30 / (math.pi * 50_000)):.3f} at most)")
-""", "lin-density")
+""",
+    "lin-density",
+)
 
-b.md(r"""
+b.md(
+    r"""
 **The ellipse of equal density.** $\log p_X(x)$ depends on $x$ only through $|A^{-1}x|$,
 so the level set $\{x: |A^{-1}x|=c\}$ is the image $A\cdot\{z:|z|=c\}$ of a circle. Write
 the SVD $A=USV^\top$ ($U,V$ orthogonal, $S=\mathrm{diag}(\sigma_1,\sigma_2)$,
@@ -338,9 +396,12 @@ eigenvectors of $A$ happen to be the axes. That is the case in R's example, and 
 the general rule. Below: the symmetric $A$, then the non-symmetric
 $B=\begin{pmatrix}2&1\\0&3\end{pmatrix}$, whose eigenvectors $(1,0)$ and $(1,1)/\sqrt2$ are
 not even orthogonal, so they cannot be the axes of an ellipse.
-""", "ellipse-text")
+""",
+    "ellipse-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 def ellipse_report(M, name):
     # compare the SVD prediction with a brute-force scan of the level set |M^{-1} x| = 1
     U, S, Vh = torch.linalg.svd(M)
@@ -366,16 +427,22 @@ def ellipse_report(M, name):
 U_A, S_A, E_A = ellipse_report(A, "A")
 B = torch.tensor([[2.0, 1.0], [0.0, 3.0]])
 U_B, S_B, E_B = ellipse_report(B, "B")
-""", "ellipse-check")
+""",
+    "ellipse-check",
+)
 
-b.md(r"""
+b.md(
+    r"""
 For $A$ the eigenvectors coincide with the singular vectors ($|\cos|=1$ and $0$). For $B$
 the longest radius of the equal-density ellipse lies along $u_1$ exactly, while neither
 eigenvector of $B$ is an axis. The figure shows the contours of both densities with the
 semi-axes $\sigma_iu_i$ (solid) and the eigenvector directions (dashed).
-""", "ellipse-remark")
+""",
+    "ellipse-remark",
+)
 
-b.code(r"""
+b.code(
+    r"""
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
 for ax, M, U, S, E, name in ((axes[0], A, U_A, S_A, E_A, "A (symmetric)"),
                              (axes[1], B, U_B, S_B, E_B, "B (not symmetric)")):
@@ -390,9 +457,12 @@ for ax, M, U, S, E, name in ((axes[0], A, U_A, S_A, E_A, "A (symmetric)"),
     ax.set(title=f"x = {name[0]} z, z ~ N(0, I); {name[2:]}", xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
     ax.legend(loc="lower right", fontsize=8)
 plt.show()
-""", "ellipse-plot")
+""",
+    "ellipse-plot",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** R says the push-forward of a Gaussian by $A$ is "an elliptical Gaussian
 > stretched along the eigenvectors of $A$". That is true for R's $A$ only because it is
 > symmetric. In general the axes of the equal-density ellipses are the **left singular
@@ -401,10 +471,13 @@ b.md(r"""
 > $B$: the longest radius lies along $u_1$ ($|\cos|=1.0000$), and the eigenvectors of $B$
 > are not orthogonal, so they cannot be the axes. (A rotation by 90° has no real
 > eigenvectors at all, yet it maps the circle to a circle.)
-""", "pitfall-eig")
+""",
+    "pitfall-eig",
+)
 
 # ---------------------------------------------------------------- 4. non-linear
-b.md(r"""
+b.md(
+    r"""
 ## 4. A non-linear map: $x_1 = 2z_1 + \sin z_2,\ x_2 = z_2^2$
 
 R's "non-linear extension". Its Jacobian depends on the point:
@@ -412,9 +485,12 @@ R's "non-linear extension". Its Jacobian depends on the point:
 $$J_g(z)=\begin{pmatrix}2&\cos z_2\\0&2z_2\end{pmatrix},\qquad \det J_g(z)=4z_2 .$$
 
 We compute it with SymPy and check the autograd Jacobian of the batched map against it.
-""", "nl-text")
+""",
+    "nl-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 z1, z2 = sp.symbols("z1 z2", real=True)
 g_sym = sp.Matrix([2 * z1 + sp.sin(z2), z2**2])
 J_sym = g_sym.jacobian([z1, z2])
@@ -432,34 +508,46 @@ J_exact = torch.tensor(np.array([np.array(J_fn(a, b), dtype=float) for a, b in z
 print("autograd Jacobian == SymPy Jacobian at 8 points:", torch.allclose(J_auto, J_exact, atol=1e-13))
 print("autograd log|det J| == log|4 z2|:",
       torch.allclose(cov.log_abs_det_jacobian(g_nl, z_pts), torch.log(4 * z_pts[:, 1].abs()), atol=1e-13))
-""", "nl-jac")
+""",
+    "nl-jac",
+)
 
-b.md(r"""
+b.md(
+    r"""
 **Where is it invertible?** Locally, wherever $\det J_g=4z_2\ne0$: off the line $z_2=0$.
 On that line the map **folds** the plane: $\det J=0$, the formula would divide by zero,
 and $\log|\det J|=-\infty$. Globally, the map is **not injective**: $z_2$ and $-z_2$ give the
 same $x_2$, and choosing $z_1'=z_1+\sin z_2$ makes $x_1$ agree as well, so
 $(z_1,z_2)$ and $(z_1+\sin z_2,\,-z_2)$ have the same image. Every $x$ with $x_2>0$ has
 exactly two preimages, and no $x$ with $x_2<0$ has any.
-""", "nl-where")
+""",
+    "nl-where",
+)
 
-b.code(r"""
+b.code(
+    r"""
 zz = torch.tensor([[0.3, 1.2]])
 zz_twin = torch.tensor([[0.3 + math.sin(1.2), -1.2]])
 print("g(z)       =", g_nl(zz).numpy().round(4), "\ng(z twin)  =", g_nl(zz_twin).numpy().round(4))
 print("log|det J| on the fold z2 = 0:", float(cov.log_abs_det_jacobian(g_nl, torch.tensor([[0.3, 0.0]]))[0]))
-""", "nl-twin")
+""",
+    "nl-twin",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** R presents this map as an example of how flows "handle local
 > stretching/compression" and stops at $\log|\det J_g|=\log|4z_2|$. But it is **not** a
 > change of variables on $\mathbb R^2$: it is two-to-one, maps onto the half-plane
 > $x_2\ge0$ only, and its Jacobian is singular on $z_2=0$. Plugging one inverse into the
 > formula while $z\sim\mathcal N(0,I)$ gives a function that integrates to **0.5**, not 1
 > (computed below): half of the probability arrives through the other preimage.
-""", "pitfall-fold")
+""",
+    "pitfall-fold",
+)
 
-b.md(r"""
+b.md(
+    r"""
 **Repairing it.** Restrict the domain to $U=\mathbb R\times(0,\infty)$. On $U$ the map is a
 bijection onto $V=\mathbb R\times(0,\infty)$ with inverse
 $z_2=\sqrt{x_2},\ z_1=\tfrac12(x_1-\sin\sqrt{x_2})$, it is $C^\infty$ and $\det J_g=4z_2>0$:
@@ -478,9 +566,12 @@ These are two *different* distributions ($\sin z_2$ changes sign between the bra
 and each must integrate to 1. Near the fold the density behaves like $1/\sqrt{x_2}$, which
 a uniform midpoint grid under-counts; we integrate on strips in $x_2$ that shrink
 geometrically towards 0, each with `cu.grid.integrate_density_2d`.
-""", "nl-repair")
+""",
+    "nl-repair",
+)
 
-b.code(r"""
+b.code(
+    r"""
 def branch(sign):
     # inverse of g on the piece sign * z2 > 0
     def inv(x):
@@ -511,9 +602,12 @@ for name, f in (("conditional base, one branch", log_p_cond), ("full base, sum o
                 ("full base, one branch (wrong)", log_p_naive)):
     uniform = cu.grid.integrate_density_2d(f, lim=(-14.0, 14.0, 0.0, 40.0), n=300)
     print(f"{name:32s} integral: graded strips {integrate_strips(f):.4f} | uniform 300x300 grid {uniform:.4f}")
-""", "nl-integrals")
+""",
+    "nl-integrals",
+)
 
-b.code(r"""
+b.code(
+    r"""
 gen = torch.Generator().manual_seed(5)
 z_full = torch.randn(100_000, 2, generator=gen)
 x_full = g_nl(z_full)
@@ -526,9 +620,12 @@ print(f"samples of g(z | z2 > 0) vs conditional density: TV = {cov.histogram_tv(
 print(f"samples of g(z), z ~ N(0, I) vs sum over branches: TV = {cov.histogram_tv(x_full, log_p_full, win, nb):.3f}")
 print(f"samples of g(z), z ~ N(0, I) vs one branch (wrong): TV = {cov.histogram_tv(x_full, log_p_naive, win, nb):.3f}")
 print(f"samples of g(z), z ~ N(0, I) vs conditional density: TV = {cov.histogram_tv(x_full, log_p_cond, win, nb):.3f}")
-""", "nl-samples")
+""",
+    "nl-samples",
+)
 
-b.code(r"""
+b.code(
+    r"""
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 win = (-6.0, 6.0, 0.0, 3.0)
 xs, ys, lp_full, _ = cu.grid.evaluate_on_grid(log_p_full, lim=win, n=200)
@@ -544,10 +641,13 @@ for ax in axes:
     ax.set(xlabel="$x_1$", ylabel="$x_2$")
 fig.suptitle("x = (2 z1 + sin z2, z2^2): density (1/unit area, colour clipped at 0.25)")
 plt.show()
-""", "nl-plot")
+""",
+    "nl-plot",
+)
 
 # ---------------------------------------------------------------- 5. Box-Muller
-b.md(r"""
+b.md(
+    r"""
 ## 5. Box–Muller as a change of variables
 
 M's example: $u=(u_1,u_2)\sim\nu=\mathrm{Unif}(0,1)^2$ and
@@ -563,9 +663,12 @@ $$\det J_f(u)=r\cdot\Big(-\frac1{u_1r}\Big)\cdot2\pi=-\frac{2\pi}{u_1},\qquad
 
 using $u_1=e^{-r^2/2}$: exactly $\mathcal N(0,I_2)$. SymPy confirms, then autograd, the
 grid and the histogram.
-""", "bm-text")
+""",
+    "bm-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 u1, u2 = sp.symbols("u1 u2", positive=True)
 r = sp.sqrt(-2 * sp.log(u1))
 f_sym = sp.Matrix([r * sp.cos(2 * sp.pi * u2), r * sp.sin(2 * sp.pi * u2)])
@@ -574,9 +677,12 @@ print("det J_f(u) =", det_f)
 density_z = 1 / sp.Abs(det_f)          # nu(u) = 1 on the unit square
 target = sp.exp(-(f_sym[0] ** 2 + f_sym[1] ** 2) / 2) / (2 * sp.pi)
 print("1/|det J_f| - N(0, I)(f(u)) simplifies to", sp.simplify(density_z - target))
-""", "bm-sympy")
+""",
+    "bm-sympy",
+)
 
-b.code(r"""
+b.code(
+    r"""
 def box_muller(u):
     r = torch.sqrt(-2 * torch.log(u[:, 0]))
     theta = 2 * math.pi * u[:, 1]
@@ -605,9 +711,12 @@ z_ref = torch.randn(100_000, 2, generator=gen)
 print(f"TV(Box-Muller samples, density) = {cov.histogram_tv(z_bm, log_p_bm, 4.0, bins=30):.3f}; "
       f"same for torch.randn samples (reference) = {cov.histogram_tv(z_ref, log_p_bm, 4.0, bins=30):.3f}; "
       f"noise level ~ {0.5 * math.sqrt(2 * 900 / (math.pi * 100_000)):.3f} at most")
-""", "bm-check")
+""",
+    "bm-check",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** M derives eq. 11.4 from 11.3 by "cancelling the integrals": from
 > $\int\pi(f(u))\,|\det\tfrac{df}{du}|\,du=\int\nu(u)\,du$ it concludes
 > $\pi(f(u))\,|\det\tfrac{df}{du}|=\nu(u)$. Equal integrals over the whole space do **not**
@@ -620,9 +729,12 @@ b.md(r"""
 > checked above). Also, $f$ is a bijection only up to sets of zero area: on M's
 > $(0,1]^2$ the whole edge $u_1=1$ maps to the origin; on the open square it is a
 > diffeomorphism onto $\mathbb R^2$ minus the ray $\{z_2=0,\ z_1\ge0\}$, which is enough.
-""", "pitfall-bm")
+""",
+    "pitfall-bm",
+)
 
-b.code(r"""
+b.code(
+    r"""
 log_wrong = lambda z: -(z**2).sum(dim=1) - math.log(math.pi)   # N(0, I/2), a different density
 abs_det = lambda u: 2 * math.pi / u[:, 0]                      # |det J_f(u)|
 lhs = lambda u: torch.log(abs_det(u)) + log_wrong(box_muller(u))
@@ -630,10 +742,13 @@ print(f"11.3 with the wrong target: integral over the u-square = {cu.grid.integr
 u_pts = torch.tensor([[0.1, 0.3], [0.3, 0.6], [0.9, 0.8]])
 print("but pointwise pi~(f(u)) |det J_f(u)| =", lhs(u_pts).exp().numpy().round(4), "instead of nu(u) = 1")
 print("edge u1 = 1 collapses to the origin:", box_muller(torch.tensor([[1.0, 0.2], [1.0, 0.7]])).abs().max().item() == 0.0)
-""", "bm-pitfall-check")
+""",
+    "bm-pitfall-check",
+)
 
 # ---------------------------------------------------------------- 6. composition
-b.md(r"""
+b.md(
+    r"""
 ## 6. Composition: log-determinants add
 
 R's two-step example: a shear $h=(z_1,\ z_2+az_1)$ ($\det=1$) followed by a scale and shift
@@ -641,9 +756,12 @@ $x=(\sigma_1h_1+b_1,\ \sigma_2h_2+b_2)$ ($\det=\sigma_1\sigma_2$). The chain rul
 $\log|\det J_g|=\log|\det J_{g_2}(h)|+\log|\det J_{g_1}(z)|=\log|\sigma_1\sigma_2|$: the
 shear moves mass around without changing any area. This sum over layers, M's eq. 11.7, is
 what notebook 05 trains.
-""", "comp-text")
+""",
+    "comp-text",
+)
 
-b.code(r"""
+b.code(
+    r"""
 a, s1, s2, b1, b2 = 1.5, 0.5, 3.0, 1.0, -1.0
 g1 = lambda z: torch.stack([z[:, 0], z[:, 1] + a * z[:, 0]], 1)
 g2 = lambda h: torch.stack([s1 * h[:, 0] + b1, s2 * h[:, 1] + b2], 1)
@@ -652,10 +770,13 @@ whole = cov.log_abs_det_jacobian(lambda z: g2(g1(z)), z_pts)
 parts = cov.log_abs_det_jacobian(g1, z_pts) + cov.log_abs_det_jacobian(g2, g1(z_pts))
 print(f"log|det J_g| = {whole[0]:.4f} at every point: {torch.allclose(whole, whole[0].expand(5))}; "
       f"sum over layers {parts[0]:.4f}; log(s1 s2) = {math.log(s1 * s2):.4f}")
-""", "comp-check")
+""",
+    "comp-check",
+)
 
 # ---------------------------------------------------------------- end
-b.md(r"""
+b.md(
+    r"""
 ## Summary
 
 * For a diffeomorphism $g$ and $x=g(z)$:
@@ -708,7 +829,9 @@ b.md(r"""
 * L. Dinh, J. Sohl-Dickstein and S. Bengio, "Density estimation using Real NVP", ICLR 2017.
 * G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed and B. Lakshminarayanan,
   "Normalizing flows for probabilistic modeling and inference", JMLR 22 (2021).
-""", "end")
+""",
+    "end",
+)
 
 if __name__ == "__main__":
     b.write("notebooks/03_change_of_variables.ipynb")
