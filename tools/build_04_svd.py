@@ -5,7 +5,8 @@ from nbbuild import Builder
 b = Builder("s04")
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 # 04 · The singular value decomposition and the numerical linear algebra behind flows
 
 Flows move probability mass with maps whose Jacobians we have to multiply, invert and take
@@ -37,24 +38,33 @@ matrices.
 **Source.** M = Miyamoto, *Machine Learning for Physicists: Recitation Notes* (2026),
 §1.1–1.3, §5.3 and Problem 1. Where M is wrong, a **Pitfall** box says so next to the cell
 that shows it.
-""", "title")
-b.code(r"""
+""",
+    "title",
+)
+b.code(
+    r"""
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 import course_utils as cu
 
 device = cu.setup(seed=0)
-""", "setup")
-b.code(r"""
+""",
+    "setup",
+)
+b.code(
+    r"""
 import scipy.linalg
 
 torch.set_default_dtype(torch.float64)  # every comparison below is against exact values
 L = cu.linalg  # the helpers this notebook ends up putting in the package
-""", "setup-2")
+""",
+    "setup-2",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 1. Definitions: singular values from the eigenvalues of $A^\top A$
 
 Let $A\in\mathbb R^{m\times n}$. The matrix $A^\top A\in\mathbb R^{n\times n}$ is symmetric,
@@ -71,8 +81,11 @@ $$\sigma_i=\sqrt{\lambda_i},\qquad \sigma_1\ge\sigma_2\ge\dots\ge 0 .$$
 
 Descending is the convention of `numpy.linalg.svd`, `torch.linalg.svd` and of the whole
 course; `eigh` returns **ascending** eigenvalues, so we flip.
-""", "def-md")
-b.code(r"""
+""",
+    "def-md",
+)
+b.code(
+    r"""
 g = torch.Generator().manual_seed(0)
 A = torch.randn(5, 3, generator=g)
 
@@ -84,8 +97,11 @@ print("eigenvalues of A^T A (eigh order):", np.round(lam.numpy(), 4))
 print("sqrt, descending                  :", np.round(sigma_from_eig.numpy(), 4))
 print("torch.linalg.svdvals(A)           :", np.round(sigma_svd.numpy(), 4))
 assert torch.allclose(sigma_from_eig, sigma_svd, atol=1e-12)
-""", "def-check")
-b.md(r"""
+""",
+    "def-check",
+)
+b.md(
+    r"""
 > **Pitfall.** M's Definition 1 says $A^\top A$ "is a symmetric matrix so it has positive
 > eigenvalues". Symmetry only gives **real** eigenvalues (the symmetric matrix below has a
 > negative one); what makes the eigenvalues of $A^\top A$ non-negative is
@@ -94,8 +110,11 @@ b.md(r"""
 > Definition 2, puts the non-zero ones first ($[\Sigma]_{ii}=\sigma_i$ for $i\le r$, $0$
 > for $i>r$), which only makes sense in **descending** order, the order used here and by
 > every library.
-""", "pitfall-positive")
-b.code(r"""
+""",
+    "pitfall-positive",
+)
+b.code(
+    r"""
 S_sym = torch.tensor([[1.0, 2.0], [2.0, 1.0]])
 print("symmetric, eigenvalues:", np.round(torch.linalg.eigvalsh(S_sym).numpy(), 4))
 
@@ -104,9 +123,12 @@ lam_B = torch.linalg.eigvalsh(B.T @ B).flip(0)
 print("A^T A for a rank-2 A (4 x 4), two largest eigenvalues:", np.round(lam_B[:2].numpy(), 4))
 print("the other two are zero up to round-off (|lambda| < 1e-12 lambda_1):",
       bool(lam_B[2:].abs().max() < 1e-12 * lam_B[0]))
-""", "pitfall-positive-check")
+""",
+    "pitfall-positive-check",
+)
 
-b.md(r"""
+b.md(
+    r"""
 ### Rank
 
 The rank of $A$ is the number of **non-zero singular values**. Reason: $\ker A=\ker A^\top A$
@@ -114,15 +136,21 @@ The rank of $A$ is the number of **non-zero singular values**. Reason: $\ker A=\
 the eigenvectors with eigenvalue $0$; rank–nullity gives
 $\operatorname{rank}A=n-\dim\ker A=\#\{i:\sigma_i>0\}$. In floating point, "non-zero"
 means "above a tolerance", typically $\max(m,n)\,\varepsilon\,\sigma_1$.
-""", "rank-md")
-b.code(r"""
+""",
+    "rank-md",
+)
+b.code(
+    r"""
 s_B = torch.linalg.svdvals(B)
 tol = max(B.shape) * torch.finfo(B.dtype).eps * s_B[0]
 print("singular values of B:", np.round(s_B.numpy(), 4))
 print("rank from singular values:", int((s_B > tol).sum()),
       "| torch.linalg.matrix_rank:", int(torch.linalg.matrix_rank(B)))
-""", "rank-check")
-b.md(r"""
+""",
+    "rank-check",
+)
+b.md(
+    r"""
 > **Pitfall.** M's proof of Fact 1 says that "the dimension of the kernel is the number of
 > zero eigenvalues" of $A$. That is true for symmetric (diagonalisable) $A$ but false in
 > general: the nilpotent matrix $N=\begin{pmatrix}0&1\\0&0\end{pmatrix}$ has the eigenvalue
@@ -130,15 +158,21 @@ b.md(r"""
 > **singular** values, as in the statement of Fact 1, is always right; counting non-zero
 > eigenvalues of $A$ is not. (The proof also uses "number of singular values" for the
 > rank in Definition 2: it must be *non-zero* singular values.)
-""", "pitfall-rank")
-b.code(r"""
+""",
+    "pitfall-rank",
+)
+b.code(
+    r"""
 N = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
 print("eigenvalues of N      :", np.round(torch.linalg.eigvals(N).real.numpy(), 4))
 print("singular values of N  :", np.round(torch.linalg.svdvals(N).numpy(), 4))
 print("rank of N             :", int(torch.linalg.matrix_rank(N)))
-""", "pitfall-rank-check")
+""",
+    "pitfall-rank-check",
+)
 
-b.md(r"""
+b.md(
+    r"""
 ### Computing $U$ and $V$ (M, Theorem 1)
 
 The full SVD is $A=U\Sigma V^\top$ with $U\in\mathbb R^{m\times m}$ and
@@ -153,8 +187,11 @@ $\Sigma_{ii}=\sigma_i$. A construction:
 
 Here are the three steps in a few lines for a $5\times 3$ matrix ($r=3$, so step 3
 completes $U$ with two columns):
-""", "thm1-md")
-b.code(r"""
+""",
+    "thm1-md",
+)
+b.code(
+    r"""
 lam, V = torch.linalg.eigh(A.T @ A)
 lam, V = lam.flip(0), V.flip(1)                     # descending order
 sigma = lam.sqrt()
@@ -166,16 +203,22 @@ Sigma = torch.zeros(5, 3)
 Sigma[:3, :3] = torch.diag(sigma)
 print("U orthogonal      :", bool(torch.allclose(U.T @ U, torch.eye(5), atol=1e-12)))
 print("U Sigma V^T == A  :", bool(torch.allclose(U @ Sigma @ V.T, A, atol=1e-12)))
-""", "thm1-code")
-b.md(r"""
+""",
+    "thm1-code",
+)
+b.md(
+    r"""
 Now compare with the library. The singular values agree, but the vectors may not:
 $(u_i,v_i)$ and $(-u_i,-v_i)$ give the same $A$, so each pair is only defined up to a
 sign (and for a repeated $\sigma_i$, up to a rotation inside its eigenspace; the columns
 of $U$ beyond $r$ are only defined up to a rotation of the complement). To compare two
 SVDs column by column we fix a convention: flip each pair so that the
 largest-magnitude entry of $v_i$ is positive (`cu.linalg.canonical_signs`).
-""", "signs-md")
-b.code(r"""
+""",
+    "signs-md",
+)
+b.code(
+    r"""
 U_np, s_np, Vh_np = np.linalg.svd(A.numpy())
 U_np, Vh_np = torch.tensor(U_np), torch.tensor(Vh_np)
 k = 3
@@ -190,15 +233,21 @@ print("after canonical_signs, V equal  :", bool(torch.allclose(Vh1, Vh2, atol=1e
 print("after canonical_signs, U[:, :3] :", bool(torch.allclose(U1[:, :k], U2[:, :k], atol=1e-10)))
 print("U[:, 3:] spans the same space   :",
       bool(torch.allclose(U1[:, k:] @ U1[:, k:].T, U2[:, k:] @ U2[:, k:].T, atol=1e-10)))
-""", "signs-check")
-b.md(r"""
+""",
+    "signs-check",
+)
+b.md(
+    r"""
 `cu.linalg.svd_via_eig` packages these steps (with a rank tolerance and the sign
 convention) for later notebooks. It is a teaching construction, not how libraries compute
 the SVD, because forming $A^\top A$ **squares the condition number**: its round-off is
 about $\varepsilon\sigma_1^2$, so any $\sigma_i\lesssim\sqrt\varepsilon\,\sigma_1\approx
 10^{-8}\sigma_1$ is lost. Libraries work on $A$ directly (Golub–Kahan bidiagonalisation).
-""", "eig-caveat-md")
-b.code(r"""
+""",
+    "eig-caveat-md",
+)
+b.code(
+    r"""
 Q1 = torch.linalg.qr(torch.randn(4, 4, generator=g))[0]
 Q2 = torch.linalg.qr(torch.randn(4, 4, generator=g))[0]
 true_sigma = torch.tensor([1.0, 1e-3, 1e-6, 1e-10])
@@ -210,10 +259,13 @@ print("torch.linalg.svd:", [f"{s:.1e}" for s in S_svd.tolist()])
 rel = lambda S: ((S - true_sigma).abs() / true_sigma)
 print("within 1% of the truth:  via A^T A", (rel(S_eig) < 1e-2).tolist(),
       "| library", (rel(S_svd) < 1e-2).tolist())
-""", "eig-caveat")
+""",
+    "eig-caveat",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 2. Geometry: rotate, stretch, rotate
 
 Read $Ax=U\Sigma V^\top x$ right to left: $V^\top$ rotates (or reflects) the input so that
@@ -221,8 +273,11 @@ $v_i$ lands on the axis $e_i$; $\Sigma$ stretches axis $i$ by $\sigma_i$; $U$ ro
 result so that $e_i$ lands on $u_i$. So $A$ maps the unit circle to an **ellipse with
 semi-axes $\sigma_1u_1$ and $\sigma_2u_2$**, and $Av_i=\sigma_iu_i$. The colours below
 follow individual points of the circle through the three steps.
-""", "geom-md")
-b.code(r"""
+""",
+    "geom-md",
+)
+b.code(
+    r"""
 A2 = torch.tensor([[1.5, 1.0], [-0.5, 1.0]])
 U2_, s2, Vh2_ = torch.linalg.svd(A2)
 U2_, Vh2_ = L.canonical_signs(U2_, Vh2_)
@@ -234,7 +289,7 @@ stages = [
     (circle @ A2.T, U2_ * s2, r"$Ax=U\Sigma V^\top x$: axes $\sigma_i u_i$"),
 ]
 fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-for ax, (pts, arrows, title) in zip(axes, stages):
+for ax, (pts, arrows, title) in zip(axes, stages, strict=True):
     ax.scatter(pts[:, 0], pts[:, 1], c=theta, cmap="hsv", s=4)
     for j, color in enumerate(["black", "tab:gray"]):
         ax.arrow(0, 0, float(arrows[0, j]), float(arrows[1, j]), color=color,
@@ -245,8 +300,11 @@ plt.tight_layout()
 plt.show()
 print("sigma =", np.round(s2.numpy(), 4))
 print("A v_i == sigma_i u_i:", bool(torch.allclose(A2 @ Vh2_.T, U2_ * s2, atol=1e-12)))
-""", "geom-plot")
-b.md(r"""
+""",
+    "geom-plot",
+)
+b.md(
+    r"""
 ### $|\det A|=\prod_i\sigma_i$: the volume factor
 
 $\det U,\det V=\pm1$, so $|\det A|=|\det U|\,|\det\Sigma|\,|\det V^\top|=\prod_i\sigma_i$
@@ -255,8 +313,11 @@ This is the factor $|\det J|$ of the change-of-variables formula in
 `03_change_of_variables`, and in `08_volume_metrics` the same picture is applied to the
 Jacobian of a trained flow: a small ball around a data point is mapped to an ellipsoid
 with semi-axes $\sigma_i(J)$.
-""", "det-md")
-b.code(r"""
+""",
+    "det-md",
+)
+b.code(
+    r"""
 D = torch.randn(6, 6, generator=g)
 print(f"|det D|         = {abs(torch.linalg.det(D).item()):.6f}")
 print(f"prod sigma_i(D) = {torch.linalg.svdvals(D).prod().item():.6f}")
@@ -269,10 +330,13 @@ ellipse = circle @ A2.T
 print(f"area of the mapped circle (400-gon) = {polygon_area(ellipse):.4f}")
 print(f"pi * sigma_1 * sigma_2              = {torch.pi * s2.prod().item():.4f}")
 print(f"pi * |det A|                        = {torch.pi * abs(torch.linalg.det(A2).item()):.4f}")
-""", "det-check")
+""",
+    "det-check",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 3. Low-rank approximation (Eckart–Young)
 
 Write the SVD as a sum of rank-one pieces, $A=\sum_i\sigma_iu_iv_i^\top$, and keep the
@@ -283,8 +347,11 @@ $$\|A-A_k\|_F^2=\sum_{i>k}\sigma_i^2,\qquad \|A-A_k\|_2=\sigma_{k+1}.$$
 
 Storing $A_k$ takes $k(m+n+1)$ numbers instead of $mn$. We try it on a $96\times 96$
 grey-scale "image" made in code: a disc, a tilted stripe pattern and a bright square.
-""", "ey-md")
-b.code(r"""
+""",
+    "ey-md",
+)
+b.code(
+    r"""
 y_, x_ = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")
 img = ((x_ + 0.3) ** 2 + (y_ - 0.2) ** 2 < 0.25).double()               # disc
 img = img + 0.5 * torch.sin(12 * (x_ + 0.5 * y_)) * (y_ < -0.3)           # stripes
@@ -299,10 +366,13 @@ print("||A - A_k||_F^2 == sum_{i>k} sigma_i^2 for k = 0..60:",
 for k in (1, 5, 20):
     rel = (err2[k] / err2[0]).sqrt().item()
     print(f"k = {k:2d}: relative Frobenius error {rel:.4f}, storage {k * (96 + 96 + 1) / 96**2:.3f} of full")
-""", "ey-check")
-b.code(r"""
+""",
+    "ey-check",
+)
+b.code(
+    r"""
 fig, axes = plt.subplots(1, 5, figsize=(16, 3.4))
-for ax, k in zip(axes[:4], (1, 5, 20, 96)):
+for ax, k in zip(axes[:4], (1, 5, 20, 96), strict=True):
     ax.imshow(L.best_rank_k(img, k), cmap="gray", vmin=-0.5, vmax=1.8)
     ax.set(title=f"rank {k}" + (" (original)" if k == 96 else ""), xlabel="pixel column",
            ylabel="pixel row")
@@ -313,15 +383,21 @@ axes[4].set(title="error versus rank", xlabel="rank k", ylabel=r"$\|A-A_k\|_F / 
 axes[4].legend()
 plt.tight_layout()
 plt.show()
-""", "ey-plot")
-b.md(r"""
+""",
+    "ey-plot",
+)
+b.md(
+    r"""
 The disc and the square are nearly rank-one blocks, so they appear after a few terms;
 the diagonal stripes are not aligned with rows or columns and need many more. The error
 curve is exactly the tail sum of $\sigma_i^2$, a property of the SVD, not of the image.
-""", "ey-comment")
+""",
+    "ey-comment",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 4. The spiked Wigner model: a signal hidden in noise
 
 M §1.1.3 plants a rank-one signal $x x^\top$ in a symmetric noise matrix and asks whether
@@ -336,8 +412,11 @@ $[-2,2]$ with Wigner's semicircle density $\sqrt{4-t^2}/(2\pi)$.
 
 M's argument looks at $\mathbb E[A^\top A]$, where the noise averages out and $x$ is
 always an eigenvector. First a check of that expectation.
-""", "wig-md")
-b.code(r"""
+""",
+    "wig-md",
+)
+b.code(
+    r"""
 n_small, trials = 6, 20000
 G = torch.randn(trials, n_small, n_small, generator=g)
 W = (G + G.transpose(1, 2)) / 2**0.5                     # GOE: var 1 off-diagonal, 2 on it
@@ -346,8 +425,11 @@ print("off-diagonal variance of W:", f"{W[:, 0, 1].var().item():.2f}",
       "| diagonal variance:", f"{W[:, 0, 0].var().item():.2f}")
 print("diagonal of E[W^T W] (Monte Carlo):", np.round(EWtW.diagonal().numpy(), 1))
 print("largest off-diagonal |entry|      :", f"{(EWtW - torch.diag(EWtW.diagonal())).abs().max().item():.1f}")
-""", "wig-expect")
-b.md(r"""
+""",
+    "wig-expect",
+)
+b.md(
+    r"""
 > **Pitfall.** M writes $\mathbb E[W^\top W]=\sigma^2\mathbb I$ without saying what
 > $\sigma^2$ is. For the GOE as M defines it, $(W^\top W)_{ii}=\sum_k W_{ik}^2$ has
 > expectation $2+(n-1)=n+1$: **$\sigma^2=n+1$ grows with $n$** (7 for $n=6$ above), while
@@ -363,12 +445,15 @@ b.md(r"""
 >
 > Below $\lambda=1$ the top eigenvector is (asymptotically) orthogonal to the signal, no
 > matter how many entries the matrix has.
-""", "pitfall-bbp")
-b.code(r"""
+""",
+    "pitfall-bbp",
+)
+b.code(
+    r"""
 n = 400
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
 t = torch.linspace(-2, 2, 200)
-for ax, lam_ in zip(axes, (0.5, 2.0)):
+for ax, lam_ in zip(axes, (0.5, 2.0), strict=True):
     Y, x = L.spiked_wigner(n, lam_, generator=torch.Generator().manual_seed(1))
     ev = torch.linalg.eigvalsh(Y)
     ax.hist(ev.numpy(), bins=40, density=True, alpha=0.6, label="eigenvalues of Y")
@@ -381,14 +466,20 @@ for ax, lam_ in zip(axes, (0.5, 2.0)):
     ax.legend(loc="upper left", fontsize=8)
 plt.tight_layout()
 plt.show()
-""", "wig-spectrum")
-b.md(r"""
+""",
+    "wig-spectrum",
+)
+b.md(
+    r"""
 Now the phase transition: the squared overlap $(v_1^\top x)^2/n$ between the top
 eigenvector of $Y$ and the planted signal, averaged over a few draws, for three sizes,
 against the BBP prediction. (The top *singular* vector of the symmetric $Y$ is the
 eigenvector of largest $|\text{eigenvalue}|$; above the threshold it is the same vector.)
-""", "wig-overlap-md")
-b.code(r"""
+""",
+    "wig-overlap-md",
+)
+b.code(
+    r"""
 lams = torch.tensor([0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0])
 sizes, reps = (50, 150, 450), 3
 overlap = torch.zeros(len(sizes), len(lams))
@@ -409,8 +500,11 @@ for a, n in enumerate(sizes):
     print(f"n = {n:4d}  " + " ".join(f"{v:6.3f}" for v in overlap[a].tolist()))
 assert (overlap[-1, lams >= 2] - theory[lams >= 2]).abs().max() < 0.05
 assert overlap[-1, lams <= 0.5].max() < 0.05
-""", "wig-overlap")
-b.code(r"""
+""",
+    "wig-overlap",
+)
+b.code(
+    r"""
 fig, ax = plt.subplots(figsize=(6, 4))
 lt = torch.linspace(0, 3, 301)
 ax.plot(lt, (1 - 1 / lt.clamp(min=1e-9) ** 2).clamp(min=0), color="black",
@@ -422,16 +516,22 @@ ax.set(title="Spiked Wigner: top eigenvector versus planted signal",
        xlabel=r"signal strength $\lambda$", ylabel=r"squared overlap $(v_1^\top x)^2/n$")
 ax.legend()
 plt.show()
-""", "wig-overlap-plot")
-b.md(r"""
+""",
+    "wig-overlap-plot",
+)
+b.md(
+    r"""
 Below $\lambda=1$ the overlap shrinks as $n$ grows (it is of order $1/n$); above it the
 curves converge to $1-1/\lambda^2$, and the transition sharpens with $n$. The top
 eigenvalue tells you which side you are on: it leaves the bulk edge $2$ only when
 $\lambda>1$.
-""", "wig-comment")
+""",
+    "wig-comment",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 5. Matrix calculus, checked with autograd
 
 Conventions (M §1.2). For a scalar $\phi(x)$, M writes $\partial\phi/\partial x$ as a
@@ -451,8 +551,11 @@ everything is in the shape of $M$.
 | (1.23) $\partial(a^\top M^\top b)/\partial M$ | $b a^\top$ (M prints "$b a$") | grad $=ba^\top$ |
 | (1.25) $\partial(Mx)/\partial x$ | $M$ | Jacobian $=M$ |
 | (extra) $\partial\log|\det M|/\partial M$ | $M^{-\top}$ | grad $=M^{-\top}$ |
-""", "mc-md")
-b.code(r"""
+""",
+    "mc-md",
+)
+b.code(
+    r"""
 gm = torch.Generator().manual_seed(3)
 d = 4
 a, b_vec, x0 = (torch.randn(d, generator=gm) for _ in range(3))
@@ -475,8 +578,11 @@ checks = {
 }
 for name, (auto, formula) in checks.items():
     print(f"{name:42s} {'matches autograd' if torch.allclose(auto, formula, atol=1e-10) else 'WRONG'}")
-""", "mc-check")
-b.md(r"""
+""",
+    "mc-check",
+)
+b.md(
+    r"""
 > **Pitfall.** M's eq. (1.23) gives $\partial(a^\top M^\top b)/\partial M=b\,a$, which is not
 > even a matrix for column vectors $a,b$. Since $a^\top M^\top b=b^\top M a$, (1.22) with
 > the roles of $a$ and $b$ swapped gives **$b\,a^\top$**; the "obvious" $ab^\top$ is its
@@ -485,9 +591,12 @@ b.md(r"""
 > (denominator layout): mixing the two conventions is where most transpose bugs come
 > from. The rule that never fails: write the scalar with indices, differentiate one
 > entry, and reassemble; then check with autograd.
-""", "pitfall-mc")
+""",
+    "pitfall-mc",
+)
 
-b.md(r"""
+b.md(
+    r"""
 ### Problem 1 (M): back-propagation through a two-layer network
 
 $$\mathcal L=(y-\hat y)^2,\qquad \hat y=\frac1N\sum_{i=1}^N a_i\,\sigma(z_i),\qquad z_i=w_i^\top x+b_i .$$
@@ -505,8 +614,11 @@ $\nabla_W\mathcal L=\delta\,x^\top$ with $\delta_i=-\tfrac2N(y-\hat y)a_i\sigma'
 outer product: this is what `backward()` computes for every linear layer. (M's §5.3
 writes $\partial\,\mathrm{Linear}(x)/\partial W_{ij}=x_j$; in full it is
 $\partial z_k/\partial W_{ij}=\delta_{ki}x_j$: only output $i$ depends on row $i$ of $W$.)
-""", "p1-md")
-b.code(r"""
+""",
+    "p1-md",
+)
+b.code(
+    r"""
 gp = torch.Generator().manual_seed(4)
 N, d = 8, 3
 W = torch.randn(N, d, generator=gp)
@@ -531,10 +643,13 @@ loss.backward()
 for name in params:
     err = (params[name].grad - grads_hand[name]).abs().max().item()
     print(f"dL/d{name}: hand-derived == autograd: {err < 1e-12}")
-""", "p1-check")
+""",
+    "p1-check",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 6. Sherman–Morrison and Woodbury: updating an inverse
 
 If $A^{-1}$ is known and $A$ changes by a rank-one term, the new inverse is a rank-one
@@ -545,8 +660,11 @@ $$(A+uv^\top)^{-1}=A^{-1}-\frac{A^{-1}u\,v^\top A^{-1}}{1+v^\top A^{-1}u},\qquad
 
 Costs: $O(n^2)$ and $O(n^2k+k^3)$ instead of $O(n^3)$ for a fresh inverse. Both need
 the update to keep the matrix invertible ($1+v^\top A^{-1}u\ne0$). Let us check the signs.
-""", "sm-md")
-b.code(r"""
+""",
+    "sm-md",
+)
+b.code(
+    r"""
 gs = torch.Generator().manual_seed(5)
 n = 6
 A6 = torch.randn(n, n, generator=gs) + n * torch.eye(n)
@@ -569,8 +687,11 @@ wood_minus = A6_inv - A6_inv @ U6 @ core @ V6 @ A6_inv
 print(f"Woodbury with '+' (1.36): max error {(wood_plus - fresh_k).abs().max().item():.3f}")
 print(f"Woodbury with '-'       : max error < 1e-12: {(wood_minus - fresh_k).abs().max().item() < 1e-12}")
 print("cu.linalg.woodbury agrees:", bool(torch.allclose(L.woodbury(A6_inv, U6, C6, V6), fresh_k, atol=1e-12)))
-""", "sm-check")
-b.md(r"""
+""",
+    "sm-check",
+)
+b.md(
+    r"""
 > **Pitfall.** M's statement of Sherman–Morrison, eq. (1.29), has a **plus** sign in front
 > of the correction; its own constructive proof ends, correctly, with a **minus** in
 > eq. (1.35). The generalisation, Woodbury eq. (1.36), repeats the wrong plus. Both
@@ -578,8 +699,11 @@ b.md(r"""
 > one, the minus versions agree with a fresh inverse to round-off). A one-line sanity
 > check: for $n=1$, $A=a$, $uv^\top=c$, the formula must give
 > $\frac1{a+c}=\frac1a-\frac{c/a^2}{1+c/a}$.
-""", "pitfall-sm")
-b.md(r"""
+""",
+    "pitfall-sm",
+)
+b.md(
+    r"""
 **Where it is used.** A covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ (a factor
 model, or a Gaussian with a few learned directions), has the precision matrix
 $\Sigma^{-1}=D^{-1}-D^{-1}B(I+B^\top D^{-1}B)^{-1}B^\top D^{-1}$ (Woodbury with $C=I$), and
@@ -589,8 +713,11 @@ log-determinant, both from a $k\times k$ matrix. The problem set uses this.
 **Timing.** A Sherman–Morrison update is two matrix–vector products and an outer product,
 $O(n^2)$; a fresh inverse is $O(n^3)$. Measured (times vary between machines and runs,
 so this cell asserts only what must hold):
-""", "sm-use-md")
-b.code(r"""
+""",
+    "sm-use-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 ns = [100, 200, 400, 800]
 t_inv, t_sm = [], []
@@ -599,8 +726,8 @@ for n in ns:
     An = torch.randn(n, n, generator=gt) + n**0.5 * torch.eye(n)
     An_inv = torch.linalg.inv(An)
     un, vn = torch.randn(n, generator=gt), torch.randn(n, generator=gt)
-    t_inv.append(L.best_time(lambda: torch.linalg.inv(An + torch.outer(un, vn))))
-    t_sm.append(L.best_time(lambda: L.sherman_morrison(An_inv, un, vn), repeat=5))
+    t_inv.append(L.best_time(lambda A_=An, u_=un, v_=vn: torch.linalg.inv(A_ + torch.outer(u_, v_))))
+    t_sm.append(L.best_time(lambda P_=An_inv, u_=un, v_=vn: L.sherman_morrison(P_, u_, v_), repeat=5))
     assert torch.allclose(L.sherman_morrison(An_inv, un, vn),
                           torch.linalg.inv(An + torch.outer(un, vn)), atol=1e-9)
 fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -608,15 +735,18 @@ _, slope_inv = cu.plotting.loglog(ns, t_inv, ax=ax, label="fresh inverse")
 _, slope_sm = cu.plotting.loglog(ns, t_sm, ax=ax, label="Sherman-Morrison update")
 ax.set(title="Inverse after a rank-one change", xlabel="n", ylabel="time (s)")
 plt.show()
-for n, ti, ts in zip(ns, t_inv, t_sm):
+for n, ti, ts in zip(ns, t_inv, t_sm, strict=True):
     print(f"n = {n:4d}: fresh inverse {1e3 * ti:8.3f} ms, update {1e3 * ts:7.3f} ms, ratio {ti / ts:6.1f}")
 print(f"slopes: fresh inverse {slope_inv:.2f} (theory 3), update {slope_sm:.2f} (theory 2)")
 assert t_sm[-1] < t_inv[-1]
 assert slope_sm < slope_inv
-""", "sm-time")
+""",
+    "sm-time",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 7. Least squares with $n>p$ and $p>n$
 
 Fit $y\approx X\beta$ with $X\in\mathbb R^{n\times p}$ ($n$ observations, $p$ parameters).
@@ -633,8 +763,11 @@ $$\beta^+=X^+y=V\,\Sigma^+\,U^\top y,\qquad \Sigma^+=\operatorname{diag}(1/\sigm
 
 which for full row rank ($p>n$) equals $X^\top(XX^\top)^{-1}y$ and fits the data exactly.
 (`01_mle` derives the same estimators from a likelihood; here we look at them through the SVD.)
-""", "ls-md")
-b.code(r"""
+""",
+    "ls-md",
+)
+b.code(
+    r"""
 gl = torch.Generator().manual_seed(7)
 # n > p: unique solution
 X, y = torch.randn(30, 4, generator=gl), torch.randn(30, generator=gl)
@@ -660,8 +793,11 @@ print("       numpy pinv == beta+        :", bool(np.allclose(np.linalg.pinv(Xw.
 for eps in (1e-1, 1e-2, 1e-3, 1e-4):
     ridge = torch.linalg.solve(Xw.T @ Xw + eps * torch.eye(12), Xw.T @ yw)
     print(f"       ridge eps = {eps:.0e}: |ridge - beta+| = {(ridge - beta_mn).norm().item():.1e}")
-""", "ls-check")
-b.md(r"""
+""",
+    "ls-check",
+)
+b.md(
+    r"""
 The ridge estimator $(X^\top X+\epsilon I)^{-1}X^\top y$ tends to $\beta^+$ as $\epsilon\to0$.
 Applying Woodbury to it ("twice", as M says) is the *push-through identity*
 $(X^\top X+\epsilon I)^{-1}X^\top=X^\top(XX^\top+\epsilon I)^{-1}$, whose right side has a
@@ -676,8 +812,11 @@ limit when $XX^\top$ is invertible, i.e. when $p>n$ with full row rank.
 > zero residual, so the noise covariance drops out, and the minimum-norm solution is
 > **$X^\top(XX^\top)^{-1}y$**. (The shape $P^{-1}X^\top(XP^{-1}X^\top)^{-1}y$ is correct for a
 > $p\times p$ weight $P$ on $\beta$: it minimises $\beta^\top P\beta$ subject to $X\beta=y$.)
-""", "pitfall-ls")
-b.code(r"""
+""",
+    "pitfall-ls",
+)
+b.code(
+    r"""
 Sig = torch.diag(torch.rand(5, generator=gl) + 0.5)        # n x n noise covariance
 Sig_inv = torch.linalg.inv(Sig)
 print("X^T Sigma^-1 X is", tuple((Xw.T @ Sig_inv @ Xw).shape), "with rank",
@@ -688,10 +827,13 @@ except RuntimeError:
     print("M eq. (1.44): shape mismatch,", tuple(Sig_inv.shape), "@", tuple(Xw.T.shape))
 gls_min_norm = Xw.T @ torch.linalg.solve(Xw @ Xw.T, yw)
 print("min-norm interpolant does not depend on Sigma:", bool(torch.allclose(gls_min_norm, beta_mn, atol=1e-12)))
-""", "pitfall-ls-check")
+""",
+    "pitfall-ls-check",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## 8. What linear algebra costs
 
 Dense $n\times n$ matrix multiplication, solving $Ax=b$ (LU: $\tfrac23n^3$ flops), the
@@ -700,8 +842,11 @@ constant; $O(mn^2)$ for $m\times n$, $m\ge n$) all cost **$O(n^3)$** with the al
 that libraries actually run. Measured on small sizes with one thread (fixed overheads
 and caches make small-$n$ slopes lower than 3; they climb towards 3 as $n$ grows; try
 adding 1024 and 2048 to `ns` on your own machine):
-""", "cost-md")
-b.code(r"""
+""",
+    "cost-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 ns = [128, 256, 512, 768]
 gc = torch.Generator().manual_seed(8)
@@ -715,7 +860,7 @@ times = {name: [] for name in ops}
 for n in ns:
     An, Bn, bn = torch.randn(n, n, generator=gc), torch.randn(n, n, generator=gc), torch.randn(n, generator=gc)
     for name, op in ops.items():
-        times[name].append(L.best_time(lambda: op(An, Bn, bn), repeat=3))
+        times[name].append(L.best_time(lambda op=op, A_=An, B_=Bn, b_=bn: op(A_, B_, b_)))
 fig, ax = plt.subplots(figsize=(6, 4.2))
 slopes = {name: cu.plotting.loglog(ns, t_, ax=ax, label=name)[1] for name, t_ in times.items()}
 ax.set(title="Cost of dense linear algebra (1 thread)", xlabel="n", ylabel="time (s)")
@@ -725,8 +870,11 @@ for name, t_ in times.items():
     print(f"{name:7s} " + "".join(f"{1e3 * v:8.2f}ms" for v in t_) + f"   {slopes[name]:.2f}")
 for name, s in slopes.items():
     assert 1.3 < s < 4.5, (name, s)   # loose: a loaded machine distorts timings
-""", "cost")
-b.md(r"""
+""",
+    "cost",
+)
+b.md(
+    r"""
 > **Pitfall.** M §1.3.1 lists matrix multiplication and `numpy.linalg.solve` as
 > $O(n^{2.6})$. Neither is: BLAS and LAPACK use the classical $O(n^3)$ algorithms
 > (Strassen's $O(n^{2.81})$ and the theoretical $O(n^{2.37})$ methods are not what
@@ -735,9 +883,12 @@ b.md(r"""
 > like the ones above, come from small sizes, not from a better exponent. The practical
 > rules: never form $A^{-1}$ to solve a system; a factorisation can be reused for many
 > right-hand sides at $O(n^2)$ each.
-""", "pitfall-cost")
+""",
+    "pitfall-cost",
+)
 
-b.md(r"""
+b.md(
+    r"""
 ## 9. Condition number: how many digits you lose
 
 The (2-norm) **condition number** of a matrix is the ratio of its extreme *singular* values,
@@ -757,8 +908,11 @@ $\varepsilon\approx10^{-16}$, a solve loses about $\log_{10}\kappa$ of its 16 di
 > solution a lot (next cell). Eq. (1.46), $A^{-1}=U\,\mathrm{diag}(1/\lambda_i)U^\top$, likewise
 > needs $A$ symmetric; with the SVD it holds for every invertible $A$:
 > $A^{-1}=V\,\Sigma^{-1}U^\top$.
-""", "cond-md")
-b.code(r"""
+""",
+    "cond-md",
+)
+b.code(
+    r"""
 A_nn = torch.tensor([[1.0, 1e4], [0.0, 1.0]])
 print("eigenvalues               :", np.round(torch.linalg.eigvals(A_nn).real.numpy(), 4))
 print(f"eigenvalue ratio          : {1.0:.1f}")
@@ -773,15 +927,21 @@ dx = torch.linalg.solve(A_nn, b_c + db) - x_c
 amplification = (dx.norm() / x_c.norm()) / (db.norm() / b_c.norm())
 print(f"relative change of b {db.norm().item() / b_c.norm().item():.1e} -> of x {dx.norm().item() / x_c.norm().item():.2e}"
       f" (amplification {amplification.item():.2e} = kappa)")
-""", "cond-check")
-b.md(r"""
+""",
+    "cond-check",
+)
+b.md(
+    r"""
 **Digits lost on a Hilbert system.** The Hilbert matrix $H_{ij}=1/(i+j-1)$ is symmetric
 positive definite and notoriously ill-conditioned. Solve $Hx=b$ with $b=H\mathbf 1$, so
 the exact answer is $x=\mathbf 1$, and count the correct digits. The errors depend on
 round-off details of the CPU and library, so the cell asserts the bound instead of
 storing the numbers.
-""", "hilbert-md")
-b.code(r"""
+""",
+    "hilbert-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 eps = torch.finfo(torch.float64).eps
 rows = []
@@ -806,8 +966,11 @@ ax.set(title="Hilbert systems: error grows with $\\kappa$", xlabel=r"condition n
        ylabel=r"$\|\hat x - x\| / \|x\|$")
 ax.legend()
 plt.show()
-""", "hilbert")
-b.md(r"""
+""",
+    "hilbert",
+)
+b.md(
+    r"""
 ### Why $\det A$ is a bad test for near-singularity
 
 $\det A=0$ iff $A$ is singular, so it is tempting to call $A$ "nearly singular" when
@@ -815,8 +978,11 @@ $|\det A|$ is small. But $\det(cA)=c^n\det A$ while $\kappa(cA)=\kappa(A)$: the 
 measures **scale** (volume), the condition number measures **shape** (how flat the
 ellipse of section 2 is). In floating point $\det$ also under- and overflows long before
 anything is wrong; use `slogdet` when you need it (as flows do).
-""", "det-bad-md")
-b.code(r"""
+""",
+    "det-bad-md",
+)
+b.code(
+    r"""
 I100 = 0.1 * torch.eye(100)
 print(f"0.1 * I (100 x 100): det = {torch.linalg.det(I100).item():.1e}, kappa = {L.condition_number(I100):.1f}  -> perfectly conditioned")
 Dd = torch.diag(torch.tensor([1e8, 1e-8]))
@@ -824,10 +990,13 @@ print(f"diag(1e8, 1e-8)    : det = {torch.linalg.det(Dd).item():.1f}, kappa = {L
 I400 = 0.1 * torch.eye(400)
 print(f"0.1 * I (400 x 400): det = {torch.linalg.det(I400).item():.1f} (underflow), "
       f"slogdet = {torch.linalg.slogdet(I400)[1].item():.2f} = 400 ln 0.1")
-""", "det-bad")
+""",
+    "det-bad",
+)
 
 # ---------------------------------------------------------------------------------------
-b.md(r"""
+b.md(
+    r"""
 ## Summary
 
 * The eigenvalues of $A^\top A$ are real and **$\ge0$** (it is positive *semi*-definite);
@@ -894,6 +1063,8 @@ b.md(r"""
   (2002).
 * K. B. Petersen, M. S. Pedersen, *The Matrix Cookbook* (2012), for matrix-calculus
   identities (denominator layout).
-""", "summary")
+""",
+    "summary",
+)
 
 b.write("notebooks/04_svd.ipynb")
