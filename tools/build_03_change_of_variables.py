@@ -413,6 +413,7 @@ def ellipse_report(M, name):
     near = level[radius.argmin()] / radius.min()
     logp = cov.log_prob_after(lambda z: z @ M.T, log_normal, level, inverse=lambda x: torch.linalg.solve(M, x.T).T)
     evals, evecs = torch.linalg.eig(M)
+    evecs = evecs[:, torch.argsort(evals.real, descending=True)]  # fixed order across LAPACKs
     print(f"{name}: log-density constant along the contour:", bool(logp.max() - logp.min() < 1e-12))
     print(f"  longest radius {radius.max():.4f} vs sigma_1 {S[0]:.4f}; shortest {radius.min():.4f} vs sigma_2 {S[1]:.4f}")
     print(f"  |cos| angle(longest direction, u_1) = {abs(float(far @ U[:, 0])):.4f}; "
