@@ -58,7 +58,7 @@ small enough to solve by hand, so that each formula can be checked exactly.
 SVD), basic probability (densities, expectation, variance, the Gaussian), and
 `00_start_here` (course notation; we use $N$ data points, natural logarithms, nats).
 
-**Estimated time.** 90 minutes (about 30 s to run all cells).
+**Estimated time.** 90 minutes to work through; running all cells takes under 30 s.
 
 **Sources.** R §1, M §1.2.3–1.2.4, §3, §4, §10.1 (full titles in the references). Where
 a note is wrong, a **Pitfall** box states the correct result next to the cell that
@@ -970,12 +970,14 @@ plt.show()
     )
     b.md(
         r"""
-**Cramér–Rao needs unbiasedness.** For Gaussian data with known mean and unknown
-$\sigma^2$ the per-observation information is $I(\sigma^2)=1/(2\sigma^4)$, so unbiased
-estimators have $\operatorname{Var}\ge2\sigma^4/N$. With the mean also unknown (our case),
-the unbiased $s^2$ has variance $2\sigma^4/(N-1)$, above the bound, while the *biased*
-MLE $\hat\sigma^2$ has variance $2(N-1)\sigma^4/N^2$, **below** the bound — no
-contradiction, because the bound does not apply to biased estimators.
+**Cramér–Rao needs unbiasedness.** For Gaussian data the Fisher information matrix of
+$(\mu,\sigma^2)$ per observation is $\operatorname{diag}\big(1/\sigma^2,\,1/(2\sigma^4)\big)$, so
+every unbiased estimator of $\sigma^2$ from $N$ points has $\operatorname{Var}\ge2\sigma^4/N$
+(the matrix is diagonal, so not knowing $\mu$ does not change the bound). The unbiased
+$s^2$ has variance $2\sigma^4/(N-1)$, above the bound, while the *biased* MLE
+$\hat\sigma^2$ has variance $2(N-1)\sigma^4/N^2$, **below** it — no contradiction, because
+the bound does not apply to biased estimators. (It even has the smaller mean squared
+error: a little bias can buy a lot of variance.)
 """,
         "crb-md",
     )
@@ -1027,6 +1029,8 @@ $$\frac1N\ell(\theta)=\mathbb E_{\hat p}[\log p_\theta]
 So **maximising the likelihood = minimising the forward KL from the data to the model**
 (and, as $N\to\infty$, $\mathrm{KL}(p_{\text{data}}\|p_\theta)$), which needs only samples
 of the data and the model's log-density — exactly what a normalizing flow provides.
+(R says flows and VAEs both use this principle: flows maximise the exact log-likelihood,
+VAEs maximise a lower bound on it, the ELBO.)
 Check on discrete data: a loaded die with faces $0,\dots,5$, fitted by a
 $\mathrm{Binomial}(5,\theta)$ model, whose MLE is $\hat\theta=\bar x/5$.
 """,
