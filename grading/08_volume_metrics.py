@@ -1,0 +1,137 @@
+"""Hidden tests for 08_volume_metrics (instructor only).
+
+Each ``expr`` runs in the student's namespace and in the solution's; values are compared
+in the grader process. Inputs differ from the public checks.
+"""
+
+_G = "torch.Generator().manual_seed(11)"
+_X = "torch.tensor([[0.7, -1.1], [2.0, 0.3], [-0.5, -0.5]], dtype=torch.float64)"
+_B = "torch.tensor([[0.2, 0.9], [-0.7, 0.1]], dtype=torch.float64)"
+_LIN = f"(lambda t, x: x @ {_B}.T)"
+
+QUESTIONS = [
+    {
+        "id": "q1",
+        "title": "uniform points on a sphere",
+        "points": 3,
+        "tests": [
+            {
+                "name": "points lie on the sphere",
+                "points": 1,
+                "expr": f"float(sample_sphere(2000, 7, 0.5, {_G}).norm(dim=1).sub(0.5).abs().max())",
+                "kind": "max",
+                "bound": 1e-9,
+                "expects": "every point at distance `radius` from the origin",
+            },
+            {
+                "name": "shape and dtype",
+                "points": 1,
+                "expr": f"[list(sample_sphere(13, 5, 1.0, {_G}).shape), str(sample_sphere(3, 5, 1.0, {_G}).dtype)]",
+                "kind": "equal",
+                "expects": "an (n, d) float64 tensor",
+            },
+            {
+                "name": "uniformity (covariance r^2/d I, mean 0)",
+                "points": 1,
+                "expr": (
+                    f"(lambda s: float(max((s.T @ s / s.shape[0] - 0.25 / 3 * torch.eye(3, dtype=torch.float64)).abs().max(),"
+                    f" s.mean(0).abs().max())))(sample_sphere(60000, 3, 0.5, {_G}))"
+                ),
+                "kind": "max",
+                "bound": 0.01,
+                "expects": "uniform directions: covariance radius^2/d I and mean 0 within Monte Carlo error",
+            },
+        ],
+    },
+    {
+        "id": "q2",
+        "title": "the reverse map by Euler",
+        "points": 3,
+        "tests": [
+            {
+                "name": "hidden linear field",
+                "points": 1,
+                "expr": f"reverse_map({_LIN}, {_X}, 17)",
+                "rtol": 1e-10,
+                "atol": 1e-12,
+                "expects": "x ((I - B/N)^N)^T for the linear field v = B x",
+            },
+            {
+                "name": "non-linear time-dependent field",
+                "points": 2,
+                "expr": f"reverse_map(lambda t, x: torch.sin(x.flip(1) * (1 + t)), {_X}, 12)",
+                "rtol": 1e-10,
+                "atol": 1e-12,
+                "expects": "Euler steps x - h v(t_k, x) at t_k = 1, 1 - h, ..., h",
+            },
+        ],
+    },
+    {
+        "id": "q3",
+        "title": "one step of the augmented Jacobian ODE",
+        "points": 3,
+        "tests": [
+            {
+                "name": "x_new",
+                "points": 1,
+                "expr": f"augmented_step(tanh_field, 0.7, {_X}[0], {_B}, 0.05)[0]",
+                "rtol": 1e-10,
+                "atol": 1e-12,
+                "expects": "x - h v(t, x)",
+            },
+            {
+                "name": "J_new",
+                "points": 2,
+                "expr": f"augmented_step(tanh_field, 0.7, {_X}[0], {_B}, 0.05)[1]",
+                "rtol": 1e-9,
+                "atol": 1e-11,
+                "expects": "(I - h Dv(t, x)) J, with Dv the Jacobian of v in x at time t",
+            },
+        ],
+    },
+    {
+        "id": "q4",
+        "title": "latent-space metrics",
+        "points": 3,
+        "tests": [
+            {
+                "name": "D0, C0, S0 on hidden points",
+                "points": 3,
+                "expr": (
+                    "list(latent_metrics(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64),"
+                    " torch.tensor([[1.5, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=torch.float64),"
+                    " torch.tensor([0.5, 0.5], dtype=torch.float64)))"
+                ),
+                "rtol": 1e-10,
+                "atol": 1e-12,
+                "expects": "means over points of |x0 - x0_lin|, |x0 - xc0|, |x0_lin - xc0|",
+            },
+        ],
+    },
+    {
+        "id": "q5",
+        "title": "l2 distance from cosine similarity",
+        "points": 2,
+        "tests": [
+            {
+                "name": "floats",
+                "points": 1,
+                "expr": "float(l2_from_cosine(-0.3, 2.0, 0.5))",
+                "rtol": 1e-10,
+                "expects": "sqrt(nx^2 + ny^2 - 2 s nx ny)",
+            },
+            {
+                "name": "tensors",
+                "points": 1,
+                "expr": (
+                    "l2_from_cosine(torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64),"
+                    " torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64),"
+                    " torch.tensor([1.0, 4.0, 2.0], dtype=torch.float64))"
+                ),
+                "rtol": 1e-10,
+                "atol": 1e-10,
+                "expects": "elementwise distances; identical vectors give 0",
+            },
+        ],
+    },
+]
