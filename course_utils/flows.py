@@ -417,9 +417,16 @@ class Flow(nn.Module):
         self.dim = transform.dim
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log-density (nats) of ``x: (batch, dim)``; returns ``(batch,)``."""
-        z, log_det = self.transform.inverse(x)
-        return standard_normal_log_prob(z) + log_det
+        """Exact log-density (nats) of ``x: (batch, dim)``; returns ``(batch,)``.
+
+        Points of another floating dtype than the flow's parameters (float64 grid points
+        for a float32 flow, say) are converted to the flow's dtype and the result is
+        returned in the dtype of ``x``; the precision is the flow's.
+        """
+        _check_batch(x, "x", self.dim)
+        dtype = self._dtype_device()[0] if next(self.parameters(), None) is not None else x.dtype
+        z, log_det = self.transform.inverse(x.to(dtype))
+        return (standard_normal_log_prob(z) + log_det).to(x.dtype)
 
     def to_latent(self, x: torch.Tensor) -> torch.Tensor:
         """The latent points ``z = g^{-1}(x)``, ``(batch, dim)``."""

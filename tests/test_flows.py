@@ -271,3 +271,16 @@ def test_training_divergence_is_reported_not_hidden():
     x = torch.randn(64, 2) * 1e3
     with pytest.raises(FloatingPointError, match="training NLL became"):
         flows.train_flow(flow, x, x, steps=200, lr=1e4, print_every=0, grad_clip=None)
+
+
+def test_flow_log_prob_converts_other_dtypes_to_its_own():
+    # a float32 flow evaluated on float64 grid points (what the plotting helpers pass)
+    torch.manual_seed(0)
+    flow32 = _randomise(flows.realnvp(2, n_layers=2, hidden=8), 9, std=0.3)
+    flow64 = _randomise(flows.realnvp(2, n_layers=2, hidden=8), 9, std=0.3).to(F64)
+    x = torch.randn(100, 2, generator=torch.Generator().manual_seed(10), dtype=F64)
+    out = flow32.log_prob(x)
+    assert out.dtype == F64
+    torch.testing.assert_close(out, flow64.log_prob(x), rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 2\)"):
+        flow32.log_prob(torch.zeros(5))
