@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         "--memory",
         type=_positive_int,
         default=4096,
-        help="memory cap per submission process in MiB (RLIMIT_DATA), default 4096",
+        help="memory cap per submission process in MiB (RLIMIT_AS), default 4096",
     )
     g.add_argument("--quiet", action="store_true", help="print only errors")
 
