@@ -18,10 +18,14 @@ def answer(q, src, cid):
 
 
 def check(q, src):
-    # the trailing ";" keeps the last check's return value (True/False) out of the output
-    src = src.rstrip("\n")
-    if isinstance(ast.parse(src).body[-1], ast.Expr):
-        src += ";"
+    # nbval's kernel does not honour a trailing ";" (it runs cells without history), so
+    # the last check's return value (True/False) is discarded by an assignment instead
+    src = src.strip("\n")
+    last = ast.parse(src).body[-1]
+    if isinstance(last, ast.Expr) and last.col_offset == 0:
+        lines = src.split("\n")
+        lines[last.lineno - 1] = "_ = " + lines[last.lineno - 1]
+        src = "\n".join(lines)
     b.code(src, f"{q}-check", course={"question": q, "role": "check"})
 
 
