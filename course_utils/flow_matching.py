@@ -674,7 +674,7 @@ def train(
                 d = min(float(ema), (1 + step) / (10 + step))
                 for pa, pf in zip(averaged.parameters(), field.parameters(), strict=True):
                     pa.lerp_(pf, 1.0 - d)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         done = step + 1
         if callback is not None:
             callback(step, losses[-1], averaged)

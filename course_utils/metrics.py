@@ -66,13 +66,13 @@ def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         y: ``(m, dim)`` points.
 
     Returns:
-        ``(n, m)`` float64 tensor, clamped at 0 (the expansion
-        ``|x|^2 - 2 x.y + |y|^2`` can round to tiny negatives).
+        ``(n, m)`` float64 tensor.
     """
     x = _cloud(x, "x")
     y = _cloud(y, "y", x.shape[1])
-    d2 = (x * x).sum(1)[:, None] - 2.0 * x @ y.T + (y * y).sum(1)[None, :]
-    return d2.clamp_min_(0.0)
+    # the direct (x_i - y_j) formula, not |x|^2 - 2 x.y + |y|^2: the expansion loses
+    # digits to cancellation and leaves sqrt(rounding) ~ 1e-8 on the diagonal
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist") ** 2
 
 
 def _mean_pairwise(x: torch.Tensor, y: torch.Tensor, kernel) -> float:
@@ -109,7 +109,7 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     """
     x = _cloud(x, "x")
     y = _cloud(y, "y", x.shape[1])
-    dist = torch.sqrt
+    dist = torch.sqrt  # of exact squared distances (see pairwise_sq_dists)
     value = (
         2.0 * _mean_pairwise(x, y, dist) - _mean_pairwise(x, x, dist) - _mean_pairwise(y, y, dist)
     )
