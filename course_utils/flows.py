@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
+_F64 = torch.float64
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
@@ -75,10 +76,13 @@ def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t if t.dtype == x.dtype else t.to(x.dtype)
 
 
-def _as_vector(value, name: str, dim: int | None = None) -> torch.Tensor:
-    t = torch.as_tensor(value)
-    if not t.is_floating_point():
-        t = t.to(torch.get_default_dtype())
+def _as_vector(value, name: str, dim: int | None = None, dtype=torch.float64) -> torch.Tensor:
+    # numbers and lists are stored in float64 (exact for fixed layers, cast to the input's
+    # dtype when used); a floating tensor keeps its own dtype
+    if isinstance(value, torch.Tensor):
+        t = value if value.is_floating_point() else value.to(dtype)
+    else:
+        t = torch.as_tensor(value, dtype=dtype)
     if t.ndim != 1 or (dim is not None and t.shape[0] != dim) or t.shape[0] < 1:
         want = "a 1-D list or tensor" + ("" if dim is None else f" of length {dim}")
         raise ValueError(f"{name} must be {want}, got shape {tuple(t.shape)}")
@@ -191,7 +195,8 @@ class ElementwiseAffine(Bijection):
 
     def __init__(self, scale, shift=None, *, trainable: bool = False):
         super().__init__()
-        scale = _as_vector(scale, "scale")
+        # trainable parameters default to the default dtype (they fix the layer's dtype)
+        scale = _as_vector(scale, "scale", dtype=torch.get_default_dtype() if trainable else _F64)
         if bool((scale == 0).any()):
             raise ValueError(
                 f"scale must be non-zero in every coordinate (a zero scale squashes an axis "
@@ -250,7 +255,7 @@ class Shear(Bijection):
                 raise ValueError(f"{name} must be an int in [0, {dim - 1}], got {idx!r}")
         if source == target:
             raise ValueError(f"source and target must differ, both are {source}")
-        a = torch.as_tensor(a, dtype=torch.get_default_dtype())
+        a = torch.as_tensor(a, dtype=_F64)  # a fixed buffer, cast to the input's dtype in use
         if a.ndim != 0 or not bool(torch.isfinite(a)):
             raise ValueError(f"a must be a finite number, got {a!r}")
         self.dim, self.source, self.target = dim, source, target

@@ -284,3 +284,17 @@ def test_flow_log_prob_converts_other_dtypes_to_its_own():
     torch.testing.assert_close(out, flow64.log_prob(x), rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 2\)"):
         flow32.log_prob(torch.zeros(5))
+
+
+def test_fixed_layers_keep_float64_precision_of_python_numbers():
+    # 0.8, 0.3 and 1.7 are not float32 numbers: stored in float32 they would be off by ~1e-8
+    flow = flows.Flow(
+        flows.Compose(flows.Shear(0.8), flows.ElementwiseAffine([0.3, 1.7], [0.1, 0.0]))
+    )
+    x = torch.tensor([[0.5, 1.0], [-2.0, 0.3]], dtype=F64)
+    z1 = (x[:, 0] - 0.1) / 0.3
+    z2 = x[:, 1] / 1.7 - 0.8 * z1
+    closed = -0.5 * (z1**2 + z2**2) - math.log(2 * math.pi) - math.log(0.3 * 1.7)
+    torch.testing.assert_close(flow.log_prob(x), closed, rtol=0, atol=1e-13)
+    # and the same layers still work in float32
+    assert flow.log_prob(x.float()).dtype == torch.float32
