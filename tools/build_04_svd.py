@@ -346,7 +346,8 @@ $\le k$ is closer to $A$, in Frobenius or spectral norm, and
 $$\|A-A_k\|_F^2=\sum_{i>k}\sigma_i^2,\qquad \|A-A_k\|_2=\sigma_{k+1}.$$
 
 Storing $A_k$ takes $k(m+n+1)$ numbers instead of $mn$. We try it on a $96\times 96$
-grey-scale "image" made in code: a disc, a tilted stripe pattern and a bright square.
+grey-scale "image" made in code: a disc, a band of tilted stripes, a bright square and a
+thin ridge along a diagonal.
 """,
     "ey-md",
 )
@@ -356,6 +357,7 @@ y_, x_ = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), in
 img = ((x_ + 0.3) ** 2 + (y_ - 0.2) ** 2 < 0.25).double()               # disc
 img = img + 0.5 * torch.sin(12 * (x_ + 0.5 * y_)) * (y_ < -0.3)           # stripes
 img = img + 0.8 * ((x_ - 0.55).abs() < 0.2) * ((y_ + 0.55).abs() < 0.2)  # square
+img = img + 0.7 * torch.exp(-((x_ + y_) ** 2) / 0.01)                    # thin diagonal ridge
 
 s_img = torch.linalg.svdvals(img)
 ranks = torch.arange(0, 61)
@@ -373,7 +375,7 @@ b.code(
     r"""
 fig, axes = plt.subplots(1, 5, figsize=(16, 3.4))
 for ax, k in zip(axes[:4], (1, 5, 20, 96), strict=True):
-    ax.imshow(L.best_rank_k(img, k), cmap="gray", vmin=-0.5, vmax=1.8)
+    ax.imshow(L.best_rank_k(img, k), cmap="gray", vmin=-0.5, vmax=2.0)
     ax.set(title=f"rank {k}" + (" (original)" if k == 96 else ""), xlabel="pixel column",
            ylabel="pixel row")
     ax.grid(False)
@@ -388,9 +390,12 @@ plt.show()
 )
 b.md(
     r"""
-The disc and the square are nearly rank-one blocks, so they appear after a few terms;
-the diagonal stripes are not aligned with rows or columns and need many more. The error
-curve is exactly the tail sum of $\sigma_i^2$, a property of the SVD, not of the image.
+The square is a rank-one block and the stripes are rank two
+($\sin(a+b)=\sin a\cos b+\cos a\sin b$), so they appear after a few terms; the disc
+needs about as many terms as it has distinct rows; the thin diagonal ridge is the
+expensive part (a diagonal line is the identity matrix in disguise: full rank). The
+error curve is exactly the tail sum of $\sigma_i^2$: that is a property of the SVD, not
+of this image.
 """,
     "ey-comment",
 )
