@@ -14,6 +14,14 @@ FIXED = ode.FIXED_STEP_METHODS
 ORDERS = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 
 
+def assert_close(actual, expected, *, rtol, atol):
+    # Like torch.testing.assert_close (whose first call costs seconds of imports).
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    diff = (actual - expected).abs()
+    ok = bool((diff <= atol + rtol * expected.abs()).all())
+    assert ok, f"max abs difference {float(diff.max()):.3g} (rtol={rtol}, atol={atol})"
+
+
 def tt(*values):
     return torch.tensor(values, dtype=F64)
 
@@ -52,13 +60,13 @@ def test_decay_matches_closed_form(method):
     exact = tt(3.0, -1.0)[None] * torch.exp(-2 * t)[:, None]
     tol = {"euler": 2e-2, "midpoint": 5e-5, "heun": 5e-5, "rk4": 1e-10, "dopri5": 1e-9}[method]
     assert y.shape == (3, 2)
-    torch.testing.assert_close(y, exact, rtol=0, atol=tol)
+    assert_close(y, exact, rtol=0, atol=tol)
 
 
 def test_euler_by_hand_table():
     # The notes' table: dy/dt = -2y, y(0) = 3, h = 0.1 gives 2.4, 1.92, 1.536.
     y = ode.odeint(decay, tt(3.0), torch.linspace(0, 0.3, 4, dtype=F64), method="euler")
-    torch.testing.assert_close(y[:, 0], tt(3.0, 2.4, 1.92, 1.536), rtol=0, atol=1e-12)
+    assert_close(y[:, 0], tt(3.0, 2.4, 1.92, 1.536), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ode.METHODS)
@@ -69,9 +77,9 @@ def test_rotation_of_a_batch(method):
     y = ode.odeint(rotation, y0, t, method=method, rtol=1e-10, atol=1e-12, **kw)
     exact = torch.stack([rotate(y0, float(s)) for s in t])
     tol = {"euler": 0.1, "midpoint": 1e-3, "heun": 1e-3, "rk4": 1e-8, "dopri5": 1e-8}[method]
-    torch.testing.assert_close(y, exact, rtol=0, atol=tol)
+    assert_close(y, exact, rtol=0, atol=tol)
     if method != "euler":  # Euler spirals outwards; the others nearly keep the radius
-        torch.testing.assert_close(y[-1].norm(dim=1), y0.norm(dim=1), rtol=tol, atol=0)
+        assert_close(y[-1].norm(dim=1), y0.norm(dim=1), rtol=tol, atol=0)
 
 
 @pytest.mark.parametrize("method", ode.METHODS)
@@ -81,7 +89,7 @@ def test_time_dependent_field(method):
     y = ode.odeint(cos_field, tt(1.0, 2.0), t, method=method, rtol=1e-10, atol=1e-12, **kw)
     exact = tt(1.0, 2.0)[None] * torch.exp(torch.sin(t) - math.sin(0.5))[:, None]
     tol = {"euler": 5e-2, "midpoint": 1e-4, "heun": 1e-4, "rk4": 1e-9, "dopri5": 1e-8}[method]
-    torch.testing.assert_close(y, exact, rtol=0, atol=tol)
+    assert_close(y, exact, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize(("method", "degree"), [("midpoint", 1), ("heun", 1), ("rk4", 3)])
@@ -248,8 +256,8 @@ def test_tuple_state_equals_separate_solves(method):
     assert x.shape == (3, 4, 2) and lp.shape == (3, 4)
     x_alone = ode.odeint(lambda t, x: -x, x0, t, method=method, rtol=1e-10, atol=1e-12, **kw)
     tol = 1e-8 if method == "dopri5" else 1e-13
-    torch.testing.assert_close(x, x_alone, rtol=tol, atol=tol)
-    torch.testing.assert_close(lp, 2.0 * t[:, None].expand(3, 4), rtol=0, atol=1e-12)
+    assert_close(x, x_alone, rtol=tol, atol=tol)
+    assert_close(lp, 2.0 * t[:, None].expand(3, 4), rtol=0, atol=1e-12)
 
 
 def test_tuple_error_norm_is_rms_over_all_components():
@@ -277,13 +285,13 @@ def test_backward_integration_and_round_trip(method):
     kw = {} if method == "dopri5" else {"step_size": 0.01}
     back = ode.odeint(rotation, y0, tt(1.0, 0.5, 0.0), method=method, rtol=1e-10, atol=1e-12, **kw)
     tol = {"euler": 2e-2, "midpoint": 1e-4, "heun": 1e-4, "rk4": 1e-9, "dopri5": 1e-8}[method]
-    torch.testing.assert_close(back[-1], rotate(y0, -1.0), rtol=0, atol=tol)
+    assert_close(back[-1], rotate(y0, -1.0), rtol=0, atol=tol)
     assert all(h < 0 for _, h in ode.last_stats().accepted_steps)
     fwd = ode.odeint(cos_field, y0, tt(0.0, 1.0), method=method, rtol=1e-10, atol=1e-12, **kw)
     again = ode.odeint(
         cos_field, fwd[-1], tt(1.0, 0.0), method=method, rtol=1e-10, atol=1e-12, **kw
     )
-    torch.testing.assert_close(again[-1], y0, rtol=0, atol=tol)
+    assert_close(again[-1], y0, rtol=0, atol=tol)
 
 
 def test_single_time_returns_initial_state():
@@ -457,4 +465,4 @@ def test_same_results_as_torchdiffeq_when_installed():
         ours = ode.odeint(aug, state, t, method=method, rtol=1e-6, atol=1e-8, **kw)
         theirs = torchdiffeq.odeint(aug, state, t, method=method, rtol=1e-6, atol=1e-8, **kw)
         for a, b in zip(ours, theirs, strict=True):
-            torch.testing.assert_close(a, b, rtol=0, atol=tol)
+            assert_close(a, b, rtol=0, atol=tol)
