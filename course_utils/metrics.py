@@ -31,6 +31,7 @@ import torch
 
 __all__ = [
     "energy_distance",
+    "energy_distance_floor",
     "mmd2",
     "pairwise_sq_dists",
     "optimal_matching",
@@ -114,6 +115,35 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
         2.0 * _mean_pairwise(x, y, dist) - _mean_pairwise(x, x, dist) - _mean_pairwise(y, y, dist)
     )
     return max(value, 0.0)  # the exact value is >= 0; clip rounding error
+
+
+def energy_distance_floor(data: torch.Tensor, n: int, m: int) -> float:
+    """Expected :func:`energy_distance` between two independent samples of the same law.
+
+    For samples of sizes ``n`` and ``m`` from one distribution the V-statistic is not 0
+    but has mean exactly ``(1/n + 1/m) E||X - X'||``: the diagonal terms ``i = j`` of the
+    within-sample means are zero. This returns that value with ``E||X - X'||`` estimated
+    from ``data`` (all pairs ``i != j``). A single draw of ``energy_distance`` between two
+    held-out samples fluctuates around it by tens of percent, so this is the stabler
+    denominator for "ED as a multiple of the floor".
+
+    Args:
+        data: ``(N, dim)`` sample of the distribution (``N >= 2``; a few thousand points).
+        n, m: the sample sizes the floor is for.
+
+    Returns:
+        The floor, a Python float.
+    """
+    data = _cloud(data, "data")
+    for name, value in (("n", n), ("m", m)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    size = data.shape[0]
+    if size < 2:
+        raise ValueError(f"data must have at least 2 points, got {size}")
+    # the diagonal of the distance matrix is 0, so the mean over i != j is a rescaling
+    mean_dist = _mean_pairwise(data, data, torch.sqrt) * size / (size - 1)
+    return (1.0 / n + 1.0 / m) * mean_dist
 
 
 def mmd2(

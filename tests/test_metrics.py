@@ -80,6 +80,20 @@ def test_energy_distance_floor_scales_like_one_over_n():
         y = torch.randn(200, 1, generator=_g(200 + seed), dtype=F64)
         vals.append(metrics.energy_distance(x, y))
     assert np.mean(vals) == pytest.approx(2 / 200 * exp_dist, rel=0.2)
+    big = torch.randn(3000, 1, generator=_g(300), dtype=F64)
+    floor = metrics.energy_distance_floor(big, 200, 200)
+    assert floor == pytest.approx(2 / 200 * exp_dist, rel=0.03)
+    assert np.mean(vals) == pytest.approx(floor, rel=0.2)
+
+
+def test_energy_distance_floor_formula():
+    x = torch.randn(12, 2, generator=_g(301), dtype=F64)
+    pairs = [float(torch.linalg.norm(x[i] - x[j])) for i in range(12) for j in range(12) if i != j]
+    assert metrics.energy_distance_floor(x, 10, 40) == pytest.approx(
+        (1 / 10 + 1 / 40) * np.mean(pairs), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="n must be"):
+        metrics.energy_distance_floor(x, 0, 5)
 
 
 # --------------------------------------------------------------------------- MMD
