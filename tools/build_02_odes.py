@@ -708,8 +708,9 @@ assert nfe_stiff[0] > 0.6 * nfe_stiff[2]  # loosening 1e-4 -> 1e-2 barely helps 
 > **Pitfall.** K guesses that "NFE" means the number of Euler steps $N$ after which the
 > samples stop changing between $N$ and $N+1$ steps, and concludes that the metric would
 > take very long to evaluate. It is simpler: NFE is the number of times the solver called
-> the vector field (the neural network) during **one** solve — for dopri5,
-> $2 + 6\times(\text{accepted}+\text{rejected steps})$ — at a fixed tolerance. It is a
+> the vector field (the neural network) during **one** solve at a fixed tolerance — for
+> the dopri5 of this package and of scipy, $2 + 6\times(\text{accepted}+\text{rejected
+> steps})$. It is a
 > by-product of the solve (printed above), measures the cost of sampling, and for a
 > fixed-step method is simply stages $\times$ steps.
 """,
@@ -1279,12 +1280,14 @@ Tests: Euler on a hidden field (1 point); RK4 on a hidden time-dependent field
 """,
         r"""
 def euler_step(v, t, x, h):
+    '''One explicit Euler step from x (batch, dim) at time t; returns x at t + h, (batch, dim).'''
     ### BEGIN SOLUTION
     return x + h * v(t, x)
     ### END SOLUTION
 
 
 def rk4_step(v, t, x, h):
+    '''One classical RK4 step from x (batch, dim) at time t; returns x at t + h, (batch, dim).'''
     ### BEGIN SOLUTION
     k1 = v(t, x)
     k2 = v(t + h / 2, x + h / 2 * k1)
@@ -1321,6 +1324,7 @@ Tests: Euler on $dx/dt=-2x$ (1 point); RK4 on a hidden time-dependent field forw
 """,
         r"""
 def solve(step, v, x0, t0, t1, n):
+    '''n steps of step(v, t, x, h), h = (t1 - t0) / n, from x0 (batch, dim) at t0; returns x at t1.'''
     ### BEGIN SOLUTION
     h = (t1 - t0) / n
     x = x0
@@ -1358,6 +1362,7 @@ problem are within 0.2 of 1 and 4 (1 point each).
 """,
         r"""
 def measured_order(step, v, x0, t1, x_exact, ns):
+    '''Slope of log(max |x_n - x_exact|) against log(t1 / n) over n in ns (a float).'''
     ### BEGIN SOLUTION
     hs, errors = [], []
     for n in ns:
@@ -1404,6 +1409,7 @@ eigenvalues (1 point each); (b) on hidden steps just below and just above the li
 """,
         r"""
 def euler_stability_limit(A):
+    '''Largest h with |1 + h lambda| <= 1 for every eigenvalue lambda of A (a float).'''
     ### BEGIN SOLUTION
     lam = np.linalg.eigvals(np.asarray(A, dtype=float))
     return float(np.min(-2 * lam.real / np.abs(lam) ** 2))
@@ -1411,6 +1417,7 @@ def euler_stability_limit(A):
 
 
 def euler_grows(A, h, n_steps=200):
+    '''True if n_steps Euler steps on dx/dt = A x from ones (1, dim) increase the norm.'''
     ### BEGIN SOLUTION
     A = torch.as_tensor(np.asarray(A, dtype=float))
     x0 = torch.ones(1, A.shape[0])
@@ -1449,6 +1456,7 @@ NFE on a hidden field (1 point each).
 """,
         r"""
 def round_trip_error(step, v, x0, n):
+    '''max |x0_hat - x0| after n steps from t = 0 to 1 and n steps back (a float).'''
     ### BEGIN SOLUTION
     x1 = solve(step, v, x0, 0.0, 1.0, n)
     x0_hat = solve(step, v, x1, 1.0, 0.0, n)
@@ -1457,6 +1465,7 @@ def round_trip_error(step, v, x0, n):
 
 
 def round_trip_dopri5(v, x0, tol):
+    '''(round-trip error, total NFE) of odeint from t = 0 to 1 and back, rtol = atol = tol.'''
     ### BEGIN SOLUTION
     x1 = odeint(v, x0, tt(0.0, 1.0), rtol=tol, atol=tol)[-1]
     nfe = last_stats().nfe
@@ -1507,6 +1516,7 @@ numbers of accepted and rejected steps, which must equal the reference implement
 """,
         r"""
 def error_norm(err, x_old, x_new, rtol, atol):
+    '''RMS over all entries of err / (atol + rtol max(|x_old|, |x_new|)) (a float).'''
     ### BEGIN SOLUTION
     scale = atol + rtol * torch.maximum(x_old.abs(), x_new.abs())
     return float((err / scale).pow(2).mean().sqrt())
@@ -1514,6 +1524,7 @@ def error_norm(err, x_old, x_new, rtol, atol):
 
 
 def next_step_size(h, err_norm, p):
+    '''h min(10, max(0.2, 0.9 err_norm^(-1/(p+1)))); 10 h when err_norm == 0.'''
     ### BEGIN SOLUTION
     if err_norm == 0:
         return 10.0 * h
@@ -1522,6 +1533,7 @@ def next_step_size(h, err_norm, p):
 
 
 def heun_euler_adaptive(v, x0, t0, t1, rtol, atol, h0):
+    '''Adaptive Heun (order 2) with embedded Euler from t0 to t1 > t0; (x_end, n_accepted, n_rejected).'''
     ### BEGIN SOLUTION
     t, x, h = t0, x0, h0
     n_accepted = n_rejected = 0
