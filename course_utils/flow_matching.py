@@ -728,7 +728,8 @@ def sample(
     n_out = 2 if n_times is None else int(n_times)
     if n_out < 2:
         raise ValueError(f"n_times must be >= 2, got {n_times!r}")
-    times = torch.linspace(t0, t1, n_out, dtype=x0.dtype, device=x0.device)
+    # float64 times: float32 grid points would not be multiples of the step to 1e-9
+    times = torch.linspace(t0, t1, n_out, dtype=torch.float64, device=x0.device)
     kwargs: dict = {"method": method}
     if method == "dopri5":
         kwargs.update(rtol=rtol, atol=atol)
