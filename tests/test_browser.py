@@ -135,7 +135,17 @@ def browser():
 def _open(browser, url: str, path: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
-    page.goto(f"{url}/lab/tree/{path}")
+    page.goto(f"{url}/lab/tree/{path}?reset")  # ?reset: no tabs restored from earlier
+    try:
+        _wait_open(page)
+    except Exception:
+        _shot(page, f"failed_open_{Path(path).stem}")
+        raise
+    _wait_idle(page)
+    return page
+
+
+def _wait_open(page):
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.context"
@@ -143,9 +153,7 @@ def _open(browser, url: str, path: str):
         " && window.jupyterapp.shell.currentWidget.sessionContext.session"
         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
     )
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    _wait_idle(page)
-    return page
+    page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
 
 
 def _wait_idle(page, timeout_s: float = 120):
@@ -212,7 +220,13 @@ def test_notebook_runs_in_jupyterlab(lab, browser, path):
         assert cells and all(c["count"] is not None for c in cells), "not every cell ran"
         assert not _errors(cells), _errors(cells)
         # MathJax rendered the equations: rendered elements exist, no raw $$ left in text
-        page.wait_for_selector(".jp-RenderedMarkdown mjx-container", timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-RenderedMarkdown mjx-container').length > 0",
+            timeout=30_000,
+        )
+        n_math = page.evaluate(
+            "() => document.querySelectorAll('.jp-RenderedMarkdown mjx-container').length"
+        )
         raw = page.evaluate(
             "() => [...document.querySelectorAll('.jp-RenderedMarkdown')]"
             "  .filter(e => e.innerText.includes('$$')).length"
@@ -227,7 +241,10 @@ def test_notebook_runs_in_jupyterlab(lab, browser, path):
         _shot(page, Path(path).stem)
     finally:
         page.close()
-    print(f"{path}: ran in the browser in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{path}: {len(cells)} code cells ran in the browser, {n_math} rendered formulas, "
+        f"{n_img} images, {time.perf_counter() - t0:.1f} s"
+    )
 
 
 def test_a_raising_cell_is_detected(lab, browser):
@@ -268,11 +285,21 @@ def _cell_index(nb_path: Path, role: str, question: str | None = None) -> tuple[
     raise LookupError(f"no {role} cell in {nb_path}")
 
 
+def _activate(page, index: int):
+    """Select cell ``index`` and scroll it into view (what a click on the cell does)."""
+    page.evaluate(
+        "async (i) => { const nb = window.jupyterapp.shell.currentWidget.content;"
+        " nb.activeCellIndex = i; nb.mode = 'command'; await nb.scrollToItem(i); }",
+        index,
+    )
+    time.sleep(0.3)
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active")
+
+
 def _run_cell(page, index: int):
-    cell = page.locator(".jp-Notebook > .jp-Cell").nth(index)
-    cell.scroll_into_view_if_needed()
-    cell.locator(".jp-InputPrompt").click()  # select the cell (command mode)
-    page.keyboard.press("Control+Enter")  # run it, stay on it
+    """Run one cell with the keyboard shortcut Ctrl+Enter; returns the cell's locator."""
+    cell = _activate(page, index)
+    page.keyboard.press("Control+Enter")
     time.sleep(0.5)
     _wait_idle(page)
     return cell
@@ -295,14 +322,7 @@ def test_exercise_feedback_in_the_browser(lab, browser):
     try:
         # run everything above the answer (setup, given cells)
         for i in range(answer_idx):
-            if (
-                page.locator(".jp-Notebook > .jp-Cell")
-                .nth(i)
-                .get_attribute("class")
-                .find("jp-CodeCell")
-                >= 0
-            ):
-                _run_cell(page, i)
+            _run_cell(page, i)
         # 1. no answer yet: the check prints a friendly [FAIL], not a traceback
         _run_cell(page, answer_idx)
         check = _run_cell(page, check_idx)
@@ -311,7 +331,7 @@ def test_exercise_feedback_in_the_browser(lab, browser):
         assert "Traceback" not in text
         _shot(page, "exercise_unanswered")
         # 2. type the answer into the editor, run it, run the check: [PASS]
-        editor = page.locator(".jp-Notebook > .jp-Cell").nth(answer_idx).locator(".cm-content")
+        editor = _activate(page, answer_idx).locator(".cm-content")
         editor.click()
         page.keyboard.press("Control+a")
         page.keyboard.press("Delete")
