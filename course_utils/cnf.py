@@ -389,8 +389,18 @@ class CNF(torch.nn.Module):
     def nfe(self, value: int) -> None:
         self._dynamics.nfe = int(value)
 
+    def _check_dtype(self, x: torch.Tensor) -> None:
+        dtypes = {p.dtype for p in self.parameters()}
+        if dtypes and x.dtype not in dtypes:
+            (want,) = dtypes if len(dtypes) == 1 else (sorted(map(str, dtypes)),)
+            raise TypeError(
+                f"x has dtype {x.dtype} but the field's parameters are {want}: convert the "
+                "points (x.to(dtype)) or the field (field.to(dtype)) so that they match"
+            )
+
     def _solve(self, state, t0: float, t1: float, generator):
         x = state[0]
+        self._check_dtype(x)
         if self.estimator == "hutchinson":
             self._dynamics.eps = sample_probe(
                 (self._dynamics.n_probes, *x.shape),

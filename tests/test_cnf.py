@@ -234,3 +234,9 @@ def test_bad_input_raises_clear_errors():
         train_ml(CNF(field, 2), "points", steps=1)
     with pytest.raises(ValueError, match="square"):
         LinearField(torch.ones(2, 3))
+
+
+def test_dtype_mismatch_is_reported():
+    cnf = CNF(MLPField(2, hidden=4), 2)  # float32 parameters
+    with pytest.raises(TypeError, match="dtype"):
+        cnf.log_prob(torch.zeros(3, 2, dtype=F64))
