@@ -641,7 +641,7 @@ sep_flows, rows = {}, []
 for n_layers in (1, 2, 4, 8):
     torch.manual_seed(0)
     f = flows.realnvp(2, n_layers=n_layers, hidden=32)
-    r = flows.train_flow(f, s_train, s_val, steps=400, lr=1e-2, print_every=None,
+    r = flows.train_flow(f, s_train, s_val, steps=400, batch_size=128, print_every=None,
                          generator=torch.Generator().manual_seed(0))
     bridge = cu.grid.integrate_density_2d(f.log_prob, lim=strip, n=200)
     sep_flows[n_layers] = f

@@ -6,6 +6,8 @@
     .venv/bin/course-grade release 05_normalizing_flows
 """
 
+import ast
+
 from nbbuild import Builder
 
 b = Builder("p05")
@@ -16,8 +18,12 @@ def answer(q, src, cid):
 
 
 def check(q, src):
-    # the trailing ";" keeps the last check's return value (True/False) out of the output
-    b.code(src.rstrip("\n") + ";", f"{q}-check", course={"question": q, "role": "check"})
+    # bind the last statement's value (the check's True/False) so it is not echoed as an
+    # output; a trailing ";" does not suppress it when nbval runs the cell
+    lines = src.strip("\n").split("\n")
+    last = ast.parse("\n".join(lines)).body[-1].lineno - 1
+    lines[last] = "_ = " + lines[last]
+    b.code("\n".join(lines), f"{q}-check", course={"question": q, "role": "check"})
 
 
 b.md(
