@@ -67,7 +67,13 @@ def ensure_env(extras: str = "test") -> Path:
         "-e",
         f"{ROOT}[{extras}]",
     ]
-    result = subprocess.run(cmd)
+    result = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+    # Some machines' pip configuration lists local mirrors that do not exist; pip warns
+    # once per package about each. Show everything else pip said.
+    noise = "WARNING: Location 'file://"
+    sys.stderr.write(
+        "".join(ln for ln in result.stderr.splitlines(keepends=True) if not ln.startswith(noise))
+    )
     if result.returncode != 0:
         sys.exit(
             "error: installation failed (see pip's message above). "
