@@ -264,7 +264,7 @@ for s_lo in [1e-2, 1e-4, 1e-8]:
     print(f"VE, sigma_min = {s_lo:.0e}: |u| at distance 0.5 from x1 = {speed:.3f}")
 # VP: sigma_1 = 0 and |sigma'| grows like (1 - t)^(-1/2) near t = 1
 for tt in [0.99, 0.9999, 0.999999]:
-    print(f"VP, t = {tt}: |d sigma / dt| = {float(vp.d_sigma(torch.tensor(tt, dtype=F64))):.3f}")
+    print(f"VP, t = {tt}: |d sigma / dt| = {abs(float(vp.d_sigma(torch.tensor(tt, dtype=F64)))):.3f}")
 # the VE start depends on x1: p_0(. | x1) has mean x1, not 0
 print("VE p_0 mean for x1 = (2, 0):", fm.VEPath().mean(torch.tensor([[2.0, 0.0]]), 0.0).tolist())
 """, "ve-check")
@@ -536,7 +536,7 @@ b.code(r"""
 STEPS, BATCH = 600, 256
 
 
-def train_moons(coupling, steps=STEPS, seed=0):
+def train_moons(coupling, steps=STEPS, batch=BATCH, seed=0):
     torch.manual_seed(seed)
     g = gen(seed)
     model = fm.VelocityMLP(2, hidden=128, n_hidden=3, n_freq=0)
@@ -545,10 +545,10 @@ def train_moons(coupling, steps=STEPS, seed=0):
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     losses, start = [], time.process_time()
     for step in range(steps):
-        x1 = moons.sample(BATCH, generator=g)
-        x0 = torch.randn(BATCH, 2, generator=g)
+        x1 = moons.sample(batch, generator=g)
+        x0 = torch.randn(batch, 2, generator=g)
         x0, x1 = fm.couple(x0, x1, coupling)          # "independent" or "ot" (section 8)
-        tb = torch.rand(BATCH, generator=g)
+        tb = torch.rand(batch, generator=g)
         xt = (1 - tb[:, None]) * x0 + tb[:, None] * x1
         loss = ((model(tb, xt) - (x1 - x0)) ** 2).sum(1).mean()
         opt.zero_grad()
@@ -654,20 +654,21 @@ exactly by Euler in one step. The price: an $O(B^3)$ assignment per batch.
 We measure straightness by Liu et al.'s
 $S=\int_0^1\mathbb E\|(x_1-x_0)-\dot x_t\|^2dt$ (0 for straight constant-speed paths), the
 transport cost $\mathbb E\|\phi_1(x_0)-x_0\|^2$ of the learned map against the optimal cost
-$W_2^2$ between the same two clouds (exact assignment), and few-step Euler quality. The
-OT model gets 400 steps instead of 600 to keep this notebook fast (each step solves an
-assignment problem); it wins the few-step comparison anyway.
+$W_2^2$ between the same two clouds (exact assignment), and few-step Euler quality. To
+keep this notebook fast the OT model uses batches of 128 (the assignment costs
+$O(B^3)$; the benchmark uses 256 for both); it wins the few-step comparison anyway.
 """, "s8")
 
 b.code(r"""
 # NBVAL_IGNORE_OUTPUT
-STEPS_OT = 400  # fewer steps: each one also solves a 256 x 256 assignment problem
-raw_ot, model_ot, loss_ot, cpu_ot = train_moons("ot", steps=STEPS_OT)
-print(f"OT coupling: {STEPS_OT} steps in {cpu_ot:.1f} s CPU (independent: {STEPS} steps, {cpu_ind:.1f} s)")
+BATCH_OT = 128  # the assignment costs O(B^3): 128 is about 6 times cheaper than 256
+raw_ot, model_ot, loss_ot, cpu_ot = train_moons("ot", batch=BATCH_OT)
+print(f"OT coupling, batch {BATCH_OT}: {STEPS} steps in {cpu_ot:.1f} s CPU "
+      f"(independent, batch {BATCH}: {cpu_ind:.1f} s)")
 print("coupling      S       cost E|x1-x0|^2   W2^2    Euler 1   Euler 2   Euler 4  (ED / floor)")
 stats8 = {}
 for name, model in [("independent", model_ind), ("ot", model_ot)]:
-    traj = fm.sample(model, z_eval[:1000], method="rk4", steps=100, n_times=101)
+    traj = fm.sample(model, z_eval[:500], method="rk4", steps=50, n_times=51)
     s = fm.straightness(traj)
     cost = float(((traj[-1] - traj[0]) ** 2).sum(1).mean())
     w2sq = metrics.wasserstein2(traj[0], traj[-1]) ** 2
@@ -675,7 +676,7 @@ for name, model in [("independent", model_ind), ("ot", model_ot)]:
     stats8[name] = (s, cost, w2sq, eul, traj)
     print(f"{name:12s} {s:.4f}  {cost:.4f}            {w2sq:.4f}  " + "  ".join(f"{e:8.2f}" for e in eul))
 assert stats8["ot"][0] < 0.5 * stats8["independent"][0]
-assert all(cost >= w2sq - 1e-9 for _, cost, w2sq, _, _ in stats8.values())  # W2 is the minimum
+assert all(cost >= w2sq * (1 - 1e-6) for _, cost, w2sq, _, _ in stats8.values())  # W2: the minimum
 assert stats8["ot"][3][0] < stats8["independent"][3][0]
 """, "train-ot")
 
