@@ -16,6 +16,26 @@ same data, steps, batch size and optimiser, side by side; otherwise that table i
 Times are CPU process times of the training call (one torch thread, so they do not grow
 when other processes share the machine); they include the held-out evaluations that
 ``train_flow`` makes on 500 points every tenth of the run.
+
+Measured (2-core CPU shared with other jobs, so CPU times are inflated and noisy; zuko not
+installed). Entropy H(p) = 2.4547 nats; true density on the 20 000 held-out points 2.4524:
+
+| model | steps | CPU s | held-out NLL (nats) | NLL - true NLL (KL est.) |
+|---|---:|---:|---:|---:|
+| course RealNVP 6 x 32 | 250 | 4.6 | 2.5619 | 0.1094 |
+| course RealNVP 6 x 32 | 500 | 4.5 | 2.5072 | 0.0548 |
+| course RealNVP 6 x 32 | 1000 | 10.0 | 2.4830 | 0.0305 |
+| course RealNVP 6 x 32 | 2000 | 20.1 | 2.4782 | 0.0258 |
+| course RealNVP 6 x 32 | 4000 | 32.9 | 2.4732 | 0.0207 |
+| course RealNVP 8 x 64 | 250 | 3.2 | 2.5348 | 0.0824 |
+| course RealNVP 8 x 64 | 500 | 4.7 | 2.5028 | 0.0503 |
+| course RealNVP 8 x 64 | 1000 | 13.1 | 2.4899 | 0.0374 |
+| course RealNVP 8 x 64 | 2000 | 27.7 | 2.4773 | 0.0249 |
+| course RealNVP 8 x 64 | 4000 | 50.9 | 2.4708 | 0.0183 |
+
+Closing note: the KL estimate halves from 250 to 1000 steps and then creeps down slowly;
+the lecture's 600-step, 6 x 32 budget sits at about 0.05-0.07 nats above the best
+possible, and a few thousand steps of the larger model reach about 0.02.
 """
 
 from __future__ import annotations
