@@ -597,9 +597,10 @@ b.md(
 ### 5.4 Cost as the dimension grows: a prediction, then a measurement
 
 Count backward passes per evaluation of the divergence: exact $d$, Hutchinson with $K$
-probes $K$ (plus one forward pass each). **Prediction:** Hutchinson is cheaper as soon as
-$d>K$ — from $d=2$ with one probe, from about $d\approx8$ with eight — and the ratio of exact
-to one-probe cost grows roughly like $d$. The measurement uses an MLP field of width 128 on a
+probes $K$ (plus one shared forward pass). **Prediction:** Hutchinson is cheaper as soon as
+$d>K$ — from $d=2$ with one probe (where it saves one pass out of three, a margin that timing
+noise can hide), from about $d\approx8$ with eight — and the ratio of exact to one-probe cost
+grows roughly like $d$. The measurement uses an MLP field of width 128 on a
 batch of 64 points (times vary between machines; the assertions only check the trend):
 """,
     "s5-cost",
