@@ -126,7 +126,11 @@ def _course_run(ds, coupling, steps, seed=0, hidden=128):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument(
+        "--sections", default="1,2,3,4", help="comma-separated table numbers to run (default all)"
+    )
     args = parser.parse_args()
+    sections = {int(k) for k in args.sections.split(",")}
     cu.setup(0, threads=1, verbose=False)
     ds = cu.data.get("two_moons")
     g = torch.Generator().manual_seed(1234)
@@ -148,28 +152,43 @@ def main():
     print(f"torchcfm installed: {HAVE_TORCHCFM}\n")
 
     # ---------------------------------------------------------------- 1. quality vs training
-    tc_steps = 2000 if args.quick else 8000
-    checkpoints = {500, 1000, 2000, 4000, 8000} & set(range(1, tc_steps + 1))
-    print("## 1. ED / floor against training (RK4, NFE 20)\n")
-    print("| configuration | coupling | steps | CPU train (s) | ED / floor |")
-    print("|---|---|---|---|---|")
-    label = "torchcfm tutorial" + ("" if HAVE_TORCHCFM else " (re-implemented)")
-    for coupling in ("independent", "ot"):
-        rows, _ = _torchcfm_run(ds, coupling, tc_steps, checkpoints, lambda m: ratio(m)[0])
-        for step, cpu, r in rows:
-            print(f"| {label} | {coupling} | {step} | {cpu:.1f} | {r:.2f} |", flush=True)
-    course_steps = [250, 500, 1000] if args.quick else [250, 500, 1000, 2000]
     models = {}
-    for coupling in ("independent", "ot"):
-        for steps in course_steps:
-            model, cpu = _course_run(ds, coupling, steps)
-            models[coupling, steps] = model
-            print(
-                f"| course recipe | {coupling} | {steps} | {cpu:.1f} | {ratio(model)[0]:.2f} |",
-                flush=True,
-            )
+    if 1 in sections:
+        tc_steps = 2000 if args.quick else 8000
+        checkpoints = {500, 1000, 2000, 4000, 8000} & set(range(1, tc_steps + 1))
+        print("## 1. ED / floor against training (RK4, NFE 20)\n")
+        print("| configuration | coupling | steps | CPU train (s) | ED / floor |")
+        print("|---|---|---|---|---|")
+        label = "torchcfm tutorial" + ("" if HAVE_TORCHCFM else " (re-implemented)")
+        for coupling in ("independent", "ot"):
+            rows, _ = _torchcfm_run(ds, coupling, tc_steps, checkpoints, lambda m: ratio(m)[0])
+            for step, cpu, r in rows:
+                print(f"| {label} | {coupling} | {step} | {cpu:.1f} | {r:.2f} |", flush=True)
+        course_steps = [250, 500, 1000] if args.quick else [250, 500, 1000, 2000]
+        for coupling in ("independent", "ot"):
+            for steps in course_steps:
+                model, cpu = _course_run(ds, coupling, steps)
+                models[coupling, steps] = model
+                print(
+                    f"| course recipe | {coupling} | {steps} | {cpu:.1f} | {ratio(model)[0]:.2f} |",
+                    flush=True,
+                )
+    if sections & {2, 3}:
+        for coupling in ("independent", "ot"):
+            if (coupling, 1000) not in models:
+                models[coupling, 1000] = _course_run(ds, coupling, 1000)[0]
 
     # ---------------------------------------------------------------- 2. quality vs NFE
+    if 2 in sections:
+        _nfe_table(models, ratio)
+    if 3 in sections:
+        _straightness_table(models, ratio, z)
+    if 4 in sections:
+        _nll_table(args.quick)
+    print(f"\nED floor {floor:.3e}.")
+
+
+def _nfe_table(models, ratio):
     print("\n## 2. ED / floor against NFE (course recipe, 1000 steps)\n")
     print("| coupling | solver | setting | NFE | ED / floor |")
     print("|---|---|---|---|---|")
@@ -186,7 +205,8 @@ def main():
             r, nfe = ratio(model, "dopri5", None, rtol=tol, atol=tol)
             print(f"| {coupling} | dopri5 | tol {tol:g} | {nfe} | {r:.2f} |", flush=True)
 
-    # ---------------------------------------------------------------- 3. straightness
+
+def _straightness_table(models, ratio, z):
     print("\n## 3. Independent vs OT coupling (course recipe, 1000 steps)\n")
     print("| coupling | straightness S | Euler 1 step | Euler 2 | Euler 4 | Euler 8 |")
     print("|---|---|---|---|---|---|")
@@ -197,7 +217,8 @@ def main():
         cells = [f"{ratio(model, 'euler', k)[0]:.2f}" for k in (1, 2, 4, 8)]
         print(f"| {coupling} | {s:.4f} | " + " | ".join(cells) + " |", flush=True)
 
-    # ---------------------------------------------------------------- 4. NLL vs entropy
+
+def _nll_table(quick):
     print("\n## 4. Exact NLL on gaussian_mixture (dopri5, rtol = atol = 1e-5)\n")
     gm = cu.data.get("gaussian_mixture")
     entropy = gm.entropy()
@@ -206,7 +227,7 @@ def main():
     print("| coupling | steps | CPU train (s) | NLL (nats) | NLL - entropy | NFE |")
     print("|---|---|---|---|---|---|")
     for coupling in ("independent", "ot"):
-        for steps in [1000] if args.quick else [1000, 2000]:
+        for steps in [1000] if quick else [1000, 2000]:
             model, cpu = _course_run(gm, coupling, steps)
             nll = float(-fm.log_prob(model, test, rtol=1e-5, atol=1e-5).mean())
             nfe = cu.ode.last_stats().nfe
@@ -214,7 +235,6 @@ def main():
                 f"| {coupling} | {steps} | {cpu:.1f} | {nll:.4f} | {nll - entropy:+.4f} | {nfe} |",
                 flush=True,
             )
-    print(f"\nED floor {floor:.3e}; entropy {entropy:.4f} nats.")
 
 
 if __name__ == "__main__":
