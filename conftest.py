@@ -13,13 +13,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import torch
 
 NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET", "60"))
 _times: dict[str, float] = defaultdict(float)
 _failed_budget: list[str] = []
 
-# Notebook kernels inherit this: two pytest workers on two cores, one thread each.
+# Two pytest workers on two cores: one torch thread each, in the workers themselves and
+# in the notebook kernels they start (which inherit COURSE_THREADS). More threads than
+# cores make torch's thread pool spin and can slow small tests down tenfold.
 os.environ.setdefault("COURSE_THREADS", "1")
+torch.set_num_threads(int(os.environ["COURSE_THREADS"]))
 
 
 def _notebook_of(nodeid: str) -> str | None:
