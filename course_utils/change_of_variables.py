@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ._validate import check_batch as _check_batch
 from .grid import grid_2d
 
 __all__ = [
@@ -37,17 +38,6 @@ __all__ = [
 ]
 
 Map = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _check_batch(x, name: str, dim: int | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
-        want = "(batch, dim)" if dim is None else f"(batch, {dim})"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
 
 
 def _check_callable(f, name: str) -> None:

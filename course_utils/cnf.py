@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._validate import check_batch
+
 __all__ = [
     "CNF",
     "MLPField",
@@ -60,16 +62,7 @@ def _check_positive_int(value, label: str) -> int:
 
 
 def _check_points(x, dim: int | None = None, label: str = "x") -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{label} must be a torch.Tensor of shape (batch, dim), got {type(x).__name__}"
-        )
-    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
-        want = "(batch, dim)" if dim is None else f"(batch, {dim})"
-        raise ValueError(f"{label} must have shape {want}, got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{label} must have a floating dtype, got {x.dtype}")
-    return x
+    return check_batch(x, label, dim)
 
 
 def _check_pair(v: torch.Tensor, x: torch.Tensor) -> None:

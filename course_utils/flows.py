@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ._validate import check_batch as _check_batch
+
 __all__ = [
     "Bijection",
     "Compose",
@@ -57,18 +59,6 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """Log-density (nats) of ``N(0, I)`` at ``z: (batch, dim)``; returns ``(batch,)``."""
     _check_batch(z, "z")
     return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * _LOG_2PI
-
-
-def _check_batch(x, name: str, dim: int | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        want = "(batch, dim)" if dim is None else f"(batch, {dim})"
-        raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {type(x).__name__}")
-    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
-        want = "(batch, dim)" if dim is None else f"(batch, {dim})"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
 
 
 def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
