@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
 import nbformat
 
-KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-          "language_info": {"name": "python"}}
+KERNEL = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "language_info": {"name": "python"},
+}
 
 
 class Builder:
@@ -32,6 +35,25 @@ class Builder:
         cell["id"] = self._id(cell_id)
         cell.metadata.update(meta)
         self.cells.append(cell)
+
+    def answer(self, question: str, text: str, cell_id: str):
+        """An answer cell of a problem set (the student edits it)."""
+        self.code(text, cell_id, course={"question": question, "role": "answer"})
+
+    def check(self, question: str, text: str):
+        """The locked check cell of ``question``, with id ``<question>-check``.
+
+        nbval's kernel does not honour a trailing ";" (it runs cells without history), so
+        the value of a last top-level expression (a check's True/False) is bound to ``_``
+        instead of being echoed as output.
+        """
+        text = text.strip("\n")
+        last = ast.parse(text).body[-1]
+        if isinstance(last, ast.Expr) and last.col_offset == 0:
+            lines = text.split("\n")
+            lines[last.lineno - 1] = "_ = " + lines[last.lineno - 1]
+            text = "\n".join(lines)
+        self.code(text, f"{question}-check", course={"question": question, "role": "check"})
 
     def write(self, path: str | Path):
         nb = nbformat.v4.new_notebook(cells=self.cells, metadata=KERNEL)
