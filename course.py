@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".course-install-stamp"
 FIRST_NOTEBOOK = "notebooks/00_start_here.ipynb"
-# Fixed-order pytest options for the whole suite: two workers, one notebook per
-# worker at a time (loadfile keeps each notebook's cells on one kernel, in order).
-PYTEST_ARGS = ["-n", "2", "--dist", "loadfile"]
+# Two pytest workers; pyproject's `--dist loadfile` keeps each notebook's cells on one
+# worker (one kernel, in order).
+PYTEST_ARGS = ["-n", "2"]
 
 
 def _venv_python() -> Path:
