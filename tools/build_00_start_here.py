@@ -3,7 +3,8 @@
 from nbbuild import Builder
 
 b = Builder("s00")
-b.md(r"""
+b.md(
+    r"""
 # 00 · Start here: from maximum likelihood to flow matching
 
 Welcome. This course takes you from **maximum likelihood** to **flow matching** in eight
@@ -13,8 +14,11 @@ about a minute or less.
 
 **In this notebook** (10 minutes): the course map, the three ways to use the course, a
 check that your environment works, and the notation used in every notebook.
-""", "title")
-b.code(r"""
+""",
+    "title",
+)
+b.code(
+    r"""
 import time
 
 import matplotlib.pyplot as plt
@@ -24,8 +28,11 @@ import torch
 import course_utils as cu
 
 device = cu.setup(seed=0)
-""", "setup")
-b.md(r"""
+""",
+    "setup",
+)
+b.md(
+    r"""
 ## 1. Course map
 
 | # | Notebook | What you learn | Time |
@@ -45,8 +52,11 @@ Each topic `NN_topic` has three notebooks with the same name:
 solve) and `solutions/NN_topic.ipynb` (the same problem set, solved). The helper package
 `course_utils` (imported as `cu`) holds what the notebooks would otherwise repeat: data
 sets, plots, checks, and the solvers *after* a notebook has taught them.
-""", "map")
-b.md(r"""
+""",
+    "map",
+)
+b.md(
+    r"""
 ## 2. Three ways to use the course
 
 **Self-study.** Read a lecture top to bottom, running each cell (Shift+Enter). Change a
@@ -65,14 +75,20 @@ class with one command (`course-grade grade`), which produces per-question score
 for every student, a CSV for the gradebook and Gradescope-format results. Student code
 runs in a sandboxed process with time and memory limits. See the README's instructor
 section.
-""", "ways")
-b.md(r"""
+""",
+    "ways",
+)
+b.md(
+    r"""
 ## 3. Environment check
 
 The next cells print the versions in use, the device, and run a small computation. If
 something fails here, see *Troubleshooting* in the README.
-""", "env-md")
-b.code(r"""
+""",
+    "env-md",
+)
+b.code(
+    r"""
 import matplotlib
 import scipy
 import sympy
@@ -80,13 +96,19 @@ import sympy
 print(f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
       f"sympy {sympy.__version__}, matplotlib {matplotlib.__version__}")
 print("CUDA available:", torch.cuda.is_available(), "| course device:", device.type)
-""", "env-versions")
-b.md(r"""
+""",
+    "env-versions",
+)
+b.md(
+    r"""
 A two-second smoke test: fit a straight line by gradient descent with autograd and check
 it against the closed-form least-squares solution. The fitted numbers are seeded, so they
 are the same on every machine; the timing is not, so that cell only asserts a bound.
-""", "smoke-md")
-b.code(r"""
+""",
+    "smoke-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 g = torch.Generator().manual_seed(0)
 x = torch.linspace(-1, 1, 200, dtype=torch.float64)
@@ -109,27 +131,39 @@ print(f"closed form     : slope {w_exact[0].item():.4f}, intercept {w_exact[1].i
 print(f"500 steps took {elapsed:.3f} s")
 assert torch.allclose(w.detach(), w_exact, atol=1e-8)
 assert elapsed < 2.0, "this machine is much slower than expected"
-""", "smoke")
-b.code(r"""
+""",
+    "smoke",
+)
+b.code(
+    r"""
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.scatter(x, y, s=6, alpha=0.5, label="data")
 ax.plot(x, (X @ w_exact).detach(), color="tab:red", label="least-squares line")
 ax.set(title="Smoke test: a line fitted by autograd", xlabel="x", ylabel="y")
 ax.legend()
 plt.show()
-""", "smoke-plot")
-b.md(r"""
+""",
+    "smoke-plot",
+)
+b.md(
+    r"""
 The toy data sets used throughout the course live in `cu.data`; here is what they look like.
-""", "data-md")
-b.code(r"""
+""",
+    "data-md",
+)
+b.code(
+    r"""
 fig, axes = plt.subplots(1, 5, figsize=(15, 3.2))
 g = torch.Generator().manual_seed(0)
 for ax, name in zip(axes, cu.data.names()):
     cu.plotting.scatter(cu.data.get(name).sample(2000, generator=g), ax=ax, title=name)
 plt.tight_layout()
 plt.show()
-""", "data-plot")
-b.md(r"""
+""",
+    "data-plot",
+)
+b.md(
+    r"""
 ## 4. Notation used in every notebook
 
 The source notes use different letters and, more importantly, **different directions of
@@ -159,8 +193,11 @@ reverse-map equations in the course convention and shows the check.
 Other symbols: $N$ data points, $d$ dimension, $\theta$ parameters, $\ell(\theta)$
 log-likelihood in nats (natural log), $\mathrm{NLL}=-\frac1N\ell$ per point, $J$ a Jacobian,
 $\sigma_i$ singular values (descending), NFE the number of function evaluations of a solver.
-""", "notation")
-b.code(r"""
+""",
+    "notation",
+)
+b.code(
+    r"""
 # The course's OT conditional path, in code, as a first example of the convention
 sigma_min = 1e-3
 x0 = torch.tensor([[0.0, 0.0]], dtype=torch.float64)  # noise sample (t = 0)
@@ -168,8 +205,11 @@ x1 = torch.tensor([[2.0, 1.0]], dtype=torch.float64)  # data sample (t = 1)
 for t in (0.0, 0.5, 1.0):
     xt = (1 - (1 - sigma_min) * t) * x0 + t * x1
     print(f"t = {t:.1f}: x_t = {xt.squeeze().tolist()}")
-""", "convention-code")
-b.md(r"""
+""",
+    "convention-code",
+)
+b.md(
+    r"""
 ## 5. How the notebooks are tested
 
 All lectures and solutions are executed by the test suite (`python3 course.py test`): every
@@ -190,5 +230,7 @@ you change a notebook and re-run it, your own results can be compared with the c
   Real NVP*, ICLR 2017; Grathwohl et al., *FFJORD*, ICLR 2019; Tong et al., *Improving and
   generalizing flow-based generative models with minibatch optimal transport*, TMLR 2024;
   Liu et al., *Flow Straight and Fast: Rectified Flow*, ICLR 2023.
-""", "next")
+""",
+    "next",
+)
 b.write("notebooks/00_start_here.ipynb")

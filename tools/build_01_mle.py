@@ -12,16 +12,6 @@ import sys
 
 from nbbuild import Builder
 
-SETUP = r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-"""
-
-
 # ======================================================================================
 # Lecture
 # ======================================================================================
@@ -66,7 +56,7 @@ exposes the error.
 """,
         "title",
     )
-    b.code(SETUP, "setup")
+    b.setup()
     b.code(
         r"""
 import scipy.integrate
@@ -1376,7 +1366,7 @@ prints `[PASS]` or a `[FAIL]` line saying what was expected.
 """,
         "title",
     )
-    b.code(SETUP, "setup")
+    b.setup()
     b.code(
         r"""
 # Given: data and a helper used by the checks (do not edit)

@@ -12,16 +12,6 @@ import sys
 
 from nbbuild import Builder
 
-SETUP = r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-"""
-
-
 # ======================================================================================
 # Lecture
 # ======================================================================================
@@ -70,7 +60,7 @@ notebooks use it. We write each method by hand first and then check it against
 """,
         "title",
     )
-    b.code(SETUP, "setup")
+    b.setup()
     b.code(
         r"""
 import math
@@ -1219,7 +1209,7 @@ names and signatures), run it, then run the **check cell** below it: each check 
 """,
         "title",
     )
-    b.code(SETUP, "setup")
+    b.setup()
     b.code(
         r"""
 # Given: fields, data and helpers used by the questions and checks (do not edit)

@@ -45,17 +45,7 @@ below as `cov`).
     "title",
 )
 
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 
 b.code(
     r"""

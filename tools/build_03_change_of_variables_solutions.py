@@ -43,17 +43,7 @@ lecture `notebooks/03_change_of_variables.ipynb` has everything you need. Do not
     "title",
 )
 
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 
 b.code(
     r"""

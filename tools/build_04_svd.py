@@ -41,17 +41,7 @@ that shows it.
 """,
     "title",
 )
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 b.code(
     r"""
 import scipy.linalg

@@ -42,17 +42,7 @@ point is to use the construction asked for; the grader tests the results.
 """,
     "title",
 )
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 b.code(
     r"""
 torch.set_default_dtype(torch.float64)

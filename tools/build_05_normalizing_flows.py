@@ -41,17 +41,7 @@ training is kept tiny on purpose, and the text says how to scale it up.
     "title",
 )
 
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 
 b.code(
     r"""

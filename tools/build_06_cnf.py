@@ -51,17 +51,7 @@ field as $f(z(t),t)$ and the state as $z(t)$; here it is $v(t,x)$ and $x(t)$.
     "title",
 )
 
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 
 b.code(
     r"""

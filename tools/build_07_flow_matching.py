@@ -9,7 +9,8 @@ from nbbuild import Builder
 
 b = Builder("c07")
 
-b.md(r"""
+b.md(
+    r"""
 # 07 · Flow matching: from probability paths to a trained generator with exact likelihood
 
 A continuous normalizing flow (notebook 06) is trained by maximum likelihood, which means
@@ -47,18 +48,24 @@ slides) also does, but writes fields as $f(x,t)$. Only diffusion models (K §3.1
 al.) run time the other way, with data at $s=0$: a diffusion schedule $a(s)$ becomes
 $a(1-t)$ here, and velocities change sign. The package code is in `cu.flow_matching`
 (`fm` below) and the sample-quality distances in `cu.metrics`.
-""", "title")
+""",
+    "title",
+)
 
-b.code(r"""
+b.code(
+    r"""
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 import course_utils as cu
 
 device = cu.setup(seed=0)
-""", "setup")
+""",
+    "setup",
+)
 
-b.code(r"""
+b.code(
+    r"""
 import copy
 import math
 import time
@@ -73,10 +80,13 @@ F64 = torch.float64
 
 def gen(seed):
     return torch.Generator().manual_seed(seed)
-""", "imports")
+""",
+    "imports",
+)
 
 # ---------------------------------------------------------------- 1
-b.md(r"""
+b.md(
+    r"""
 ## 1. Vector fields, flows, probability paths
 
 A **time-dependent vector field** $v:[0,1]\times\mathbb R^d\to\mathbb R^d$ *generates* a
@@ -93,25 +103,34 @@ A field and a path belong together exactly when the **continuity equation** hold
 (K Appendix A, Theorem 16):
 
 $$\partial_t p_t(x)+\nabla\cdot\big(p_t(x)\,v_t(x)\big)=0 .$$
-""", "s1")
+""",
+    "s1",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** K (Definition 2) calls a map a diffeomorphism if it is "differentiable and
 > bijective". That is not enough: $f(x)=x^3$ is a differentiable bijection of $\mathbb R$,
 > but $f'(0)=0$, its inverse $x^{1/3}$ is not differentiable at 0, and the push-forward
 > density $p(f^{-1}(y))\,|(f^{-1})'(y)|$ is infinite at $y=0$. A diffeomorphism needs a
 > differentiable inverse too (equivalently here: a nonzero Jacobian determinant). The cell
 > below shows the density blowing up.
-""", "pitfall-diffeo")
+""",
+    "pitfall-diffeo",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # push N(0, 1) through f(x) = x^3: density of y = x^3 is phi(y^(1/3)) / (3 y^(2/3))
 for y in [1e-2, 1e-4, 1e-6]:
     dens = math.exp(-0.5 * y ** (2 / 3)) / math.sqrt(2 * math.pi) / (3 * y ** (2 / 3))
     print(f"y = {y:.0e}: push-forward density = {dens:.4g}")
-""", "x-cubed")
+""",
+    "x-cubed",
+)
 
-b.md(r"""
+b.md(
+    r"""
 **The continuity equation, checked numerically.** Take one data point $x_1$ and the
 Gaussian path $p_t=\mathcal N(t\,x_1,\sigma_t^2I)$ with $\sigma_t=1-(1-\sigma_\min)t$ (the OT
 path of §3) and its field $u_t(x)=\frac{\sigma_t'}{\sigma_t}(x-t\,x_1)+x_1$. We
@@ -119,9 +138,12 @@ approximate $\partial_t p$ and $\nabla\cdot(pu)$ by central differences on a gri
 residual should shrink like $h^2$ when the grid spacing $h$ halves (so it is
 discretisation error, and the exact residual is zero), while a wrong field — one that only
 moves the mean, $u_t=x_1$ — leaves a residual that does not shrink.
-""", "s1-continuity")
+""",
+    "s1-continuity",
+)
 
-b.code(r"""
+b.code(
+    r"""
 x1_pt = np.array([1.0, -0.5])
 s_min = 0.1
 
@@ -159,10 +181,13 @@ for h in [0.1, 0.05, 0.025]:
 order = math.log2(res[0.05] / res[0.025])
 print(f"observed order of the residual: {order:.2f}")
 assert 1.8 < order < 2.2 and continuity_residual(0.025, u_wrong) > 0.1
-""", "continuity-fd")
+""",
+    "continuity-fd",
+)
 
 # ---------------------------------------------------------------- 2
-b.md(r"""
+b.md(
+    r"""
 ## 2. The flow matching objective, and why it cannot be used as it stands
 
 Suppose a path $p_t$ with $p_0=\mathcal N(0,I)$ and $p_1\approx p_\text{data}$, and a field
@@ -174,10 +199,13 @@ $$\mathcal L_\text{FM}(\theta)=\mathbb E_{t\sim\mathcal U[0,1],\,x\sim p_t}\big\
 But we know neither $p_t$ nor $u_t$ — only samples of $p_1$. The way out is to build the
 path from pieces that *are* known: one Gaussian path per data point (§3), averaged over the
 data (§4), and to regress on the pieces instead of the average (§5).
-""", "s2")
+""",
+    "s2",
+)
 
 # ---------------------------------------------------------------- 3
-b.md(r"""
+b.md(
+    r"""
 ## 3. Conditional Gaussian paths (K Theorem 10)
 
 For one data point $x_1$ choose a Gaussian path
@@ -191,9 +219,12 @@ $$u_t(x\mid x_1)=\frac{\sigma_t'}{\sigma_t}\big(x-\mu_t(x_1)\big)+\mu_t'(x_1).$$
 SymPy confirms the theorem for arbitrary schedules $\sigma(t),\mu(t)$, in one dimension:
 (a) $\psi$ solves the ODE of $u$; (b) the push-forward density $p_t(y)=\varphi\big((y-\mu)/\sigma\big)/\sigma$ and $u$
 satisfy the continuity equation.
-""", "s3")
+""",
+    "s3",
+)
 
-b.code(r"""
+b.code(
+    r"""
 t, x, y, x1s, smin = sp.symbols("t x y x_1 sigma_min", real=True)
 sig, mu = sp.Function("sigma")(t), sp.Function("mu")(t)
 
@@ -206,9 +237,12 @@ psi = sig * x + mu
 print("(a) d/dt psi - u(psi) =", sp.simplify(sp.diff(psi, t) - u_cond(psi)))
 p_t = sp.exp(-((y - mu) ** 2) / (2 * sig**2)) / (sp.sqrt(2 * sp.pi) * sig)
 print("(b) continuity residual =", sp.simplify(sp.diff(p_t, t) + sp.diff(p_t * u_cond(y), y)))
-""", "thm10-sympy")
+""",
+    "thm10-sympy",
+)
 
-b.md(r"""
+b.md(
+    r"""
 Three choices of $(\mu_t,\sigma_t)$, all of the form $\mu_t=\alpha_t x_1$, so that
 $x_t=\sigma_t x_0+\alpha_t x_1$ and the regression target at $x_t$ is simply
 $\frac{d}{dt}x_t=\sigma_t'x_0+\alpha_t'x_1$:
@@ -224,9 +258,12 @@ SymPy checks that, and K's VP formula $u=-\frac{\alpha\alpha'}{1-\alpha^2}(x-\al
 against the general formula. The last lines check the time conversion of the VP schedule
 against Song et al.'s diffusion-time definition $\bar\alpha(s)=\exp(-\tfrac12\int_0^s\beta)$,
 $\beta(s)=0.1+19.9s$, by numerical quadrature.
-""", "s3-paths")
+""",
+    "s3-paths",
+)
 
-b.code(r"""
+b.code(
+    r"""
 ot_sig, ot_mu = 1 - (1 - smin) * t, t * x1s
 ot_target = u_cond(ot_sig * x + ot_mu, ot_sig, ot_mu)
 print("OT target along the path:", sp.simplify(ot_target))
@@ -242,9 +279,12 @@ for tt in [0.0, 0.3, 0.9]:
     song = math.exp(-0.5 * T_int)
     print(f"t = {tt}: alpha_t = {float(vp.alpha(torch.tensor(tt, dtype=F64))):.6f}, "
           f"Song's alpha(1 - t) = {song:.6f}")
-""", "paths-sympy")
+""",
+    "paths-sympy",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** K §3.1 sets up the VE path with "$\sigma_1=0$ and $\sigma_0\gg1$". Both
 > break Theorem 10's own hypotheses ($\sigma_0=1$, $\mu_0=0$, $\sigma_1=\sigma_\min>0$):
 > with $\sigma_1=0$ the field $\frac{\sigma_t'}{\sigma_t}(x-x_1)$ is singular at $t=1$, and
@@ -253,9 +293,12 @@ b.md(r"""
 > $\sigma_{\max}$ is much larger than the data). The course's `VEPath` therefore has
 > $\sigma_{\min}>0$, and a VE model must start from $\sigma_{\max}\,\mathcal N(0,I)$. The
 > same caution applies to the VP path: $\sigma_1=0$, so its field is evaluated for $t<1$.
-""", "pitfall-ve")
+""",
+    "pitfall-ve",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # VE: sigma'/sigma = -log(sigma_max / sigma_min) for all t, so |u| at a fixed distance from
 # x1 grows without bound as sigma_min -> 0 (sigma_1 = 0 is the limit)
 xq, x1q = torch.tensor([[0.5, 0.0]], dtype=F64), torch.zeros(1, 2, dtype=F64)
@@ -267,9 +310,12 @@ for tt in [0.99, 0.9999, 0.999999]:
     print(f"VP, t = {tt}: |d sigma / dt| = {abs(float(vp.d_sigma(torch.tensor(tt, dtype=F64)))):.3f}")
 # the VE start depends on x1: p_0(. | x1) has mean x1, not 0
 print("VE p_0 mean for x1 = (2, 0):", fm.VEPath().mean(torch.tensor([[2.0, 0.0]]), 0.0).tolist())
-""", "ve-check")
+""",
+    "ve-check",
+)
 
-b.md(r"""
+b.md(
+    r"""
 ### Which conditional trajectories are straight?
 
 The conditional trajectory of a noise point is $t\mapsto x_t=\sigma_t x_0+\alpha_t x_1$.
@@ -287,9 +333,12 @@ curve $t\mapsto(\sigma_t,\alpha_t)$ lies on a line** $a\sigma_t+b\alpha_t=c$; it
 
 The cell measures the largest distance of each trajectory from its chord and the spread of
 its speed.
-""", "straight")
+""",
+    "straight",
+)
 
-b.md(r"""
+b.md(
+    r"""
 > **Pitfall.** K §3.2 says that "a particle ... moves in a straight line from $x$ towards
 > $x_\text{data}$. This is also true for variance-preserving diffusion conditional flows",
 > and later "Diffusion conditional paths are straight too ... Every paths are straight."
@@ -298,9 +347,12 @@ b.md(r"""
 > is that $x_t$ stays in the plane spanned by $x_0$ and $x_1$. And neither claim is about
 > the **marginal** trajectories — those of the averaged field of §4 — which are curved in
 > general whichever conditional path is used (§7).
-""", "pitfall-straight")
+""",
+    "pitfall-straight",
+)
 
-b.code(r"""
+b.code(
+    r"""
 paths = {"OT (sigma_min=0.05)": fm.OTPath(0.05), "VP": fm.VPPath(), "VE": fm.VEPath(0.01, 5.0)}
 x1_one = torch.tensor([[1.5, 1.0]], dtype=F64)
 x0_many = torch.randn(12, 2, generator=gen(1), dtype=F64)
@@ -320,10 +372,13 @@ for ax, (name, path) in zip(axes, paths.items(), strict=True):
     ax.plot(*x1_one[0], "k*", ms=12)
 plt.tight_layout()
 plt.show()
-""", "trajectories")
+""",
+    "trajectories",
+)
 
 # ---------------------------------------------------------------- 4
-b.md(r"""
+b.md(
+    r"""
 ## 4. The marginal path and the marginal field (K Theorem 11)
 
 Averaging the conditional paths over the data gives the **marginal path**
@@ -342,9 +397,12 @@ $p_1$ is a mixture of eight Gaussians of width 0.1. We check (a) the continuity 
 by autograd, (b) R's form of the field, (c) that the flow of the field carries
 $\mathcal N(0,I)$ to that mixture: its **exact likelihood** (CNF machinery of 06, the
 instantaneous change of variables integrated with dopri5) equals the mixture density.
-""", "s4")
+""",
+    "s4",
+)
 
-b.code(r"""
+b.code(
+    r"""
 ang = torch.arange(8, dtype=F64) * (2 * math.pi / 8)
 ring = 2.0 * torch.stack([torch.cos(ang), torch.sin(ang)], 1)
 ot01 = fm.OTPath(0.1)
@@ -375,9 +433,12 @@ ll_flow = fm.log_prob(field8, xc, rtol=1e-8, atol=1e-8)
 gap = float((ll_flow - field8.log_prob(1.0, xc)).abs().max())
 print(f"(c) max |log p_1 by the ODE - log p_1 of the mixture| below 1e-4 nats: {gap < 1e-4}")
 assert gap < 1e-4
-""", "marginal-checks")
+""",
+    "marginal-checks",
+)
 
-b.code(r"""
+b.code(
+    r"""
 z_demo = torch.randn(2000, 2, generator=gen(5), dtype=F64)
 traj8 = fm.sample(field8, z_demo, method="rk4", steps=100, n_times=51)
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
@@ -387,10 +448,13 @@ cu.plotting.scatter(traj8[-1], ax=axes[2], title="flow of N(0, I) at t = 1")
 axes[2].plot(ring[:, 0], ring[:, 1], "r+", ms=10)
 plt.tight_layout()
 plt.show()
-""", "marginal-plot")
+""",
+    "marginal-plot",
+)
 
 # ---------------------------------------------------------------- 5
-b.md(r"""
+b.md(
+    r"""
 ## 5. Conditional flow matching: CFM = FM + constant (K Theorem 12)
 
 The **conditional** objective regresses on the conditional field, which is known:
@@ -406,9 +470,12 @@ set: at a fixed $t$ both losses are integrals over $x$, computed by the midpoint
 grid, for a small network. The key step of the proof,
 $\sum_j w_j\,p_t(x\mid y_j)\,u_t(x\mid y_j)=p_t(x)\,u_t(x)$, holds at every single $x$, so
 the gradients agree to rounding on *any* grid, not only in the limit.
-""", "s5")
+""",
+    "s5",
+)
 
-b.code(r"""
+b.code(
+    r"""
 def losses_by_quadrature(model, path, data, t, lim=6.0, n=150):
     h = 2 * lim / n
     g1 = torch.linspace(-lim + h / 2, lim - h / 2, n, dtype=F64)
@@ -440,19 +507,25 @@ for tt in [0.25, 0.5, 0.75]:
     equal = diff < 1e-10 * g_fm.norm().item()
     print(f"{tt:5.2f}  {g_fm.norm().item():9.4f}   {str(equal):38s} {gap:.4f}")
     assert equal
-""", "thm12")
+""",
+    "thm12",
+)
 
-b.md(r"""
+b.md(
+    r"""
 The gap $C=\mathcal L_\text{CFM}-\mathcal L_\text{FM}>0$ is the posterior variance of the
 conditional target, $\mathbb E\,\mathrm{Var}[u_t(x\mid x_1)\mid x_t=x]$: CFM regresses
 on noisy labels whose mean is the FM label. That noise is why the training loss of §7 stays
 high even for a perfect model, and why **averaging the weights (EMA) and decaying the
 learning rate** matter in practice: the gradient noise does not die out by itself, so the
 last iterate of a constant-learning-rate run keeps jittering around the optimum.
-""", "s5-gap")
+""",
+    "s5-gap",
+)
 
 # ---------------------------------------------------------------- 6
-b.md(r"""
+b.md(
+    r"""
 ## 6. Displacement interpolation and Brenier's theorem for Gaussians
 
 Why "optimal transport" path? For one data point, $\psi_t(x_0)=(1-t)x_0+t\,\varphi(x_0)$
@@ -469,9 +542,12 @@ solve the exact assignment problem (`metrics.optimal_matching`): it recovers $\v
 pairing, and its cost matches the closed form (up to sampling error of the cloud's
 second moment). Note the words: $\varphi$ is an optimal transport *map*; K's Definition 14
 calls it a "plan", which in OT means a joint distribution (a coupling).
-""", "s6")
+""",
+    "s6",
+)
 
-b.code(r"""
+b.code(
+    r"""
 xs = sp.symbols("x_1:3", real=True)
 ys = sp.symbols("y_1:3", real=True)
 Phi = sum(smin / 2 * xi**2 + yi * xi for xi, yi in zip(xs, ys, strict=True))
@@ -490,18 +566,24 @@ print(f"assignment recovers phi's pairing: {recovered}")
 print(f"W2^2 by assignment = {w2_sq:.4f}, cost of phi on this cloud = {exact_cloud:.4f}, "
       f"Gaussian closed form = {closed:.4f}")
 assert recovered and abs(w2_sq - exact_cloud) < 1e-9
-""", "brenier")
+""",
+    "brenier",
+)
 
-b.md(r"""
+b.md(
+    r"""
 This optimality is **per data point**. The marginal field of §4 averages many such
 straight fields, and its flow is in general *not* the optimal transport map from
 $\mathcal N(0,I)$ to the data (K notes this too; Liu et al. 2022): see the curved
 trajectories of §4 and the transport costs measured in §8 (the cost of a flow map can
 only be at or above $W_2^2$ between its start and end clouds).
-""", "s6-marginal")
+""",
+    "s6-marginal",
+)
 
 # ---------------------------------------------------------------- 7
-b.md(r"""
+b.md(
+    r"""
 ## 7. Training on 2-D data
 
 The CFM loss with R's linear path ($\sigma_\min=0$): draw $x_1$ from the data, $x_0$ from
@@ -516,9 +598,12 @@ floor for thousands of steps (see the benchmark). Once the learning rate decays 
 the last iterate is itself an average, so EMA adds little on top of the cosine schedule
 here (printed below). We train 600 steps (a few seconds); the benchmark shows what more
 steps buy.
-""", "s7")
+""",
+    "s7",
+)
 
-b.code(r"""
+b.code(
+    r"""
 moons = cu.data.get("two_moons")
 g_eval = gen(1234)
 held = moons.sample(2000, generator=g_eval)
@@ -532,9 +617,12 @@ def ed_ratio(model, method="rk4", steps=5, **kw):
     # sample quality: energy distance to held-out data as a multiple of the floor
     x = fm.sample(model, z_eval, method=method, steps=steps, **kw)
     return metrics.energy_distance(x, held) / floor, cu.ode.last_stats().nfe
-""", "data")
+""",
+    "data",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 STEPS, BATCH = 600, 256
 
@@ -573,9 +661,12 @@ print(f"independent coupling: {STEPS} steps in {cpu_ind:.1f} s CPU, "
 xa, xb_, ta = moons.sample(64, generator=gen(8)), torch.randn(64, 2, generator=gen(9)), torch.rand(64, generator=gen(10))
 manual = ((model_ind(ta, (1 - ta[:, None]) * xb_ + ta[:, None] * xa) - (xa - xb_)) ** 2).sum(1).mean()
 assert torch.allclose(manual, fm.cfm_loss(model_ind, fm.OTPath(0.0), xa, x0=xb_, t=ta))
-""", "train-ind")
+""",
+    "train-ind",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 r_raw, _ = ed_ratio(raw_ind)
 r_ema, _ = ed_ratio(model_ind)
@@ -592,9 +683,12 @@ cu.plotting.scatter(fm.sample(model_ind, z_eval, method="rk4", steps=5), ax=axes
                     title="flow-matching samples (RK4, NFE 20)")
 plt.tight_layout()
 plt.show()
-""", "ind-quality")
+""",
+    "ind-quality",
+)
 
-b.md(r"""
+b.md(
+    r"""
 ### The closed-form marginal field versus the trained network
 
 The network was trained on fresh samples at every step. The closed-form field of §4 for a
@@ -603,9 +697,12 @@ exactly. We compare the two on points of $p_t$, and then sample both. The closed
 reproduces its training points (its $p_1$ is a sum of bumps on them: the exact minimiser
 of CFM on a finite data set **memorises**); the network cannot represent such a sharp
 field and produces new points: it generalises.
-""", "s7-marginal")
+""",
+    "s7-marginal",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 train_pts = moons.sample(1000, generator=gen(11)).double()
 marg_moons = fm.MarginalField(fm.OTPath(0.0), train_pts)
@@ -640,10 +737,13 @@ axes[2].set(title="samples", xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
 axes[2].legend(loc="lower left")
 plt.tight_layout()
 plt.show()
-""", "marginal-vs-net")
+""",
+    "marginal-vs-net",
+)
 
 # ---------------------------------------------------------------- 8
-b.md(r"""
+b.md(
+    r"""
 ## 8. Independent versus mini-batch optimal-transport coupling
 
 R pairs noise and data **independently**: "no coupling, no alignment". The pairing is a
@@ -660,9 +760,12 @@ transport cost $\mathbb E\|\phi_1(x_0)-x_0\|^2$ of the learned map against the o
 $W_2^2$ between the same two clouds (exact assignment), and few-step Euler quality. To
 keep this notebook fast the OT model uses batches of 128 (the assignment costs
 $O(B^3)$; the benchmark uses 256 for both); it wins the few-step comparison anyway.
-""", "s8")
+""",
+    "s8",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 BATCH_OT = 128  # the assignment costs O(B^3): 128 is about 6 times cheaper than 256
 raw_ot, model_ot, loss_ot, cpu_ot = train_moons("ot", batch=BATCH_OT)
@@ -681,19 +784,25 @@ for name, model in [("independent", model_ind), ("ot", model_ot)]:
 assert stats8["ot"][0] < 0.5 * stats8["independent"][0]
 assert all(cost >= w2sq * (1 - 1e-6) for _, cost, w2sq, _, _ in stats8.values())  # W2: the minimum
 assert stats8["ot"][3][0] < stats8["independent"][3][0]
-""", "train-ot")
+""",
+    "train-ot",
+)
 
-b.code(r"""
+b.code(
+    r"""
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
 for ax, name in zip(axes, ["independent", "ot"], strict=True):
     cu.plotting.trajectories(stats8[name][4][:, :300], ax=ax, n_max=300,
                              title=f"learned trajectories, {name} coupling")
 plt.tight_layout()
 plt.show()
-""", "traj-plot")
+""",
+    "traj-plot",
+)
 
 # ---------------------------------------------------------------- 9
-b.md(r"""
+b.md(
+    r"""
 ## 9. Sampling: Euler, midpoint, RK4, dopri5 — quality against NFE
 
 A trained model is sampled by solving $\dot x=v_\theta(t,x)$ from $t=0$ to 1
@@ -706,17 +815,23 @@ $6\times(\text{accepted}+\text{rejected steps})+2$.
 > with $N+1$ steps is below a threshold". It is simply the number of evaluations of the
 > vector field that an adaptive solver (dopri5) makes to meet its tolerance in one solve —
 > read off the solver below, no extra solves needed.
-""", "s9")
+""",
+    "s9",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 _ = fm.sample(model_ind, z_eval, method="dopri5", rtol=1e-5, atol=1e-5)
 st = cu.ode.last_stats()
 print(st, f"-> 6 x ({st.n_accepted} + {st.n_rejected}) + 2 = {6 * (st.n_accepted + st.n_rejected) + 2}")
 assert st.nfe == 6 * (st.n_accepted + st.n_rejected) + 2
-""", "nfe-def")
+""",
+    "nfe-def",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 settings = {
     "euler": [("steps", k) for k in (1, 2, 4, 8, 16, 32)],
@@ -748,10 +863,13 @@ best20 = min(r for (n, m), pts in curves.items() if n == "independent" for nfe, 
 print(f"independent coupling, best ED / floor with NFE <= 20: {best20:.2f}")
 print(f"OT coupling, Euler with NFE 2: {curves['ot', 'euler'][1][1]:.2f}")
 assert best20 < 5
-""", "nfe-plot")
+""",
+    "nfe-plot",
+)
 
 # ---------------------------------------------------------------- 10
-b.md(r"""
+b.md(
+    r"""
 ## 10. The exact log-likelihood of a flow-matching model
 
 A flow-matching model *is* a CNF: its flow is a diffeomorphism and the instantaneous
@@ -761,9 +879,12 @@ backwards from $x(1)=x$ (`fm.log_prob`, which uses `cu.cnf.CNF` with the exact d
 On `gaussian_mixture` the true density is known, so the negative log-likelihood (NLL) of
 held-out points can be compared with the entropy $H(q)$ of the data, its lower bound:
 $\mathrm{NLL}-H=\mathrm{KL}(q\,\|\,p_\theta)\ge 0$.
-""", "s10")
+""",
+    "s10",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 mix = cu.data.get("gaussian_mixture")
 torch.manual_seed(0)
@@ -779,9 +900,12 @@ print(f"trained {out_mix['steps']} steps in {out_mix['seconds']:.1f} s (wall clo
 print(f"held-out NLL = {nll:.3f} nats, entropy of the data = {entropy:.3f} nats, "
       f"KL(q || p_model) = NLL - H = {nll - entropy:.3f} nats  (dopri5 NFE {nfe_ll})")
 assert 0 < nll - entropy < 0.15
-""", "nll")
+""",
+    "nll",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 def model_logp(x):
     return fm.log_prob(model_mix, x.float(), rtol=1e-4, atol=1e-4).double()
@@ -795,10 +919,13 @@ cu.plotting.density(mix.log_prob, ax=axes[0], lim=4.0, n=60, title="true density
 cu.plotting.density(model_logp, ax=axes[1], lim=4.0, n=60, title="flow-matching model (exact)")
 plt.tight_layout()
 plt.show()
-""", "density")
+""",
+    "density",
+)
 
 # ---------------------------------------------------------------- 11
-b.md(r"""
+b.md(
+    r"""
 ## 11. R's comparison table, revisited
 
 R closes with a table of generative model families. Its **likelihood** column is wrong for
@@ -820,9 +947,12 @@ flow matching, and misleading for diffusion:
 > diffusion model's probability-flow ODE.
 
 Measured in this notebook (one thread, this run; the benchmark has larger runs):
-""", "s11")
+""",
+    "s11",
+)
 
-b.code(r"""
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 rows = [
     ("FM, independent coupling (two moons)", cpu_ind, r_ema, curves["independent", "euler"][2][1]),
@@ -833,10 +963,13 @@ for name, cpu, r20, r4 in rows:
     print(f"{name:38s} {cpu:11.1f} {r20:15.2f} {r4:20.2f}")
 print(f"FM on gaussian_mixture: exact NLL {nll:.3f} nats vs entropy {entropy:.3f} "
       f"(gap {nll - entropy:.3f}), likelihood NFE {nfe_ll}")
-""", "table")
+""",
+    "table",
+)
 
 # ---------------------------------------------------------------- end
-b.md(r"""
+b.md(
+    r"""
 ## Summary
 
 * A field generates a path when the continuity equation holds; we checked it by finite
@@ -893,6 +1026,8 @@ b.md(r"""
   CPAM 1991.
 * G. J. Székely, M. L. Rizzo. *Energy statistics: a class of statistics based on
   distances.* J. Stat. Plan. Inference 2013.
-""", "end")
+""",
+    "end",
+)
 
 b.write("notebooks/07_flow_matching.ipynb")

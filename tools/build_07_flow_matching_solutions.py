@@ -46,17 +46,7 @@ everything you need is in `notebooks/07_flow_matching.ipynb`.
     "title",
 )
 
-b.code(
-    r"""
-import numpy as np
-import torch
-import matplotlib.pyplot as plt
-import course_utils as cu
-
-device = cu.setup(seed=0)
-""",
-    "setup",
-)
+b.setup()
 
 b.code(
     r"""

@@ -3,7 +3,8 @@
 from nbbuild import Builder
 
 b = Builder("v08")
-b.md(r"""
+b.md(
+    r"""
 # 08 · Volume mapping around a data point
 
 How does a trained flow-matching model deform a small ball around a data point when it
@@ -26,8 +27,11 @@ augmented ODEs, and the singular values that turn the ball into an ellipsoid.
 
 **Prerequisites.** 02 (Euler), 04 (SVD), 06 (instantaneous change of variables),
 07 (flow matching). **Estimated time:** 90 minutes.
-""", "title")
-b.code(r"""
+""",
+    "title",
+)
+b.code(
+    r"""
 import math
 import time
 
@@ -42,10 +46,13 @@ from course_utils import volume as vol
 
 device = cu.setup(seed=0)
 F64 = torch.float64
-""", "setup")
+""",
+    "setup",
+)
 
 # ---------------------------------------------------------------- section 1
-b.md(r"""
+b.md(
+    r"""
 ## 1. Cosine similarity and ℓ2 distance (G §1)
 
 For $x, y\in\mathbb R^d$,
@@ -54,8 +61,11 @@ Expanding the square gives (G eq. 3–4)
 $$d_{\ell_2}^2(x,y)=\|x\|^2+\|y\|^2-2\,S_C(x,y)\,\|x\|\,\|y\|,$$
 and for unit vectors (G eq. 5) $\tfrac12 d_{\ell_2}^2 = 1-S_C$. SymPy confirms the expansion
 for symbolic vectors, and a numerical check confirms both identities.
-""", "s1-md")
-b.code(r"""
+""",
+    "s1-md",
+)
+b.code(
+    r"""
 xs = sp.Matrix(sp.symbols("x1:4", real=True))
 ys = sp.Matrix(sp.symbols("y1:4", real=True))
 lhs = (xs - ys).dot(xs - ys)
@@ -71,14 +81,20 @@ xu, yu = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
 err5 = (0.5 * vol.l2_distance(xu, yu) ** 2 - (1 - vol.cosine_similarity(xu, yu))).abs().max()
 print(f"eq. 4 max error {float(err4):.0e} < 1e-12: {bool(err4 < 1e-12)}; "
       f"eq. 5 max error < 1e-12: {bool(err5 < 1e-12)}")
-""", "s1-check")
-b.md(r"""
+""",
+    "s1-check",
+)
+b.md(
+    r"""
 So on **normalised** vectors ℓ2 distance is a decreasing function of cosine similarity:
 both rank pairs identically (nearest neighbours agree). On raw vectors they do not, because
 the norms enter eq. 4. The next cell counts how often the two disagree on which of two
 candidates is closer to a query.
-""", "s1-rank-md")
-b.code(r"""
+""",
+    "s1-rank-md",
+)
+b.code(
+    r"""
 q, a, c = (torch.randn(5000, 8, generator=g, dtype=F64) * torch.rand(5000, 1, generator=g, dtype=F64) * 3
            for _ in range(3))
 same_raw = ((vol.cosine_similarity(q, a) > vol.cosine_similarity(q, c))
@@ -87,18 +103,24 @@ n = lambda z: z / z.norm(dim=1, keepdim=True)
 same_unit = ((vol.cosine_similarity(n(q), n(a)) > vol.cosine_similarity(n(q), n(c)))
              == (vol.l2_distance(n(q), n(a)) < vol.l2_distance(n(q), n(c)))).double().mean()
 print(f"rankings agree: raw vectors {float(same_raw):.3f}, unit vectors {float(same_unit):.3f}")
-""", "s1-rank")
+""",
+    "s1-rank",
+)
 
 # ---------------------------------------------------------------- section 2
-b.md(r"""
+b.md(
+    r"""
 ## 2. A flow-matching model to study
 
 We need a trained velocity field $v(t,x)$. As in notebook 07 we train a small MLP with the
 conditional flow-matching loss on the OT path ($x_t=(1-t)x_0+t x_1$, target $x_1-x_0$), noise
 at $t=0$ and data (two moons) at $t=1$. A few seconds of CPU training are enough for this
 notebook; for a sharper model raise `steps` (e.g. 10 000) and `hidden` (e.g. 256).
-""", "s2-md")
-b.code(r"""
+""",
+    "s2-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 data = cu.data.get("two_moons")
 g = torch.Generator().manual_seed(0)
@@ -116,16 +138,22 @@ with torch.no_grad():
 ed = cu.metrics.energy_distance(samples, data.sample(2000, generator=g, dtype=F64))
 print(f"energy distance of 2000 samples to held-out data: {ed:.4f}")
 assert np.mean(result["loss"][-100:]) < 4.0 and ed < 0.05  # CFM loss has a positive floor
-""", "s2-train")
-b.code(r"""
+""",
+    "s2-train",
+)
+b.code(
+    r"""
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 cu.plotting.scatter(data.sample(2000, generator=g), ax=axes[0], title="data (two moons)")
 cu.plotting.scatter(samples, ax=axes[1], title="model samples: forward map ψ, 50 Euler steps")
 plt.show()
-""", "s2-plot")
+""",
+    "s2-plot",
+)
 
 # ---------------------------------------------------------------- section 3
-b.md(r"""
+b.md(
+    r"""
 ## 3. The forward map ψ and the reverse map φ
 
 One ODE, $\frac{d}{dt}x(t)=v(t,x(t))$, serves both directions. The **forward map**
@@ -136,8 +164,11 @@ $$\psi:\ x_{k+1}=x_k+h\,v(t_k,x_k),\ k=0,\dots,N-1;\qquad
   \varphi:\ x_{k-1}=x_k-h\,v(t_k,x_k),\ k=N,\dots,1.$$
 These are the few lines `cu.volume.forward_map` / `reverse_map` implement; here they are
 written out and compared with the package.
-""", "s3-md")
-b.code(r"""
+""",
+    "s3-md",
+)
+b.code(
+    r"""
 def psi(z, n):
     h = 1.0 / n
     for k in range(n):
@@ -155,8 +186,11 @@ def phi(x, n):
 x_test = data.sample(200, generator=torch.Generator().manual_seed(3), dtype=F64)
 print("psi matches cu.volume.forward_map:", torch.allclose(psi(z[:200], 40), vol.forward_map(v, z[:200], 40), atol=1e-13))
 print("phi matches cu.volume.reverse_map:", torch.allclose(phi(x_test, 40), vol.reverse_map(v, x_test, 40), atol=1e-13))
-""", "s3-code")
-b.md(r"""
+""",
+    "s3-code",
+)
+b.md(
+    r"""
 > **Pitfall (G eq. 10, 24, 27–29, 38–39).** The note writes the reverse flow as
 > $\frac{d}{dt}X(t)=-u_\theta(X(t),t)$ "with $X(1)$ given", solved "backwards from $t=1$ to
 > $t=0$", but its Euler recursions (eq. 11, 31–35, 41) step $X(t-\tfrac1N)=X(t)-\tfrac1N u_\theta(X(t),t)$.
@@ -167,8 +201,11 @@ b.md(r"""
 > recursions of the note are right; the differential equations written above them are the
 > $s$-form with $t$-labels. The check: for a linear field $v=Ax$ the correct reverse map is
 > $(I-A/N)^N\to e^{-A}$, the literal reading gives $(I+A/N)^N\to e^{A}$.
-""", "pitfall-reverse")
-b.code(r"""
+""",
+    "pitfall-reverse",
+)
+b.code(
+    r"""
 A = torch.tensor([[0.5, -1.0], [1.0, 0.2]], dtype=F64)
 lin = lambda t, x: x @ A.T
 x_lin = torch.tensor([[1.0, 0.5]], dtype=F64)
@@ -181,13 +218,19 @@ exact = x_lin @ torch.linalg.matrix_exp(-A).T
 print(f"exact phi(x) = {exact.squeeze().numpy().round(4)}")
 print(f"course φ     = {right.squeeze().numpy().round(4)}  (error {float((right - exact).norm()):.1e})")
 print(f"literal G 24 = {literal.squeeze().numpy().round(4)}  (error {float((literal - exact).norm()):.2f})")
-""", "pitfall-check")
-b.md(r"""
+""",
+    "pitfall-check",
+)
+b.md(
+    r"""
 Euler is not exactly invertible: $\psi_N(\varphi_N(x))\ne x$. The round-trip error is the
 sum of two first-order discretisation errors, so it should fall like $1/N$: the measured
 log–log slope is close to −1.
-""", "s3-rt-md")
-b.code(r"""
+""",
+    "s3-rt-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 steps_list = [10, 20, 40, 80, 160]
 rt = [float((vol.forward_map(v, vol.reverse_map(v, x_test, n), n) - x_test).norm(dim=1).mean())
@@ -198,10 +241,13 @@ ax.set(title="Round trip ψ∘φ with N Euler steps", xlabel="N (Euler steps)", 
 plt.show()
 print(f"slope {slope:.2f}; error at N = 160: {rt[-1]:.1e}")
 assert -1.2 < slope < -0.8
-""", "s3-rt")
+""",
+    "s3-rt",
+)
 
 # ---------------------------------------------------------------- section 4
-b.md(r"""
+b.md(
+    r"""
 ## 4. A ball around a data point, mapped back to the latent space (G §2.1–2.3)
 
 Points on the sphere of radius $r$ around $x^c$ (G eq. 12, 15) are drawn uniformly:
@@ -209,8 +255,11 @@ normalise standard normal vectors (the normal density depends only on the norm, 
 direction is uniform), and for the *ball* scale the radius by $U^{1/d}$, since a uniform
 point has $P(\|x\|\le s)=(s/r)^d$. The checks: norms equal $r$; the covariance of a uniform
 point on the sphere is $\frac{r^2}{d}I$; a fraction $2^{-d}$ of the ball lies within $r/2$.
-""", "s4-md")
-b.code(r"""
+""",
+    "s4-md",
+)
+b.code(
+    r"""
 g = torch.Generator().manual_seed(4)
 for d in (2, 5, 20):
     s = vol.sample_sphere(20_000, d, radius=2.0, generator=g)
@@ -220,16 +269,22 @@ for d in (2, 5, 20):
     print(f"d = {d:2d}: norms = 2 exactly: {bool(torch.allclose(s.norm(dim=1), torch.tensor(2.0, dtype=F64)))}, "
           f"max |cov - r^2/d I| = {float(cov_err):.3f}, P(|x| <= r/2) = {float(inner):.4f} "
           f"(2^-d = {2.0 ** -d:.4f})")
-""", "s4-check")
-b.md(r"""
+""",
+    "s4-check",
+)
+b.md(
+    r"""
 Each sphere point $x_i(1)=x^c+r\,u_i$ is mapped **exactly**, $x_i(0)=\varphi(x_i(1))$, and by
 the **linearisation** around the centre (G eq. 18)
 $$\tilde x_i(0)=x^c(0)+J_\varphi(x^c)\,(x_i(1)-x^c),\qquad x^c(0)=\varphi(x^c).$$
 Mapping $\tilde x_i(0)$ forward again gives $\tilde x_i(1)=\psi(\tilde x_i(0))$ (G eq. 21). We take
 one point in a dense region (on a moon) and one in a sparse region (between the moons).
 The figure reproduces the idea of G's Figures 1 and 2.
-""", "s4-ball-md")
-b.code(r"""
+""",
+    "s4-ball-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 N_STEPS = 50
 points = {"dense": torch.tensor([-1.2, 0.9], dtype=F64), "sparse": torch.tensor([0.0, -1.4], dtype=F64)}
@@ -259,10 +314,13 @@ for row, (name, xc) in enumerate(points.items()):
     ax.legend(loc="lower left", fontsize=7)
 plt.tight_layout()
 plt.show()
-""", "s4-figure")
+""",
+    "s4-figure",
+)
 
 # ---------------------------------------------------------------- section 5
-b.md(r"""
+b.md(
+    r"""
 ## 5. The six metrics and how they scale with $r$ (G eq. 19–23)
 
 $$D_0=\tfrac1N\sum_i\|x_i(0)-\tilde x_i(0)\|,\quad C_0=\tfrac1N\sum_i\|x_i(0)-x^c(0)\|,\quad
@@ -275,8 +333,11 @@ $D_0=O(r^2)$, while $C_0$ and $S_0$ are $O(r)$ and agree to $O(r^2)$. In data sp
 $D_1$ *would* be $O(r^2)$ too if $\psi$ inverted $\varphi$ exactly; with Euler it cannot fall
 below the round-trip error of section 3, so it flattens at small $r$ — a discretisation
 floor, not a property of the model. $C_1=r$ by construction (G eq. 23).
-""", "s5-md")
-b.code(r"""
+""",
+    "s5-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 radii = [0.4, 0.2, 0.1, 0.05, 0.025]
 at_01 = {}
@@ -296,18 +357,24 @@ for ax, (name, xc) in zip(axes, points.items()):
 plt.show()
 assert at_01["sparse"]["C0"] > at_01["dense"]["C0"]  # the sparse point is stretched more
 assert at_01["dense"]["D0"] / at_01["dense"]["C0"] > at_01["sparse"]["D0"] / at_01["sparse"]["C0"]
-""", "s5-table")
-b.md(r"""
+""",
+    "s5-table",
+)
+b.md(
+    r"""
 Reading the tables: $C_0/r$ is the average stretch of the ball by $\varphi$ and $D_0/C_0$ the
 relative linearisation error. The sparse point (in the gap between the moons) is stretched
 more — a small gap in data space is spread over a large part of the latent Gaussian, which is
 why the model gives it low density — while the map around the dense point bends more, so
 its linearisation error is larger at the same $r$ (both facts are asserted below the
 tables). $D_0$ falls with slope 2, and $D_1$ stops improving at the Euler round-trip floor.
-""", "s5-read")
+""",
+    "s5-read",
+)
 
 # ---------------------------------------------------------------- section 6
-b.md(r"""
+b.md(
+    r"""
 ## 6. The Jacobian from an augmented ODE (G §2.4.1), in the course convention
 
 Let $x(t)$ solve $\dot x=v(t,x)$ with $x(1)=x^c$ and $J(t)=\partial x(t)/\partial x(1)$.
@@ -322,8 +389,11 @@ J_\varphi=M_1M_2\cdots M_N,\ \ M_k=I-h\,Dv(t_k,x_k).$$
 > which order the matrices multiply, and they do not commute. The factor taken at $t=1$ acts
 > **first** (rightmost). The cell below shows that the other order gives a different matrix,
 > while the right order equals autograd through the Euler map to round-off.
-""", "s6-md")
-b.code(r"""
+""",
+    "s6-md",
+)
+b.code(
+    r"""
 xc = points["dense"]
 n = 30
 h = 1.0 / n
@@ -340,8 +410,11 @@ print("augmented recursion == autograd through Euler (1e-10):", torch.allclose(J
 print("M_1...M_N == autograd (1e-10):", torch.allclose(J_right, J_autograd, atol=1e-10))
 rel = float((J_wrong - J_right).norm() / J_right.norm())
 print(f"reversed order differs by {rel:.1e} (relative):", rel > 1e-4)
-""", "s6-check")
-b.md(r"""
+""",
+    "s6-check",
+)
+b.md(
+    r"""
 ### Jacobian–vector products (G §2.4.2)
 
 To linearise $m$ sphere points we need only $J_\varphi u_i$, never $J_\varphi$ itself. With
@@ -350,17 +423,23 @@ $s_{k-1}=s_k-h\,Dv(t_k,x_k)s_k$ (G eq. 41). Each step needs a **JVP** of the fie
 forward-mode AD gives at about the cost of one extra evaluation; all $m$ directions go in one
 batch. Forward-mode AD through the whole Euler map (`torch.func.jvp` under `vmap`, the
 batched form of the loop in the note) gives the same numbers.
-""", "s6-jvp-md")
-b.code(r"""
+""",
+    "s6-jvp-md",
+)
+b.code(
+    r"""
 u = vol.sample_sphere(16, 2, generator=torch.Generator().manual_seed(6))
 _, s_ode = vol.reverse_map_jvp(v, xc, u, n)
 _, s_ad = vol.reverse_map_jvp_autodiff(v, xc, u, n)
 print("JVP recursion == J u (1e-10):", torch.allclose(s_ode, u @ J_aug[0].T, atol=1e-10))
 print("torch.func.jvp == J u (1e-10):", torch.allclose(s_ad, u @ J_aug[0].T, atol=1e-10))
-""", "s6-jvp")
+""",
+    "s6-jvp",
+)
 
 # ---------------------------------------------------------------- section 7
-b.md(r"""
+b.md(
+    r"""
 ## 7. The SVD of the Jacobian: ellipsoids and volume change
 
 Write $J_\varphi(x^c)=U\Sigma V^\top$ (notebook 04). The linearised image of the sphere of
@@ -371,8 +450,11 @@ ellipsoid is $|\det J_\varphi|=\prod_i\sigma_i$ times the volume of the ball —
 change of notebook 03 — and by the instantaneous change of variables (notebook 06)
 $$\log|\det J_\varphi(x^c)|=-\int_0^1 \operatorname{tr}Dv\big(t,x(t)\big)\,dt,$$
 which Euler turns into $\sum_k\log|\det M_k|\approx-h\sum_k\operatorname{tr}Dv(t_k,x_k)$.
-""", "s7-md")
-b.code(r"""
+""",
+    "s7-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 sig = torch.linalg.svdvals(J_aug[0])
 r = 0.004
@@ -392,8 +474,11 @@ assert abs(float(dist.max()) / r - float(sig[0])) < 0.03 * float(sig[0])
 assert abs(float(dist.min()) / r - float(sig[1])) < 0.03 * float(sig[0])
 assert abs(float(logdet) - float(sig.log().sum())) < 1e-10
 assert abs(float(logdet) + trace_sum) < 0.1
-""", "s7-check")
-b.code(r"""
+""",
+    "s7-check",
+)
+b.code(
+    r"""
 fig, ax = plt.subplots(figsize=(5, 5))
 U, S, Vh = torch.linalg.svd(J_aug[0])
 ax.scatter(*((m["x0"] - m["xc0"]) / r).T, s=2, color="tab:green", label="exact image / r")
@@ -404,10 +489,13 @@ ax.set(title="The mapped circle is (nearly) an ellipse\nwith semi-axes σ_i alon
        xlabel="$z_1$ (scaled)", ylabel="$z_2$ (scaled)", aspect="equal")
 ax.legend()
 plt.show()
-""", "s7-plot")
+""",
+    "s7-plot",
+)
 
 # ---------------------------------------------------------------- section 8
-b.md(r"""
+b.md(
+    r"""
 ## 8. Don't compute what you don't need: full Jacobian versus JVPs
 
 The full Jacobian costs $d$ JVPs (or $d$ vector–Jacobian products) per step; $m$ directions
@@ -418,8 +506,11 @@ tiny matrix products), and `jacrev` computes all $d$ rows in one vectorised reve
 for small $d$ the "expensive" route is really a handful of small matrix products. The sweep below is small so the
 notebook stays fast; `benchmarks/volume.py` runs $d$ up to 1024. Batching many data points at
 once amortises the fixed costs and moves the ratio towards $d/m$.
-""", "s8-md")
-b.code(r"""
+""",
+    "s8-md",
+)
+b.code(
+    r"""
 # NBVAL_IGNORE_OUTPUT
 def field_for(d):
     torch.manual_seed(0)
@@ -446,10 +537,13 @@ for d in (2, 8, 32, 128):
     t_jvp, (_, s_d) = best(lambda: vol.reverse_map_jvp(f, xd, ud, 20))
     assert torch.allclose(s_d, ud @ J_d.T, atol=1e-4)
     print(f"{d:4d} {t_full:11.4f} {t_jvp:12.4f} {t_full / t_jvp:6.1f} {d / 16:5.1f}")
-""", "s8-cost")
+""",
+    "s8-cost",
+)
 
 # ---------------------------------------------------------------- wrap-up
-b.md(r"""
+b.md(
+    r"""
 ## Summary
 
 - Cosine similarity and ℓ2 distance are tied by $d^2=\|x\|^2+\|y\|^2-2S_C\|x\|\|y\|$; on unit
@@ -483,5 +577,7 @@ b.md(r"""
 - Chen et al., *Neural Ordinary Differential Equations*, NeurIPS 2018 (variational/adjoint equations).
 - Grathwohl et al., *FFJORD*, ICLR 2019 (trace of the Jacobian, Hutchinson estimator).
 - Hairer, Nørsett, Wanner, *Solving Ordinary Differential Equations I*, §I.14 (variational equation).
-""", "wrap")
+""",
+    "wrap",
+)
 b.write("notebooks/08_volume_metrics.ipynb")

@@ -14,6 +14,16 @@ KERNEL = {
 }
 
 
+SETUP = """
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+import course_utils as cu
+
+device = cu.setup(seed=0)
+"""
+
+
 class Builder:
     """Collect cells with readable, stable ids and write an nbformat 4.5 notebook."""
 
@@ -35,6 +45,10 @@ class Builder:
         cell["id"] = self._id(cell_id)
         cell.metadata.update(meta)
         self.cells.append(cell)
+
+    def setup(self, cell_id: str = "setup"):
+        """The course's standard first code cell (imports and ``cu.setup(seed=0)``)."""
+        self.code(SETUP, cell_id)
 
     def answer(self, question: str, text: str, cell_id: str):
         """An answer cell of a problem set (the student edits it)."""
