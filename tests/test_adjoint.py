@@ -16,16 +16,6 @@ F64 = torch.float64
 TIGHT = {"rtol": 1e-11, "atol": 1e-12}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Many small autograd ops: on a busy 2-core machine torch's thread pool makes them
-    # up to 10x slower, so run this module single-threaded and restore afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class MLPField(torch.nn.Module):
     """A small time-dependent field with a (batch, 2) state."""
 

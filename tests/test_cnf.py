@@ -28,16 +28,6 @@ F64 = torch.float64
 TIGHT = {"rtol": 1e-10, "atol": 1e-10}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Many small autograd ops: on a busy 2-core machine torch's thread pool makes them
-    # up to 10x slower, so run this module single-threaded and restore afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

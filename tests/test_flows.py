@@ -12,15 +12,6 @@ from course_utils.grid import integrate_density_2d
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models: several threads only add contention (10x slower on a busy 2-core box)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _randomise(module: nn.Module, seed: int, std: float = 0.5) -> nn.Module:
     """Give every parameter a random value (the couplings start as the identity)."""
     g = torch.Generator().manual_seed(seed)
