@@ -1177,12 +1177,8 @@ points pay its NFE.
 def _question(b, k, points, title, task, answer, check):
     q = f"q{k}"
     b.md(f"## Question {k} ({points} points): {title}\n\n{task.strip()}", f"{q}-task")
-    b.code(answer, f"{q}-answer", course={"question": q, "role": "answer"})
-    # Assign the last check's bool so the cell shows no "Out[n]: True".
-    lines = check.strip("\n").split("\n")
-    last = max(i for i, line in enumerate(lines) if line.startswith("cu.checks."))
-    lines[last] = "_ = " + lines[last]
-    b.code("\n".join(lines), f"{q}-check", course={"question": q, "role": "check"})
+    b.answer(q, answer, f"{q}-answer")
+    b.check(q, check)
 
 
 def solutions() -> None:
