@@ -581,6 +581,25 @@ class VelocityMLP(torch.nn.Module):
         ang = tc * self.freqs.to(x.dtype)
         return self.net(torch.cat([x, tc, torch.sin(ang), torch.cos(ang)], dim=1))
 
+    def jvp(self, t, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(v(t, x), Dv(t, x) s)``, the derivative in x with t held fixed, by hand.
+
+        ``x: (batch, dim)`` and ``s: (batch, dim)`` (one direction per point), or
+        ``x: (1, dim)`` and ``s: (m, dim)`` (m directions at one point). The time features
+        have zero tangent; the network part is :func:`course_utils.volume.sequential_jvp`,
+        which shares every matrix product between the point and its directions (used by
+        ``course_utils.volume.reverse_map_jvp``).
+        """
+        from .volume import sequential_jvp
+
+        x = _check_points(x, "x", self.dim)
+        s = _check_points(s, "s", self.dim)
+        tc = _column_time(t, x).expand(x.shape[0], 1)
+        ang = tc * self.freqs.to(x.dtype)
+        feats = torch.cat([x, tc, torch.sin(ang), torch.cos(ang)], dim=1)
+        tang = torch.cat([s.to(x.dtype), s.new_zeros(s.shape[0], feats.shape[1] - self.dim)], 1)
+        return sequential_jvp(self.net, feats, tang)
+
 
 def train(
     field: torch.nn.Module,
