@@ -176,3 +176,140 @@ def test_bad_inputs():
         vol.volume_metrics(v, torch.zeros(3, dtype=F64), 0.1, 5, method="exact")
     with pytest.raises(ValueError, match=r"u must have shape \(m, 3\)"):
         vol.reverse_map_jvp(v, torch.zeros(3), torch.zeros(4, 2), 5)
+
+
+# ----------------------------------------------------------------- hand-written MLP JVP
+ACTIVATIONS = [
+    torch.nn.SiLU(),
+    torch.nn.Tanh(),
+    torch.nn.Sigmoid(),
+    torch.nn.Softplus(beta=2.0, threshold=1.0),  # small threshold: both branches are hit
+    torch.nn.SELU(),
+    torch.nn.ReLU(),
+    torch.nn.Identity(),
+]
+
+
+def _net(act, w=5, hidden=12, out=4, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(w, hidden),
+        act,
+        torch.nn.Linear(hidden, hidden),
+        act,
+        torch.nn.Linear(hidden, out, bias=False),
+    ).double()
+
+
+def _func_jvp(net, x, s, per_input):
+    """Reference: torch.func.jvp of each tangent row at its input row."""
+    xi = x.repeat_interleave(per_input, dim=0) if x.shape[0] > 1 else x.expand(s.shape[0], -1)
+    return torch.func.vmap(lambda a, b: torch.func.jvp(net, (a[None],), (b[None],))[1][0])(xi, s)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=lambda a: type(a).__name__)
+@pytest.mark.parametrize("b,m", [(1, 7), (6, 6), (3, 12)])
+def test_sequential_jvp_matches_torch_func(act, b, m):
+    net = _net(act)
+    x = 2 * torch.randn(b, 5, generator=G(20), dtype=F64)
+    s = torch.randn(m, 5, generator=G(21), dtype=F64)
+    y, t = vol.sequential_jvp(net, x, s)
+    assert torch.allclose(y, net(x), atol=1e-14)
+    assert torch.allclose(t, _func_jvp(net, x, s, m // b), atol=1e-12)
+
+
+def test_sequential_jvp_gradients_flow_to_the_weights():
+    net = _net(torch.nn.SiLU())
+    x = torch.randn(2, 5, generator=G(22), dtype=F64)
+    s = torch.randn(4, 5, generator=G(23), dtype=F64)
+    y, t = vol.sequential_jvp(net, x, s)
+    g_hand = torch.autograd.grad((y**2).sum() + (t**3).sum(), list(net.parameters()))
+    ref_t = _func_jvp(net, x, s, 2)
+    g_ref = torch.autograd.grad((net(x) ** 2).sum() + (ref_t**3).sum(), list(net.parameters()))
+    for a, r in zip(g_hand, g_ref):
+        assert torch.allclose(a, r, atol=1e-11)
+
+
+def test_sequential_jvp_bad_inputs():
+    net = _net(torch.nn.Tanh())
+    with pytest.raises(TypeError, match="net must be a torch.nn.Sequential"):
+        vol.sequential_jvp(lambda x: x, torch.zeros(1, 5), torch.zeros(2, 5))
+    odd = torch.nn.Sequential(torch.nn.Linear(5, 5), torch.nn.LayerNorm(5)).double()
+    with pytest.raises(TypeError, match="supports Linear, SiLU.*got a LayerNorm layer"):
+        vol.sequential_jvp(odd, torch.zeros(1, 5, dtype=F64), torch.zeros(2, 5, dtype=F64))
+    with pytest.raises(ValueError, match="m a multiple of x's 3 rows"):
+        vol.sequential_jvp(net, torch.zeros(3, 5, dtype=F64), torch.zeros(4, 5, dtype=F64))
+    with pytest.raises(ValueError, match=r"s must be a 2-d tensor \(rows, width\), got \(5,\)"):
+        vol.sequential_jvp(net, torch.zeros(1, 5, dtype=F64), torch.zeros(5, dtype=F64))
+
+
+def _velocity_mlp(activation="silu"):
+    from course_utils.flow_matching import VelocityMLP
+
+    torch.manual_seed(3)
+    return VelocityMLP(3, hidden=16, n_hidden=2, n_freq=2, activation=activation).double()
+
+
+@pytest.mark.parametrize("activation", ["silu", "selu", "tanh", "softplus"])
+def test_velocity_mlp_jvp_is_the_x_derivative(activation):
+    v = _velocity_mlp(activation)
+    x = torch.randn(2, 3, generator=G(24), dtype=F64)
+    s = torch.randn(6, 3, generator=G(25), dtype=F64)
+    t = torch.tensor(0.7, dtype=F64)
+    vel, dv_s = v.jvp(t, x, s)
+    assert torch.allclose(vel, v(t, x), atol=1e-14)
+    jac = torch.func.vmap(torch.func.jacrev(lambda y: v(t, y[None])[0]))(x)  # (2, 3, 3)
+    ref = torch.einsum("bij,bmj->bmi", jac, s.reshape(2, 3, 3)).reshape(6, 3)
+    assert torch.allclose(dv_s, ref, atol=1e-12)
+
+
+def test_reverse_map_jvp_routes_agree_for_every_layout():
+    v = _velocity_mlp()
+    x = torch.randn(4, 3, generator=G(26), dtype=F64)
+    _, jac = vol.reverse_map_with_jacobian(v, x, 12)
+    layouts = [
+        (x[0], torch.randn(5, 3, generator=G(27), dtype=F64), lambda u: u @ jac[0].T),
+        (
+            x,
+            torch.randn(4, 3, generator=G(28), dtype=F64),
+            lambda u: torch.einsum("bij,bj->bi", jac, u),
+        ),
+        (
+            x,
+            torch.randn(4, 5, 3, generator=G(29), dtype=F64),
+            lambda u: torch.einsum("bij,bmj->bmi", jac, u),
+        ),
+    ]
+    for xi, u, ref in layouts:
+        z_f, s_f = vol.reverse_map_jvp(v, xi, u, 12, route="field")
+        z_a, s_a = vol.reverse_map_jvp(v, xi, u, 12, route="autodiff")
+        z_auto, s_auto = vol.reverse_map_jvp(v, xi, u, 12)
+        assert s_f.shape == u.shape and z_f.shape == xi.shape
+        assert torch.allclose(s_f, ref(u), atol=1e-11)
+        assert torch.allclose(s_a, ref(u), atol=1e-11)
+        assert torch.equal(s_auto, s_f)  # "auto" picks the field's own jvp
+        assert torch.allclose(z_f, z_a, atol=1e-13)
+        assert torch.allclose(
+            z_f, vol.reverse_map(v, xi.reshape(-1, 3), 12).reshape(xi.shape), atol=1e-13
+        )
+
+
+def test_reverse_map_jvp_route_errors():
+    closure = _mlp_field()
+    x = torch.zeros(3, dtype=F64)
+    with pytest.raises(TypeError, match="route='field' needs a field with a method jvp"):
+        vol.reverse_map_jvp(closure, x, torch.zeros(2, 3, dtype=F64), 5, route="field")
+    with pytest.raises(ValueError, match="route must be one of"):
+        vol.reverse_map_jvp(closure, x, torch.zeros(2, 3, dtype=F64), 5, route="fast")
+    with pytest.raises(ValueError, match=r"u must have shape \(2, 3\) or \(2, m, 3\)"):
+        vol.reverse_map_jvp(closure, torch.zeros(2, 3, dtype=F64), torch.zeros(3, 4, 3), 5)
+
+    class Bad:
+        def __call__(self, t, x):
+            return x
+
+        def jvp(self, t, x, s):
+            return x, s[:1]
+
+    with pytest.raises(ValueError, match=r"v.jvp\(t, x, s\) must return shapes"):
+        vol.reverse_map_jvp(Bad(), x, torch.zeros(2, 3, dtype=F64), 5)
