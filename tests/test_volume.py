@@ -226,7 +226,7 @@ def test_sequential_jvp_gradients_flow_to_the_weights():
     g_hand = torch.autograd.grad((y**2).sum() + (t**3).sum(), list(net.parameters()))
     ref_t = _func_jvp(net, x, s, 2)
     g_ref = torch.autograd.grad((net(x) ** 2).sum() + (ref_t**3).sum(), list(net.parameters()))
-    for a, r in zip(g_hand, g_ref):
+    for a, r in zip(g_hand, g_ref, strict=True):
         assert torch.allclose(a, r, atol=1e-11)
 
 
