@@ -152,6 +152,21 @@ def _check_n_d(n: int, d: int) -> None:
             raise ValueError(f"{name} must be a positive int, got {val!r}")
 
 
+def _scale_and_shift(unit: torch.Tensor, radius, center) -> torch.Tensor:
+    """``center + radius * unit`` after checking radius > 0 (finite) and center's shape (d,)."""
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)):
+        raise TypeError(f"radius must be a number, got {type(radius).__name__}")
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0, got {radius}")
+    out = radius * unit
+    if center is None:
+        return out
+    center = torch.as_tensor(center, dtype=unit.dtype)
+    if center.shape != unit.shape[1:]:
+        raise ValueError(f"center must have shape ({unit.shape[1]},), got {tuple(center.shape)}")
+    return out + center
+
+
 def sample_sphere(
     n: int,
     d: int,
@@ -166,17 +181,8 @@ def sample_sphere(
     the normal density depends on the norm only (rotation invariance).
     """
     _check_n_d(n, d)
-    if not radius > 0:
-        raise ValueError(f"radius must be > 0, got {radius}")
     g = torch.randn(n, d, generator=generator, dtype=dtype)
-    u = g / g.norm(dim=1, keepdim=True)
-    out = radius * u
-    if center is not None:
-        center = torch.as_tensor(center, dtype=dtype)
-        if center.shape != (d,):
-            raise ValueError(f"center must have shape ({d},), got {tuple(center.shape)}")
-        out = out + center
-    return out
+    return _scale_and_shift(g / g.norm(dim=1, keepdim=True), radius, center)
 
 
 def sample_ball(
@@ -193,10 +199,7 @@ def sample_ball(
     """
     direction = sample_sphere(n, d, 1.0, None, generator, dtype)
     u = torch.rand(n, 1, generator=generator, dtype=dtype)
-    out = radius * u ** (1.0 / d) * direction
-    if center is not None:
-        out = out + torch.as_tensor(center, dtype=dtype)
-    return out
+    return _scale_and_shift(u ** (1.0 / d) * direction, radius, center)
 
 
 # ----------------------------------------------------------------------------- Jacobians

@@ -128,8 +128,16 @@ def test_sphere_and_ball_samples():
     )
     with pytest.raises(ValueError, match="d must be a positive int"):
         vol.sample_sphere(3, 0)
-    with pytest.raises(ValueError, match="radius must be > 0"):
-        vol.sample_sphere(3, 2, radius=0.0)
+    for sampler in (vol.sample_sphere, vol.sample_ball):
+        for bad in (0.0, -1.0, math.inf, math.nan):
+            with pytest.raises(ValueError, match="radius must be a finite number > 0"):
+                sampler(3, 2, radius=bad)
+        with pytest.raises(TypeError, match="radius must be a number"):
+            sampler(3, 2, radius="1")
+        with pytest.raises(ValueError, match=r"center must have shape \(2,\), got \(1,\)"):
+            sampler(3, 2, center=torch.zeros(1))  # would broadcast silently
+    ball = vol.sample_ball(500, 3, radius=0.5, center=c, generator=G(12))
+    assert (ball.sub(c).norm(dim=1) <= 0.5).all() and ball.sub(c).norm(dim=1).max() > 0.45
 
 
 def test_metrics_for_linear_field_closed_form():
