@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from ._validate import check_batch
+
 __all__ = [
     "Toy2D",
     "GaussianMixture2D",
@@ -44,11 +46,7 @@ def _check_generator(generator):
 
 
 def _check_points(x) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape (batch, 2), got {type(x).__name__}")
-    if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"x must have shape (batch, 2), got {tuple(x.shape)}")
-    return x
+    return check_batch(x, "x", 2)
 
 
 class Toy2D:

@@ -52,6 +52,7 @@ from collections.abc import Callable
 
 import torch
 
+from ._validate import check_batch
 from .metrics import optimal_matching
 
 __all__ = [
@@ -80,15 +81,7 @@ COUPLINGS = ("independent", "ot")
 
 
 def _check_points(x, name: str, dim: int | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape (batch, dim), got {type(x).__name__}"
-        )
-    if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (batch, dim), got {tuple(x.shape)}")
-    if dim is not None and x.shape[1] != dim:
-        raise ValueError(f"{name} must have {dim} columns, got shape {tuple(x.shape)}")
-    return x
+    return check_batch(x, name, dim)
 
 
 def _check_pair(x0, x1) -> None:
