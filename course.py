@@ -101,6 +101,8 @@ def cmd_test(args: list[str]) -> int:
     rc = subprocess.call([str(py), "-m", "pytest", *PYTEST_ARGS, *args], cwd=ROOT)
     if rc == 0:
         rc = subprocess.call([str(py), "-m", "ruff", "check", "."], cwd=ROOT)
+    if rc == 0:
+        rc = subprocess.call([str(py), "-m", "ruff", "format", "--check", "."], cwd=ROOT)
     print(
         f"[course] test command finished in {time.perf_counter() - t0:.0f} s with exit status {rc}",
         flush=True,
