@@ -217,11 +217,11 @@ def test_cfm_loss_matches_its_definition():
     xt = (1 - 0.9 * t[:, None]) * x0 + t[:, None] * x1
     manual = ((model(t, xt) - (x1 - 0.9 * x0)) ** 2).sum(1).mean()
     got = fm.cfm_loss(model, path, x1, x0=x0, t=t)
-    assert float(got) == pytest.approx(float(manual), rel=1e-13)
+    assert got.item() == pytest.approx(manual.item(), rel=1e-13)
     p0, _ = fm.couple(x0, x1, "ot")
     got_ot = fm.cfm_loss(model, path, x1, x0=x0, t=t, coupling="ot")
-    assert float(got_ot) == pytest.approx(
-        float(fm.cfm_loss(model, path, x1, x0=p0, t=t)), rel=1e-13
+    assert got_ot.item() == pytest.approx(
+        fm.cfm_loss(model, path, x1, x0=p0, t=t).item(), rel=1e-13
     )
 
 
