@@ -14,7 +14,7 @@ backward passes) or with Hutchinson's unbiased estimator (one backward pass per 
 >>> cnf = CNF(LinearField(torch.diag(torch.tensor([0.5, -0.2], dtype=torch.float64))), dim=2,
 ...           rtol=1e-9, atol=1e-9)
 >>> x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
->>> round(float(cnf.log_prob(x)), 6)      # closed form: log N(e^{-A} x; 0, I) - tr A
+>>> round(cnf.log_prob(x).item(), 6)      # closed form: log N(e^{-A} x; 0, I) - tr A
 -5.305466
 """
 
