@@ -71,7 +71,7 @@ def scatter(
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(title=title, xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
     return ax
 
 
@@ -93,7 +93,7 @@ def density(
     im = ax.imshow(_np(values), origin="lower", extent=extent, aspect="equal")
     if colorbar:
         plt.colorbar(im, ax=ax, label="log density (nats)" if log else "density")
-    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(title=title, xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
     ax.grid(False)
     return ax
 
@@ -116,7 +116,7 @@ def vector_field(
     vel = _points(vel, "v(t, x)")
     ax.quiver(_np(pts[:, 0]), _np(pts[:, 1]), vel[:, 0], vel[:, 1], angles="xy", alpha=0.7)
     ax.set_aspect("equal")
-    ax.set(title=title or f"vector field at t = {t:g}", xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(title=title or f"vector field at t = {t:g}", xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
     return ax
 
 
@@ -137,7 +137,7 @@ def trajectories(
         ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.legend(loc="upper right")
-    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(title=title, xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
     return ax
 
 

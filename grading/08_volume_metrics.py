@@ -31,15 +31,20 @@ QUESTIONS = [
                 "expects": "an (n, d) float64 tensor",
             },
             {
-                "name": "uniformity (covariance r^2/d I, mean 0)",
+                "name": "uniformity (mean 0, covariance r^2/d I, fourth moments 3/(d(d+2)))",
                 "points": 1,
+                # the fourth moments of u / r along an axis and along the diagonal catch
+                # samplers that favour the axes (e.g. normalised randn**3: 0.27 against 0.2)
                 "expr": (
-                    f"(lambda s: float(max((s.T @ s / s.shape[0] - 0.25 / 3 * torch.eye(3, dtype=torch.float64)).abs().max(),"
-                    f" s.mean(0).abs().max())))(sample_sphere(60000, 3, 0.5, {_G}))"
+                    f"(lambda s, u: float(max((s.T @ s / s.shape[0] - 0.25 / 3 * torch.eye(3, dtype=torch.float64)).abs().max(),"
+                    f" s.mean(0).abs().max(), (u[:, 0] ** 4).mean().sub(0.2).abs(),"
+                    f" (u.sum(1) ** 4 / 9).mean().sub(0.2).abs())))"
+                    f"(sample_sphere(60000, 3, 0.5, {_G}), sample_sphere(60000, 3, 0.5, {_G}) / 0.5)"
                 ),
                 "kind": "max",
                 "bound": 0.01,
-                "expects": "uniform directions: covariance radius^2/d I and mean 0 within Monte Carlo error",
+                "expects": "uniform directions: mean 0, covariance radius^2/d I and fourth moments "
+                "3/(d(d+2)) of u/radius along any unit vector, within Monte Carlo error",
             },
         ],
     },

@@ -179,11 +179,11 @@ time**. The course uses one convention everywhere:
 
 | Quantity | Course | R (Ray, slides) | K (Khungurn, FM notes) | G (volume metrics notes) | M (Miyamoto) |
 |---|---|---|---|---|---|
-| base / noise | $x_0\sim p_0=\mathcal N(0,I)$ at $t=0$ | $z(0)\sim p_z$ at $t=0$ | $p_0=p_{\text{noise}}$ at $t=0$ (FM part); **reversed** in the diffusion part: $p_0$ = data, $p_1$ = noise | latent $X(0)\sim\pi_0$ | $z$, base of a flow |
-| data | $x_1\sim p_1$ at $t=1$ | $x=z(1)$ | $p_1=p_{\text{data}}$ (FM part) | $X(1)\sim\pi_1$ | $x$ |
+| base / noise | $x_0\sim p_0=\mathcal N(0,I)$ at $t=0$ | $z(0)\sim p_z$ at $t=0$ | $p_0=p_{\text{noise}}$ at $t=0$ throughout (§3.1 notes that diffusion papers run time the other way, and converts to this convention) | latent $X(0)\sim\pi_0$ | $z$, base of a flow |
+| data | $x_1\sim p_1$ at $t=1$ | $x=z(1)$ | $p_1=p_{\text{data}}$ | $X(1)\sim\pi_1$ | $x$ |
 | vector field | $v_t(x)$, code `v(t, x)` | $f(z(t),t;\theta)$ | $v_t(x)$, $u_t(x)$ target | $u_\theta(X(t),t)$ | — |
 | flow / maps | $\psi_t$; forward $\psi$, reverse $\varphi$ | ODESolve | $\phi_t$ (flow), $\psi_t$ (conditional flow) | $\psi_\theta$ (forward), $\varphi_\theta$ (reverse) | $f$ (bijection) |
-| conditional path | $x_t=\sigma_t x_0+\mu_t x_1$ (OT: $\sigma_t=1-(1-\sigma_{\min})t$, $\mu_t=t$) | $x_t=(1-t)x_0+t x_1$ | $\psi_t(x)=\sigma_t(x_1)x+\mu_t(x_1)$ | — | — |
+| conditional path | $x_t=\sigma_t x_0+\alpha_t x_1$, mean $\mu_t(x_1)=\alpha_t x_1$ (OT: $\sigma_t=1-(1-\sigma_{\min})t$, $\alpha_t=t$) | $x_t=(1-t)x_0+t x_1$ | $\psi_t(x)=\sigma_t(x_1)x+\mu_t(x_1)$ | — | — |
 | log-density along the flow | $\frac{d}{dt}\log p_t(x_t)=-\nabla\!\cdot v_t(x_t)$ | same | same | — | — |
 
 Where a note integrates "backwards" by flipping the sign of the field *and* keeping the
@@ -193,6 +193,8 @@ reverse-map equations in the course convention and shows the check.
 Other symbols: $N$ data points, $d$ dimension, $\theta$ parameters, $\ell(\theta)$
 log-likelihood in nats (natural log), $\mathrm{NLL}=-\frac1N\ell$ per point, $J$ a Jacobian,
 $\sigma_i$ singular values (descending), NFE the number of function evaluations of a solver.
+Coordinates of a point carry superscripts, $x=(x^{(1)},x^{(2)})$, as on the axes of every 2-D
+figure, because subscripts are taken: $x_t$ is a point at time $t$ and $x_1$ a data point.
 """,
     "notation",
 )

@@ -445,7 +445,7 @@ for ax, M, U, S, E, name in ((axes[0], A, U_A, S_A, E_A, "A (symmetric)"),
         ax.plot([-a[0], a[0]], [-a[1], a[1]], "C3", lw=2.5, label=r"$\pm\sigma_i u_i$ (axes)" if k == 0 else None)
         e = 4 * E[:, k] / E[:, k].norm()
         ax.plot([-e[0], e[0]], [-e[1], e[1]], "k--", lw=1, label="eigenvectors of the matrix" if k == 0 else None)
-    ax.set(title=f"x = {name[0]} z, z ~ N(0, I); {name[2:]}", xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+    ax.set(title=f"x = {name[0]} z, z ~ N(0, I); {name[2:]}", xlabel="$x^{(1)}$", ylabel="$x^{(2)}$", aspect="equal")
     ax.legend(loc="lower right", fontsize=8)
 plt.show()
 """,
@@ -629,7 +629,7 @@ axes[1].set_title("sum over both preimages")
 axes[2].imshow(lp_cond.exp(), origin="lower", extent=win, vmax=0.25, cmap="magma", aspect="auto")
 axes[2].set_title("conditional base z2 > 0 (one branch)")
 for ax in axes:
-    ax.set(xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
 fig.suptitle("x = (2 z1 + sin z2, z2^2): density (1/unit area, colour clipped at 0.25)")
 plt.show()
 """,

@@ -285,7 +285,7 @@ for ax, (pts, arrows, title) in zip(axes, stages, strict=True):
         ax.arrow(0, 0, float(arrows[0, j]), float(arrows[1, j]), color=color,
                  width=0.02, length_includes_head=True)
     ax.set(xlim=(-2.2, 2.2), ylim=(-2.2, 2.2), aspect="equal", title=title,
-           xlabel="$x_1$ (arbitrary units)", ylabel="$x_2$")
+           xlabel="$x^{(1)}$ (arbitrary units)", ylabel="$x^{(2)}$")
 plt.tight_layout()
 plt.show()
 print("sigma =", np.round(s2.numpy(), 4))

@@ -512,7 +512,7 @@ def four_panels(flow, x_show, title, colors, cmap, lim=3.5, true_log_prob=None):
     for r in (1, 2, 3):
         axes[3].plot(r * np.cos(circle), r * np.sin(circle), "k--", lw=0.7)
     axes[3].set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal",
-                title="latent picture $z=g^{-1}(x)$", xlabel="$z_1$", ylabel="$z_2$")
+                title="latent picture $z=g^{-1}(x)$", xlabel="$z^{(1)}$", ylabel="$z^{(2)}$")
     plt.tight_layout()
     plt.show()
 
@@ -705,8 +705,8 @@ for ax, pts, name in ((axes[0], zl, "latent $z$"), (axes[1], xl, "data space $x=
                label="elsewhere")
     ax.scatter(pts[in_strip, 0], pts[in_strip, 1], s=3, color="C3", label="lands in the strip")
     ax.set(xlim=(-4, 4), ylim=(-4, 4), aspect="equal", title=name)
-axes[0].set(xlabel="$z_1$", ylabel="$z_2$")
-axes[1].set(xlabel="$x_1$", ylabel="$x_2$")
+axes[0].set(xlabel="$z^{(1)}$", ylabel="$z^{(2)}$")
+axes[1].set(xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
 axes[1].legend(loc="upper right", markerscale=4)
 plt.tight_layout()
 plt.show()

@@ -183,6 +183,10 @@ cu.checks.check_close("q2a straight segment",
 cu.checks.check_true("q2b format", lambda: set(straight) == {"ot", "vp", "ve"}
                      and all(isinstance(v, bool) for v in straight.values()),
                      "straight is a dict with keys 'ot', 'vp', 've' and bool values")
+cu.checks.check_true("q2b values", lambda: straight == {"ot": True, "vp": False, "ve": True},
+                     "each of the three paths is classified correctly",
+                     hint="a path is straight when sigma_t and alpha_t are affine in one common "
+                     "function of t; print max_off_chord for each")
 """,
 )
 
@@ -291,8 +295,8 @@ b.md(
 
 Write `euler_sample(v, x0, n_steps)`: integrate $\dot x=v(t,x)$ from $t=0$ to $t=1$ with
 `n_steps` equal explicit Euler steps starting at `x0: (batch, d)`, and return the end
-points `(batch, d)`. Call `v` with a **float** time `t` (the fields here accept that). How
-many function evaluations (NFE) does it use?
+points `(batch, d)`. Call `v` with a **float** time `t` (the fields here accept that). Use
+exactly one function evaluation per step (NFE = `n_steps`); the check counts the calls.
 """,
     "q5-task",
 )
@@ -326,6 +330,16 @@ cu.checks.check_close("q5 one step is exact for a straight flow",
                       lambda: euler_sample(lambda t, x: marginal_field(t, x, torch.tensor([[2.0, 1.0]]), 0.2),
                                            torch.tensor([[0.5, -0.5]]), 1),
                       [[2.1, 0.9]], rtol=1e-10)
+
+
+def times_of_calls():
+    calls = []
+    euler_sample(lambda t, x: calls.append(float(t)) or -x, x0_q5, 5)
+    return calls
+
+
+cu.checks.check_close("q5 NFE = n_steps, at t = 0, 0.2, ..., 0.8", times_of_calls, [0.0, 0.2, 0.4, 0.6, 0.8],
+                      rtol=1e-12, atol=1e-12, hint="one call of v per step, at the start of the step")
 """,
 )
 

@@ -305,12 +305,12 @@ for row, (name, xc) in enumerate(points.items()):
     ax.scatter(*m["x0"].T, s=8, color="tab:green", label="exact $\\varphi(x_i(1))$")
     ax.scatter(*m["x0_lin"].T, s=8, color="tab:blue", label="linear $\\tilde x_i(0)$")
     ax.scatter(*m["xc0"], marker="x", color="k", label="$x^c(0)$")
-    ax.set(title=f"latent space (D0 = {m['D0']:.3f})", xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
+    ax.set(title=f"latent space (D0 = {m['D0']:.3f})", xlabel="$z^{(1)}$", ylabel="$z^{(2)}$", aspect="equal")
     ax.legend(loc="lower left", fontsize=7)
     ax = axes[row, 2]
     ax.scatter(*m["x1"].T, s=8, color="tab:green", label="$x_i(1)$")
     ax.scatter(*m["x1_lin"].T, s=8, color="tab:blue", label="$\\psi(\\tilde x_i(0))$")
-    ax.set(title=f"back in data space (D1 = {m['D1']:.3f})", xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+    ax.set(title=f"back in data space (D1 = {m['D1']:.3f})", xlabel="$x^{(1)}$", ylabel="$x^{(2)}$", aspect="equal")
     ax.legend(loc="lower left", fontsize=7)
 plt.tight_layout()
 plt.show()
@@ -364,12 +364,34 @@ b.md(
     r"""
 Reading the tables: $C_0/r$ is the average stretch of the ball by $\varphi$ and $D_0/C_0$ the
 relative linearisation error. The sparse point (in the gap between the moons) is stretched
-more — a small gap in data space is spread over a large part of the latent Gaussian, which is
-why the model gives it low density — while the map around the dense point bends more, so
-its linearisation error is larger at the same $r$ (both facts are asserted below the
-tables). $D_0$ falls with slope 2, and $D_1$ stops improving at the Euler round-trip floor.
+more, while the map around the dense point bends more, so its linearisation error is
+larger at the same $r$ (both facts are asserted below the tables). $D_0$ falls with slope 2,
+and $D_1$ stops improving at the Euler round-trip floor.
+
+> **Pitfall: stretching does not mean low density.** It is tempting to say the sparse point
+> has low density *because* its neighbourhood is spread over a large part of the latent
+> space. The change of variables says the opposite:
+> $\log p_1(x)=\log p_0(\varphi(x))+\log|\det J_\varphi(x)|$, so a larger stretch *raises*
+> the density. The sparse point's density is low because $\varphi$ sends it into the **tail**
+> of $\mathcal N(0,I)$. The cell below splits the two terms.
 """,
     "s5-read",
+)
+b.code(
+    r"""
+# NBVAL_IGNORE_OUTPUT
+terms = {}  # name -> (log p0(phi(x)), log|det J_phi(x)|), Euler with N_STEPS steps
+for name, xc in points.items():
+    z_c, J_c = vol.reverse_map_with_jacobian(v, xc[None], N_STEPS)
+    log_p0 = float(-0.5 * (z_c**2).sum() - math.log(2 * math.pi))
+    log_det = float(torch.linalg.slogdet(J_c[0]).logabsdet)
+    terms[name] = (log_p0, log_det)
+    print(f"{name:6s}: |phi(x)| = {float(z_c.norm()):.2f}, log p0(phi(x)) = {log_p0:6.2f}, "
+          f"log|det J_phi| = {log_det:5.2f}, sum = {log_p0 + log_det:6.2f} nats")
+assert terms["sparse"][1] > terms["dense"][1]  # the sparse point is stretched more ...
+assert terms["sparse"][0] < terms["dense"][0] - 1.0  # ... but lands far out in the Gaussian tail
+""",
+    "s5-split",
 )
 
 # ---------------------------------------------------------------- section 6
@@ -486,7 +508,7 @@ for i in range(2):
     axis = (S[i] * U[:, i]).numpy()
     ax.plot([0, axis[0]], [0, axis[1]], lw=2, label=f"σ{i + 1} u{i + 1}")
 ax.set(title="The mapped circle is (nearly) an ellipse\nwith semi-axes σ_i along U's columns",
-       xlabel="$z_1$ (scaled)", ylabel="$z_2$ (scaled)", aspect="equal")
+       xlabel="$z^{(1)}$ (scaled)", ylabel="$z^{(2)}$ (scaled)", aspect="equal")
 ax.legend()
 plt.show()
 """,
@@ -601,9 +623,10 @@ compute-bound.
 
 **Batching many data points** changes the picture: with $B$ points and $m$ directions each
 (`u` of shape $(B, m, d)$), every product has $B(m+1)$ rows, the weights are reused $B(m+1)$
-times and the JVPs become compute-bound too. At $d=256$ the full/JVP ratio grows from 5.5×
-($B=1$) to 8.5×, 12.3× and 19.1× at $B=4, 16, 64$ — past $d/m=16$, because the full routes
-pay for point 3 as well. So: for a few directions at one point, the fixed and memory costs
+times and the JVPs become compute-bound too. At $d=256$ the full/JVP ratio (two runs of
+the benchmark's second table) grows from 5.5–6.6× for one point ($B=1$; the 5.9× above is
+the first table's timing of the same case) to 7.8–8.5×, 12.3–13.4× and 19.1–23.7× at
+$B=4, 16, 64$ — past $d/m=16$, because the full routes pay for point 3 as well. So: for a few directions at one point, the fixed and memory costs
 decide; for many points at once, the operation count $d/m$ does.
 """,
     "s8-scale",

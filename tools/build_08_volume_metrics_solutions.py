@@ -74,6 +74,12 @@ cu.checks.check_close("q1 norms equal the radius", lambda: pts().norm(dim=1).max
 cu.checks.check_close("q1 covariance r^2/d I", lambda: pts().T @ pts() / 50_000,
                       torch.eye(4, dtype=F64), atol=0.03,
                       hint="a uniform point on the r-sphere has covariance r^2/d I; did you scale by the radius?")
+# the covariance cannot see directions piling up along the axes; the fourth moment along any
+# unit vector a can: E[(a.u)^4] = 3 / (d (d + 2)) for u uniform on the unit sphere
+axis_diag = torch.stack([torch.eye(4, dtype=F64)[0], torch.full((4,), 0.5, dtype=F64)])
+cu.checks.check_close("q1 fourth moment along an axis and a diagonal",
+                      lambda: ((pts() / 2.0 @ axis_diag.T) ** 4).mean(0), [3 / 24, 3 / 24], atol=0.005,
+                      hint="normalise a standard normal vector: other distributions favour some directions")
 """,
 )
 
