@@ -193,8 +193,10 @@ reverse-map equations in the course convention and shows the check.
 Other symbols: $N$ data points, $d$ dimension, $\theta$ parameters, $\ell(\theta)$
 log-likelihood in nats (natural log), $\mathrm{NLL}=-\frac1N\ell$ per point, $J$ a Jacobian,
 $\sigma_i$ singular values (descending), NFE the number of function evaluations of a solver.
-Coordinates of a point carry superscripts, $x=(x^{(1)},x^{(2)})$, as on the axes of every 2-D
-figure, because subscripts are taken: $x_t$ is a point at time $t$ and $x_1$ a data point.
+Once time enters (notebooks 02 and 06–08), subscripts are times or step numbers: $x_t$ is a
+point at time $t$ and $x_1$ a data point. Coordinates then carry superscripts, $x=(x^{(1)},x^{(2)})$, as on the
+axes of every 2-D figure; notebooks 03–05, which have no time, index coordinates by
+subscripts ($z_1$, $z_2$) in their formulas and say so.
 """,
     "notation",
 )

@@ -782,7 +782,9 @@ plt.show()
 field swirls, for $t$ near $1$ it pushes every coordinate towards $\pm1.5$, so a Gaussian
 cloud at $t=0$ ends in four clusters at $t=1$:
 
-$$v(t,x) = (1-t)\begin{pmatrix}-x_2\\ x_1\end{pmatrix} + 8t\,\big(1.5\tanh(3x) - x\big).$$
+$$v(t,x) = (1-t)\begin{pmatrix}-x^{(2)}\\ x^{(1)}\end{pmatrix} + 8t\,\big(1.5\tanh(3x) - x\big)$$
+
+(superscripts are coordinates, subscripts times: $x_0$ is the state at $t=0$).
 
 The arrows change with time, so a single quiver plot cannot show the dynamics; we draw the
 field at three times with the trajectories.
@@ -995,7 +997,7 @@ assert nfe_kappa[-1] > 2 * nfe_kappa[0]
     b.code(
         r"""
 def v_rate(t, x):
-    # Relax towards cos(t), fast (rate 100) only in the region x_1 > 3.
+    # Relax towards cos(t), fast (rate 100) only where the first coordinate exceeds 3.
     rate = 1 + 99 * torch.sigmoid(10 * (x[:, :1] - 3))
     return -rate * (x - torch.cos(t))
 
