@@ -186,7 +186,7 @@ QUESTIONS = [
                 "name": "log-density of the repaired map",
                 "points": 2,
                 "expr": (
-                    "log_prob_c(torch.tensor([[-1.0, 1e-3], [0.5, -0.5], [0.0, 2.0], [3.0, 4.0]]))"
+                    "log_prob_c(torch.tensor([[-1.0, 1e-3], [0.5, -0.5], [0.0, 2.0], [-2.4, -3.2]]))"
                 ),
                 "rtol": 1e-9,
                 "atol": 1e-12,

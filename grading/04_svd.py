@@ -7,7 +7,7 @@ probed through sign-invariant quantities (products, norms, amplifications).
 """
 
 _A1 = "torch.tensor([[0.3, -2.0], [1.5, 0.7]])"
-_A2 = "torch.arange(48.0).reshape(6, 8).sin()"
+_A2 = "(torch.arange(48.0) ** 1.5).reshape(6, 8).sin()"  # full rank (sin(arange) has rank 2)
 _D3 = "torch.linspace(0.5, 2.0, 7)"
 _B3 = "torch.arange(21.0).reshape(7, 3).sin()"
 _A4 = "torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 3.0], [1.0, 0.0, 1.0]])"
@@ -30,16 +30,20 @@ QUESTIONS = [
                 "expects": "sigma_hand = [sigma_1, sigma_2] of [[3, 0], [4, 5]], descending",
             },
             {
-                "name": "v1 and u1 by hand (up to sign)",
+                "name": "v1 and u1 by hand (unit length, u1 = A v1 / sigma_1)",
                 "points": 0.5,
                 "expr": (
-                    "[float((torch.as_tensor(v1_hand, dtype=torch.float64)"
-                    " @ torch.tensor([1.0, 1.0])).abs() / 2**0.5),"
-                    " float((torch.as_tensor(u1_hand, dtype=torch.float64)"
-                    " @ torch.tensor([1.0, 3.0])).abs() / 10**0.5)]"
+                    "(lambda v, u: [float((v @ torch.tensor([1.0, 1.0])).abs() / 2**0.5),"
+                    " float(v.norm()), float(u.norm()),"
+                    " float(u @ torch.tensor([[3.0, 0.0], [4.0, 5.0]]) @ v)])"
+                    "(torch.as_tensor(v1_hand, dtype=torch.float64),"
+                    " torch.as_tensor(u1_hand, dtype=torch.float64))"
                 ),
                 "rtol": 1e-8,
-                "expects": "unit vectors v1 (eigenvector of A^T A, largest eigenvalue), u1 = A v1 / sigma_1",
+                "expects": (
+                    "unit vectors v1 (eigenvector of A^T A, largest eigenvalue, either sign)"
+                    " and u1 = A v1 / sigma_1 (so u1^T A v1 = +sigma_1)"
+                ),
             },
             {
                 "name": "singular values of a non-symmetric matrix",
@@ -94,7 +98,7 @@ QUESTIONS = [
                 "expr": (
                     "(lambda A: [float(best_rank_k(A, 0).abs().max()),"
                     " float((best_rank_k(A, 3) - A).abs().max())])"
-                    "(torch.arange(12.0).reshape(3, 4).cos())"
+                    "((torch.arange(12.0) ** 1.5).reshape(3, 4).cos())"
                 ),
                 "atol": 1e-10,
                 "expects": "A_0 = 0 and A_{min(m,n)} = A",
@@ -255,7 +259,7 @@ QUESTIONS = [
                 "name": "n > p",
                 "points": 1,
                 "expr": (
-                    "min_norm_solution(torch.arange(24.0).reshape(8, 3).sin(),"
+                    "min_norm_solution((torch.arange(24.0) ** 1.5).reshape(8, 3).sin(),"
                     " torch.linspace(-1.0, 1.0, 8))"
                 ),
                 "rtol": 1e-8,

@@ -36,9 +36,11 @@ determinant from multivariable calculus; `torch.autograd` basics.
 
 **Estimated time.** 75 minutes.
 
-**Notation.** As everywhere in the course: the base (latent) variable is $z\sim p_Z=p_0=
-\mathcal N(0,I)$ and the data-side variable is $x=g(z)$; $J_g(z)=\partial g/\partial z$ is
-the Jacobian ($J_{ij}=\partial g_i/\partial z_j$); batches come first, `x: (batch, dim)`.
+**Notation.** In this notebook the base (latent) variable is written $z\sim p_Z=p_0=
+\mathcal N(0,I)$ (the course's $x_0$) and the data-side variable is $x=g(z)$; subscripts
+index coordinates ($z_1$, $z_2$); figure axes write coordinates as superscripts
+($x^{(1)}$, $x^{(2)}$). $J_g(z)=\partial g/\partial z$ is the Jacobian
+($J_{ij}=\partial g_i/\partial z_j$); batches come first, `x: (batch, dim)`.
 Logs are natural. The helpers of this topic live in `cu.change_of_variables` (imported
 below as `cov`).
 """,
@@ -168,6 +170,8 @@ print("formula == N(3, 2^2) log-pdf at 3 points:",
       torch.allclose(log_p_x(torch.tensor([[0.5], [3.0], [8.0]])), closed, atol=1e-12))
 print(f"integral of p_X on [-7, 13]: {integrate_1d(log_p_x, *lim):.4f}")
 print(f"integral of the wrong density: {integrate_1d(log_p_wrong, *lim):.4f}")
+log_p_no_jac = lambda x: log_normal(g_inv(x))  # right inverse, Jacobian factor 1/2 missing
+print(f"integral of the density without the Jacobian only: {integrate_1d(log_p_no_jac, *lim):.4f}")
 noise = 0.5 * math.sqrt(2 * bins / (math.pi * N))
 print(f"TV(histogram, p_X) = {cov.histogram_tv(xs_samples, log_p_x, lim, bins):.3f}"
       f"   (sampling noise ~ {noise:.3f})")
@@ -178,8 +182,11 @@ print(f"TV(histogram, wrong density) = {cov.histogram_tv(xs_samples, log_p_wrong
 
 b.md(
     r"""
-The wrong density still integrates to 1 (it is a density, just not the right one), so
-the integral alone cannot catch a missing Jacobian here; the histogram distance does.
+The wrong density still integrates to 1 (it is a density, just not the right one): its two
+errors, the wrong inverse $x-3$ instead of $(x-3)/2$ and the missing Jacobian factor
+$\tfrac12$, cancel in the total mass. So the integral alone cannot catch *this* mistake;
+the histogram distance does. A missing Jacobian on its own, $\varphi\big((x-3)/2\big)$,
+integrates to $|\det J_g|=2\ne1$ and is caught by the integral (printed above).
 Both checks are needed.
 """,
     "1d-check-remark",
@@ -784,8 +791,9 @@ b.md(
   it) or a sum over all preimages; one branch alone loses probability.
 * Box–Muller is the change of variables with $|\det J_f|=2\pi/u_1$, and it produces
   exactly $\mathcal N(0,I_2)$.
-* Always check a density twice: it integrates to 1, and it matches a histogram (a missing
-  Jacobian can pass the first test).
+* Always check a density twice: it integrates to 1, and it matches a histogram. A missing
+  Jacobian alone integrates to $|\det J|\ne1$ and fails the first test, but a missing
+  Jacobian combined with a wrong inverse (as $\varphi(x-3)$ for $2Z+3$) can pass it.
 
 ## Check yourself
 

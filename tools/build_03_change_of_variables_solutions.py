@@ -400,6 +400,13 @@ cu.checks.check_true("q5ii inverse lands in z2 in (-pi, pi]",
 # x = (1, 0) comes from z = (0, 0): p = phi(0) * 1/(2 pi) / e^0
 cu.checks.check_close("q5ii log p_X at (1, 0)", lambda: log_prob_c(x5[:1]),
                       torch.tensor([-1.5 * math.log(2 * math.pi)]), rtol=1e-10)
+# x = (3, 4) comes from z = (log 5, atan2(4, 3)), where the Jacobian term is not zero;
+# reference: log p_Z(z) minus log|det J_c(z)| by autograd (map (c) written out again here)
+map_c = lambda z: torch.exp(z[:, :1]) * torch.stack([torch.cos(z[:, 1]), torch.sin(z[:, 1])], dim=1)
+z34 = torch.tensor([[math.log(5.0), math.atan2(4.0, 3.0)]])
+ref34 = -0.5 * z34[:, 0] ** 2 - 0.5 * math.log(2 * math.pi) - math.log(2 * math.pi) - cov.log_abs_det_jacobian(map_c, z34)
+cu.checks.check_close("q5ii log p_X at (3, 4)", lambda: log_prob_c(torch.tensor([[3.0, 4.0]])), ref34, rtol=1e-10,
+                      hint="log p_Z(z) - log|det J_c(z)| with z = inverse_c(x): the Jacobian term matters")
 """,
 )
 

@@ -420,6 +420,10 @@ print("off-diagonal variance of W:", f"{W[:, 0, 1].var().item():.2f}",
       "| diagonal variance:", f"{W[:, 0, 0].var().item():.2f}")
 print("diagonal of E[W^T W] (Monte Carlo):", np.round(EWtW.diagonal().numpy(), 1))
 print("largest off-diagonal |entry|      :", f"{(EWtW - torch.diag(EWtW.diagonal())).abs().max().item():.1f}")
+xs_ = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, 1.0])                 # a +-1 signal, |x|^2 = 6
+xxT = torch.outer(xs_, xs_)
+print("x x^T x x^T == |x|^2 x x^T (M eq. 1.14):", bool(torch.equal(xxT @ xxT, (xs_ @ xs_) * xxT)),
+      "| eigenvalue along x:", f"{(xs_ @ xxT @ xxT @ xs_ / (xs_ @ xs_)).item():.1f}", "= |x|^4 =", f"{(xs_ @ xs_).item() ** 2:.1f}")
 """,
     "wig-expect",
 )
@@ -428,7 +432,10 @@ b.md(
 > **Pitfall.** M writes $\mathbb E[W^\top W]=\sigma^2\mathbb I$ without saying what
 > $\sigma^2$ is. For the GOE as M defines it, $(W^\top W)_{ii}=\sum_k W_{ik}^2$ has
 > expectation $2+(n-1)=n+1$: **$\sigma^2=n+1$ grows with $n$** (7 for $n=6$ above), while
-> the signal term $\lambda^2\|x\|^4$ depends on how $x$ is scaled. Whether the signal is
+> the signal term $\lambda^2\|x\|^4$ depends on how $x$ is scaled. (That term comes from
+> $xx^\top xx^\top=\|x\|^2\,xx^\top$; M's eq. (1.14) prints it as "$\lambda^2x^2xx^\top$", a
+> typo for **$\lambda^2\|x\|^2xx^\top$**, whose eigenvalue along $x$ is $\lambda^2\|x\|^4$:
+> the last line of the cell above checks both for a $\pm1$ vector with $\|x\|^2=6$.) Whether the signal is
 > visible is a competition between these scales, and with **one** noisy observation (which
 > is all one ever has) the expectation is the wrong object: the question is whether the
 > top eigenvector of a single $Y$ points along $x$. The answer is the
@@ -467,8 +474,10 @@ plt.show()
 b.md(
     r"""
 Now the phase transition: the squared overlap $(v_1^\top x)^2/n$ between the top
-eigenvector of $Y$ and the planted signal, averaged over a few draws, for three sizes,
-against the BBP prediction. (The top *singular* vector of the symmetric $Y$ is the
+eigenvector of $Y$ and the planted signal, averaged over 30 draws, for three sizes,
+against the BBP prediction; the last row is the standard error of the mean for the largest
+$n$ (one draw scatters by about $0.1$ near $\lambda=1$, so a handful of draws cannot show
+a trend). (The top *singular* vector of the symmetric $Y$ is the
 eigenvector of largest $|\text{eigenvalue}|$; above the threshold it is the same vector.)
 """,
     "wig-overlap-md",
@@ -476,8 +485,8 @@ eigenvector of largest $|\text{eigenvalue}|$; above the threshold it is the same
 b.code(
     r"""
 lams = torch.tensor([0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0])
-sizes, reps = (50, 150, 400), 3
-overlap = torch.zeros(len(sizes), len(lams))
+sizes, reps = (50, 150, 400), 30
+overlap, stderr = torch.zeros(len(sizes), len(lams)), torch.zeros(len(sizes), len(lams))
 gw = torch.Generator().manual_seed(2)
 for a, n in enumerate(sizes):
     for b_, lam_ in enumerate(lams.tolist()):
@@ -487,13 +496,17 @@ for a, n in enumerate(sizes):
             v1 = torch.linalg.eigh(Y)[1][:, -1]
             vals.append((v1 @ x) ** 2 / n)
         overlap[a, b_] = torch.stack(vals).mean()
+        stderr[a, b_] = torch.stack(vals).std() / reps**0.5
 
 theory = (1 - 1 / lams**2).clamp(min=0)
 print("lambda    " + " ".join(f"{v:6.2f}" for v in lams.tolist()))
 print("theory    " + " ".join(f"{v:6.3f}" for v in theory.tolist()))
 for a, n in enumerate(sizes):
     print(f"n = {n:4d}  " + " ".join(f"{v:6.3f}" for v in overlap[a].tolist()))
+print("std. err. " + " ".join(f"{v:6.3f}" for v in stderr[-1].tolist()) + f"   (n = {sizes[-1]})")
 assert (overlap[-1, lams >= 2] - theory[lams >= 2]).abs().max() < 0.05
+near = lams == 1.25                                    # just above the threshold
+assert (overlap[-1, near] - theory[near]).abs().item() < 3 * stderr[-1, near].item()
 assert overlap[-1, lams <= 0.5].max() < 0.05
 """,
     "wig-overlap",
@@ -516,8 +529,13 @@ plt.show()
 )
 b.md(
     r"""
-Below $\lambda=1$ the overlap shrinks as $n$ grows (it is of order $1/n$); above it the
-curves converge to $1-1/\lambda^2$, and the transition sharpens with $n$. The top
+Below $\lambda=1$ the overlap shrinks as $n$ grows (it is of order $1/n$). Above it the
+averages for $n=400$ agree with $1-1/\lambda^2$ within a few standard errors (at
+$\lambda=1.25$: $0.349\pm0.021$ against $0.360$, asserted in the cell); at $n=50$ the
+curve is still visibly smoothed out around the threshold ($0.42$ at $\lambda=1.25$,
+$0.49$ at $\lambda=1.5$). Finite-size effects are largest at $\lambda=1$, where the
+overlap falls from $0.28$ ($n=50$) to $0.10$ ($n=400$): the transition sharpens with $n$,
+but slowly, which is why the table needs 30 draws per point to show it. The top
 eigenvalue tells you which side you are on: it leaves the bulk edge $2$ only when
 $\lambda>1$.
 """,
@@ -706,34 +724,41 @@ the *matrix determinant lemma* $\det(D+BB^\top)=\det D\,\det(I+B^\top D^{-1}B)$ 
 log-determinant, both from a $k\times k$ matrix. The problem set uses this.
 
 **Timing.** A Sherman–Morrison update is two matrix–vector products and an outer product,
-$O(n^2)$; a fresh inverse is $O(n^3)$. Measured (times vary between machines and runs,
-so this cell asserts only what must hold):
+$O(n^2)$; a Woodbury update of rank $k$ costs $O(n^2k+k^3)$ (here $k=5$); a fresh inverse
+is $O(n^3)$ whatever the rank of the change. Measured (times vary between machines and
+runs, so this cell asserts only what must hold):
 """,
     "sm-use-md",
 )
 b.code(
     r"""
 # NBVAL_IGNORE_OUTPUT
-ns = [100, 200, 400, 600]
-t_inv, t_sm = [], []
+ns, k = [100, 200, 400, 600], 5
+t_inv, t_sm, t_wood = [], [], []
 gt = torch.Generator().manual_seed(6)
 for n in ns:
     An = torch.randn(n, n, generator=gt) + n**0.5 * torch.eye(n)
     An_inv = torch.linalg.inv(An)
     un, vn = torch.randn(n, generator=gt), torch.randn(n, generator=gt)
+    Un, Vn, Ck = torch.randn(n, k, generator=gt), torch.randn(k, n, generator=gt), torch.eye(k)
     t_inv.append(L.best_time(lambda A_=An, u_=un, v_=vn: torch.linalg.inv(A_ + torch.outer(u_, v_))))
     t_sm.append(L.best_time(lambda P_=An_inv, u_=un, v_=vn: L.sherman_morrison(P_, u_, v_), repeat=5))
+    t_wood.append(L.best_time(lambda P_=An_inv, U_=Un, V_=Vn: L.woodbury(P_, U_, Ck, V_), repeat=5))
     assert torch.allclose(L.sherman_morrison(An_inv, un, vn),
                           torch.linalg.inv(An + torch.outer(un, vn)), atol=1e-9)
+    assert torch.allclose(L.woodbury(An_inv, Un, Ck, Vn), torch.linalg.inv(An + Un @ Ck @ Vn), atol=1e-9)
 fig, ax = plt.subplots(figsize=(5.5, 4))
 _, slope_inv = cu.plotting.loglog(ns, t_inv, ax=ax, label="fresh inverse")
-_, slope_sm = cu.plotting.loglog(ns, t_sm, ax=ax, label="Sherman-Morrison update")
-ax.set(title="Inverse after a rank-one change", xlabel="n", ylabel="time (s)")
+_, slope_sm = cu.plotting.loglog(ns, t_sm, ax=ax, label="Sherman-Morrison update (rank 1)")
+_, slope_wood = cu.plotting.loglog(ns, t_wood, ax=ax, label=f"Woodbury update (rank {k})")
+ax.set(title="Inverse after a low-rank change", xlabel="n", ylabel="time (s)")
 plt.show()
-for n, ti, ts in zip(ns, t_inv, t_sm, strict=True):
-    print(f"n = {n:4d}: fresh inverse {1e3 * ti:8.3f} ms, update {1e3 * ts:7.3f} ms, ratio {ti / ts:6.1f}")
-print(f"slopes: fresh inverse {slope_inv:.2f} (theory 3), update {slope_sm:.2f} (theory 2)")
-assert t_sm[-1] < t_inv[-1]
+for n, ti, ts, tw in zip(ns, t_inv, t_sm, t_wood, strict=True):
+    print(f"n = {n:4d}: fresh inverse {1e3 * ti:8.3f} ms | Sherman-Morrison {1e3 * ts:7.3f} ms, ratio {ti / ts:6.1f}"
+          f" | Woodbury {1e3 * tw:7.3f} ms, ratio {ti / tw:6.1f}")
+print(f"slopes: fresh inverse {slope_inv:.2f} (theory 3), Sherman-Morrison {slope_sm:.2f} (theory 2), "
+      f"Woodbury {slope_wood:.2f} (theory 2 for fixed k)")
+assert t_sm[-1] < t_inv[-1] and t_wood[-1] < t_inv[-1]
 assert slope_sm < slope_inv
 """,
     "sm-time",
@@ -805,7 +830,9 @@ limit when $XX^\top$ is invertible, i.e. when $p>n$ with full row rank.
 > $\Sigma$ is the $n\times n$ noise covariance and cannot multiply the $p\times n$ matrix
 > $X^\top$ from the left (the next cell tries). When $p>n$ every interpolating $\beta$ has
 > zero residual, so the noise covariance drops out, and the minimum-norm solution is
-> **$X^\top(XX^\top)^{-1}y$**. (The shape $P^{-1}X^\top(XP^{-1}X^\top)^{-1}y$ is correct for a
+> **$X^\top(XX^\top)^{-1}y$** (the cell checks it: the minimum-norm GLS solution
+> $(\Sigma^{-1/2}X)^+\Sigma^{-1/2}y$ equals $\beta^+$ for $p>n$, while for $n>p$ GLS and
+> OLS differ). (The shape $P^{-1}X^\top(XP^{-1}X^\top)^{-1}y$ is correct for a
 > $p\times p$ weight $P$ on $\beta$: it minimises $\beta^\top P\beta$ subject to $X\beta=y$.)
 """,
     "pitfall-ls",
@@ -820,8 +847,16 @@ try:
     Sig_inv @ Xw.T @ torch.linalg.solve(Xw @ Sig_inv @ Xw.T, yw)           # M eq. (1.44)
 except RuntimeError:
     print("M eq. (1.44): shape mismatch,", tuple(Sig_inv.shape), "@", tuple(Xw.T.shape))
-gls_min_norm = Xw.T @ torch.linalg.solve(Xw @ Xw.T, yw)
-print("min-norm interpolant does not depend on Sigma:", bool(torch.allclose(gls_min_norm, beta_mn, atol=1e-12)))
+# GLS = OLS after whitening with Sigma^{-1/2}; the minimum-norm version uses the pseudo-inverse
+whiten = lambda S_: torch.diag(S_.diagonal().rsqrt())             # Sigma^{-1/2} of a diagonal Sigma
+gls = lambda X_, y_, S_: torch.linalg.pinv(whiten(S_) @ X_) @ (whiten(S_) @ y_)
+same = torch.allclose(gls(Xw, yw, Sig), beta_mn, atol=1e-12)
+assert same
+print("p > n: min-norm GLS pinv(Sigma^-1/2 X) Sigma^-1/2 y == beta+ (no Sigma):", same)
+Sig30 = torch.diag(torch.rand(30, generator=gl) + 0.5)         # n > p: Sigma matters
+gap = (gls(X, y, Sig30) - L.min_norm_lstsq(X, y)).norm().item()
+assert gap > 1e-2
+print(f"n > p: |GLS - OLS| = {gap:.3f} (the weights change the fit)")
 """,
     "pitfall-ls-check",
 )
@@ -1009,7 +1044,8 @@ b.md(
 * Spiked Wigner: with $Y=\frac\lambda n xx^\top+W/\sqrt n$, the top eigenvector finds $x$ only
   for $\lambda>1$, with squared overlap $1-1/\lambda^2$ (BBP).
 * Matrix calculus: check every identity with autograd; $\partial(a^\top M^\top b)/\partial M=ba^\top$.
-* Sherman–Morrison/Woodbury have a **minus** sign and turn $O(n^3)$ into $O(n^2)$.
+* Sherman–Morrison/Woodbury have a **minus** sign and turn $O(n^3)$ into $O(n^2)$
+  ($O(n^2k)$ for a rank-$k$ change).
 * Least squares: normal equations always solvable; unique iff rank $X=p$; otherwise the
   pseudo-inverse gives the minimum-norm solution ($X^\top(XX^\top)^{-1}y$ for $p>n$).
 * Dense matmul/solve/det/SVD are $O(n^3)$; $\kappa=\sigma_{\max}/\sigma_{\min}$ predicts the

@@ -66,8 +66,8 @@ b.md(
 eigenvalues and eigenvectors, and from them the singular values $\sigma_1\ge\sigma_2$
 and the first right and left singular vectors $v_1$, $u_1=Av_1/\sigma_1$. Enter them as
 exact expressions (for example `2 * 3**0.5`, `torch.tensor([1.0, 2.0]) / 5**0.5`):
-`sigma_hand` (a list of two numbers, descending), `v1_hand`, `u1_hand` (unit vectors,
-either sign).
+`sigma_hand` (a list of two numbers, descending), `v1_hand`, `u1_hand` (unit vectors;
+`v1_hand` of either sign, `u1_hand` then fixed by $u_1=Av_1/\sigma_1$).
 
 **(b) In general.** Write `svd_2x2(A)` returning `(U, s, Vt)` with `A = U @ diag(s) @ Vt`,
 `s` descending and `U`, `Vt` orthogonal, for any **invertible** $2\times2$ matrix `A`,
@@ -118,10 +118,13 @@ A1 = torch.tensor([[3.0, 0.0], [4.0, 5.0]])
 lam1, V1 = torch.linalg.eigh(A1.T @ A1)                  # independent reference
 cu.checks.check_close("q1a sigma", lambda: torch.as_tensor(sigma_hand, dtype=torch.float64),
                       lam1.flip(0).sqrt(), rtol=1e-10, hint="square roots of the eigenvalues of A^T A, largest first")
-cu.checks.check_close("q1a v1 (up to sign)", lambda: (v1_hand @ V1[:, 1]).abs(), 1.0, rtol=1e-10,
+as_vec = lambda v: torch.as_tensor(v, dtype=torch.float64)
+cu.checks.check_close("q1a |v1| and |u1|", lambda: torch.stack([as_vec(v1_hand).norm(), as_vec(u1_hand).norm()]),
+                      [1.0, 1.0], rtol=1e-10, hint="singular vectors have unit length")
+cu.checks.check_close("q1a v1 (up to sign)", lambda: (as_vec(v1_hand) @ V1[:, 1]).abs(), 1.0, rtol=1e-10,
                       hint="unit eigenvector of A^T A for the largest eigenvalue")
-cu.checks.check_close("q1a u1 (up to the same sign)", lambda: (u1_hand @ A1 @ v1_hand).abs(),
-                      lam1[1].sqrt(), rtol=1e-10, hint="u1 = A v1 / sigma_1")
+cu.checks.check_close("q1a u1 (with the sign of v1): u1^T A v1", lambda: as_vec(u1_hand) @ A1 @ as_vec(v1_hand),
+                      lam1[1].sqrt(), rtol=1e-10, hint="u1 = A v1 / sigma_1, so u1^T A v1 = +sigma_1")
 A1b = torch.tensor([[1.0, 2.0], [2.0, 1.0]])              # symmetric, eigenvalues 3 and -1
 cu.checks.check_close("q1b singular values", lambda: svd_2x2(A1b)[1], [3.0, 1.0], rtol=1e-10,
                       hint="singular values are >= 0 and descending; they are not the eigenvalues of A")
