@@ -78,7 +78,7 @@ QUESTIONS = [
                 ),
                 "rtol": 1e-10,
                 "atol": 1e-12,
-                "expects": "the exact divergence: with +-1 probes, eps^T D eps = tr D for diagonal D",
+                "expects": "the exact divergence: with +-1 probes u, u^T D u = tr D for diagonal D",
             },
             {
                 "name": "Rademacher mean within Monte-Carlo error (2000 probes)",
@@ -133,7 +133,7 @@ QUESTIONS = [
                     " for k in ('gaussian', 'rademacher')]"
                 ),
                 "kind": "equal",
-                "expects": "the smallest integer K with variance / K <= std^2",
+                "expects": "the smallest integer M with variance / M <= std^2",
             },
         ],
     },

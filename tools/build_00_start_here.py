@@ -196,7 +196,8 @@ $\sigma_i$ singular values (descending), NFE the number of function evaluations 
 Once time enters (notebooks 02 and 06–08), subscripts are times or step numbers: $x_t$ is a
 point at time $t$ and $x_1$ a data point. Coordinates then carry superscripts, $x=(x^{(1)},x^{(2)})$, as on the
 axes of every 2-D figure; notebooks 03–05, which have no time, index coordinates by
-subscripts ($z_1$, $z_2$) in their formulas and say so.
+subscripts ($z_1$, $z_2$) in their formulas and say so, and so does a formula that writes
+time as an argument ($x_i(t)$ is coordinate $i$ at time $t$, notebook 06).
 """,
     "notation",
 )

@@ -35,6 +35,10 @@ plain maximum likelihood (notebook 01) and sampled by one forward pass.
 **Prerequisites.** `01_mle` (likelihood, NLL in nats, KL divergence) and
 `03_change_of_variables` (Jacobians, $\log p_X(x)=\log p_Z(z)-\log|\det J_g(z)|$).
 
+**Notation.** As in notebook 03, the latent variable is $z$ (the course's $x_0$), $d$ is the
+dimension and subscripts index coordinates ($z_1$, $z_2$); figure axes write coordinates as
+superscripts ($x^{(1)}$, $x^{(2)}$), the convention of the notebooks with time.
+
 **Estimated time.** 90 minutes. The notebook runs in well under a minute on a laptop CPU;
 training is kept tiny on purpose, and the text says how to scale it up.
 """,
@@ -268,9 +272,10 @@ b.md(
     r"""
 > **Pitfall.** R's *Optional (Nonlinear Extension)* of the 2-D example uses
 > $x_1=2z_1+\sin z_2,\ x_2=z_2^2$ and computes $\det J_g=4z_2$ — the determinant is right,
-> but the map is **not a bijection**: $z_2$ and $-z_2$ land on the same $x$, and the
-> determinant vanishes on the line $z_2=0$. So it cannot be a flow layer, and the formula
-> $\log p_X=\log p_Z(g^{-1}(x))-\log|\det J_g|$ is meaningless there (which $g^{-1}$?).
+> but the map is **not a bijection**: the points $(z_1,z_2)$ and $(z_1+\sin z_2,\,-z_2)$ land
+> on the same $x$, and the determinant vanishes on the line $z_2=0$. So it cannot be a flow
+> layer, and the formula $\log p_X=\log p_Z(g^{-1}(x))-\log|\det J_g|$ is meaningless there
+> (which $g^{-1}$?).
 > Taking one branch ($z_2=+\sqrt{x_2}$) loses half of the mass, as the cell below measures;
 > the correct density sums over *both* preimages (notebook 03). Flow layers are built
 > invertible by construction instead, like the coupling layers of the next section.
@@ -322,9 +327,10 @@ depend only on the copied ones. With $z_c$ the copied part and $z_f$ the free pa
 
 $$x_c=z_c,\qquad x_f=z_f\odot\exp\bigl(s(z_c)\bigr)+t(z_c),$$
 
-where $s,t:\mathbb R^{|c|}\to\mathbb R^{|f|}$ are arbitrary networks. **Inverse:** $x_c=z_c$ is
-known, so $s(x_c)$ and $t(x_c)$ can be recomputed and
-$z_f=(x_f-t(x_c))\odot\exp(-s(x_c))$ — the networks themselves are never inverted.
+where $s,t:\mathbb R^{d_c}\to\mathbb R^{d-d_c}$ are arbitrary networks ($d$ is the dimension,
+$d_c$ the number of copied coordinates). **Inverse:** $x_c=z_c$ is known, so $s(x_c)$ and
+$t(x_c)$ can be recomputed and $z_f=(x_f-t(x_c))\odot\exp(-s(x_c))$ — the networks
+themselves are never inverted.
 **Jacobian:** ordering copied coordinates first,
 
 $$\frac{\partial x}{\partial z}=\begin{pmatrix} I & 0\\ \dfrac{\partial x_f}{\partial z_c} & \operatorname{diag}\bigl(e^{s(z_c)}\bigr)\end{pmatrix},
@@ -336,8 +342,8 @@ the determinant is the product of the diagonal, and the log-determinant sums ove
 through $s=B\tanh(\text{raw}/B)$ (here $B=3$), which keeps every scale in $[e^{-3},e^{3}]$ so
 one bad optimisation step cannot make the layer numerically singular.
 
-Let us look at the Jacobian of a random coupling in $D=5$ dimensions that copies $d=2$
-coordinates and transforms the other $D-d=3$.
+Let us look at the Jacobian of a random coupling in $d=5$ dimensions that copies $d_c=2$
+coordinates and transforms the other $d-d_c=3$.
 """,
     "coupling-md",
 )
@@ -353,11 +359,11 @@ print("Jacobian dx/dz (rows: x_1..x_5, columns: z_1..z_5):")
 print(np.round(J5.numpy(), 3))
 with torch.no_grad():
     s, t = coupling.scale_and_shift(z5 * torch.tensor(mask, dtype=F64))
-s_free = s[0, 2:]                          # the D - d = 3 log-scales of the transformed coordinates
+s_free = s[0, 2:]                          # the d - d_c = 3 log-scales of the transformed coordinates
 print("s(z_c) on the transformed coordinates:", np.round(s_free.numpy(), 4))
 print(f"log|det J| by autograd             = {torch.linalg.slogdet(J5).logabsdet:.6f}")
-print(f"sum of the D - d = 3 log-scales     = {s_free.sum():.6f}")
-print(f"M eq. (11.12): sum of only d = 2    = {s_free[:2].sum():.6f}")
+print(f"sum of the d - d_c = 3 log-scales   = {s_free.sum():.6f}")
+print(f"M eq. (11.12): sum of only d_c = 2  = {s_free[:2].sum():.6f}")
 print(f"layer's own log_det                 = {coupling(z5)[1][0]:.6f}")
 """,
     "coupling-jacobian",
@@ -365,16 +371,19 @@ print(f"layer's own log_det                 = {coupling(z5)[1][0]:.6f}")
 
 b.md(
     r"""
-> **Pitfall.** M (§11.1.1, eq. 11.12) writes the log-determinant as
-> $\sum_{i=1}^{d}[s(\mathbf x_{1:d})]_i$, summing over the $d$ **copied** coordinates. The scale
-> network outputs one log-scale per **transformed** coordinate, so the sum runs over the
-> $D-d$ transformed ones: $\log|\det J|=\sum_{i=1}^{D-d}[s(\mathbf x_{1:d})]_i$ (equivalently,
-> over $i=d+1,\dots,D$ in the layer's own indexing). The slip is invisible when $d=D-d$ (the
-> usual half split) and gives a wrong likelihood otherwise, as the cell above shows for
-> $D=5$, $d=2$. In the same passage: the Jacobian is block **triangular**, not "diagonal";
-> $s$ and $t$ are not applied "element-wise" but map all $d$ copied coordinates to $D-d$
-> outputs (that is what makes the layer expressive); and in the inverse (11.9) the copied
-> block reads $\mathbf x_{1:d}=\mathbf y_{1:d}$ (the notes have a typo, $\mathbf x_{y:d}$).
+> **Pitfall.** M (§11.1.1) writes $D$ for the dimension and $d$ for the number of copied
+> coordinates (our $d$ and $d_c$). Its eq. 11.12 gives the log-determinant as
+> $\sum_{i=1}^{d}[s(\mathbf x_{1:d})]_i$ in its symbols — in ours
+> $\sum_{i=1}^{d_c}[s(\mathbf x_{1:d_c})]_i$, a sum over the $d_c$ **copied** coordinates. The
+> scale network outputs one log-scale per **transformed** coordinate, so the sum runs over
+> the $d-d_c$ transformed ones: $\log|\det J|=\sum_{i=1}^{d-d_c}[s(\mathbf x_{1:d_c})]_i$
+> (equivalently, over $i=d_c+1,\dots,d$ in the layer's own indexing). The slip is invisible
+> when $d_c=d-d_c$ (the usual half split) and gives a wrong likelihood otherwise, as the cell
+> above shows for $d=5$, $d_c=2$. In the same passage: the Jacobian is block **triangular**,
+> not "diagonal"; $s$ and $t$ are not applied "element-wise" but map all $d_c$ copied
+> coordinates to $d-d_c$ outputs (that is what makes the layer expressive); and in the inverse
+> (11.9) the copied block reads $\mathbf x_{1:d}=\mathbf y_{1:d}$ in M's symbols (the notes have
+> a typo, $\mathbf x_{y:d}$).
 > R's version of the formula, $\sum_i s_i(u_1)$ over the entries of $s$, is correct.
 """,
     "pitfall-indexing",
@@ -680,7 +689,9 @@ Reading the table and the log-density maps (dashed lines: the bridge strip):
 * **The bridge never empties.** Every model keeps orders of magnitude more mass on the
   strip than the true $3\times10^{-7}$: the mass that the continuous bijection has to drag
   across the gap. This is what R's "Limited capacity for ... sharply separated modes"
-  means in numbers, and the reason is topological, not a matter of training longer.
+  means in numbers. Topology forbids exactly zero density in the gap; making the leak
+  small requires ever more extreme Jacobians, so it shrinks only slowly with depth and
+  training.
 
 The next cell shows where that mass comes from: the latent points that $g$ sends into
 the strip form a thin **band** of the Gaussian, which a continuous map has to keep.
@@ -760,7 +771,7 @@ b.md(
    log-density of its latent point?
 2. In the shear-then-scale example, why does $a$ appear in $z_2$ but not in the
    log-determinant? What would change if you applied the scaling *before* the shear?
-3. For a coupling in $D=7$ dimensions copying $d=3$ coordinates, how many outputs must the
+3. For a coupling in $d=7$ dimensions copying $d_c=3$ coordinates, how many outputs must the
    scale network have, and over which indices does the log-determinant sum?
 4. Why can $s$ and $t$ be arbitrary non-invertible networks (with ReLUs, say) while the
    layer stays invertible?

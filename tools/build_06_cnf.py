@@ -155,8 +155,8 @@ b.md(
 
 ### 2.1 The determinant of a near-identity matrix
 
-For a $d\times d$ matrix $A$ with eigenvalues $\lambda_i$,
-$\det(I+\varepsilon A)=\prod_i(1+\varepsilon\lambda_i)=1+\varepsilon\sum_i\lambda_i+O(\varepsilon^2)$, so
+For a $d\times d$ matrix $A$ with eigenvalues $\mu_i$,
+$\det(I+\varepsilon A)=\prod_i(1+\varepsilon\mu_i)=1+\varepsilon\sum_i\mu_i+O(\varepsilon^2)$, so
 
 $$\det(I+\varepsilon A)=1+\varepsilon\operatorname{tr}A+O(\varepsilon^2),\qquad
 \log\det(I+\varepsilon A)=\varepsilon\operatorname{tr}A-\tfrac{\varepsilon^2}{2}\operatorname{tr}(A^2)+O(\varepsilon^3).$$
@@ -274,19 +274,20 @@ b.md(
     r"""
 ## 3. The augmented ODE, and which way to solve it
 
-The state and its log-density move together. With $\ell(t)$ the log-density change along the
-path, the **augmented ODE** is
+The state and its log-density move together. Carry along the path a scalar $\lambda(t)$ that
+changes like the log-density, $\lambda(t)=\log p_t\big(x(t)\big)+\text{const}$ (the constant is
+set by the initial value); the **augmented ODE** is
 
-$$\frac{d}{dt}\begin{bmatrix}x\\ \ell\end{bmatrix}=\begin{bmatrix}v(t,x)\\ -\nabla\!\cdot v(t,x)\end{bmatrix}.$$
+$$\frac{d}{dt}\begin{bmatrix}x\\ \lambda\end{bmatrix}=\begin{bmatrix}v(t,x)\\ -\nabla\!\cdot v(t,x)\end{bmatrix}.$$
 
 It is used in two directions:
 
 * **Sampling with densities** (forwards, $t: 0\to1$): start from $z\sim p_0$ with
-  $\ell(0)=\log p_0(z)$; at $t=1$ you hold a sample $x=x(1)$ and $\ell(1)=\log p_1(x)$.
+  $\lambda(0)=\log p_0(z)$; at $t=1$ you hold a sample $x=x(1)$ and $\lambda(1)=\log p_1(x)$.
 * **Likelihood of data** (backwards, $t: 1\to0$): start from a *data point* $x(1)=x$ with
-  $\ell(1)=0$; at $t=0$ you hold its latent $x(0)$ and
-  $\ell(0)=\log p_0(x(0))-\log p_1(x)$, so
-  $$\log p_1(x)=\log p_0\big(x(0)\big)-\ell(0).$$
+  $\lambda(1)=0$; at $t=0$ you hold its latent $x(0)$ and
+  $\lambda(0)=\log p_0(x(0))-\log p_1(x)$, so
+  $$\log p_1(x)=\log p_0\big(x(0)\big)-\lambda(0).$$
 
 Here is the whole method, with the exact divergence by autograd, in a few lines.
 `cu.cnf.CNF` does the same (plus Hutchinson, the adjoint and a counter of evaluations):
@@ -297,7 +298,7 @@ Here is the whole method, with the exact divergence by autograd, in a few lines.
 b.code(
     r"""
 def augmented(v):
-    # d/dt (x, l) = (v(t, x), -div v(t, x)); the divergence by d backward passes
+    # d/dt (x, lambda) = (v(t, x), -div v(t, x)); the divergence by d backward passes
     def f(t, state):
         with torch.enable_grad():
             x = state[0].detach().requires_grad_(True)
@@ -385,7 +386,9 @@ b.md(
 
 R's worked example: $v(t,x)=Ax$ with $A=\operatorname{diag}(a_1,a_2)$. The ODE decouples,
 $x_i(t)=e^{a_it}x_i(0)$, the divergence is $\operatorname{tr}A=a_1+a_2$ everywhere, so
-$\ell$ falls linearly in time and
+$\lambda(t)=\log p_t(x(t))$ changes linearly in time at rate $-(a_1+a_2)$ (below,
+$a=(0.4,-0.6)$: the rate is $+0.2$, the flow contracts area and the density along a
+trajectory rises), and
 
 $$\log p_1(x)=-\tfrac12\big(e^{-2a_1}x_1^2+e^{-2a_2}x_2^2\big)-\log(2\pi)-(a_1+a_2),$$
 
@@ -426,12 +429,14 @@ with torch.no_grad():
 analytic = torch.as_tensor(closed_form(x_test[:, 0].numpy(), x_test[:, 1].numpy()))
 print(f"max |solver - closed form| over 1000 points < 1e-8: {float((numeric - analytic).abs().max()) < 1e-8}")
 
-# l(t) along one trajectory falls linearly with slope -(a1 + a2)
+# lambda(t) = log p_t(x(t)) along one trajectory changes linearly at rate -(a1 + a2) = +0.2:
+# the flow contracts area (det e^A = e^{-0.2} < 1), so the density rises
 ts = torch.linspace(0, 1, 6, dtype=F64)
 z = torch.tensor([[1.0, 1.0]], dtype=F64)
 _, ls = odeint(augmented(LinearField(A_lin)), (z, standard_normal_log_prob(z)), ts, **tight)
 print("log p_t(x(t)) at t = 0, 0.2, ..., 1:", np.round(ls[:, 0].detach().numpy(), 4))
 print("differences per 0.2 time units     :", np.round(np.diff(ls[:, 0].detach().numpy()), 4))
+assert np.allclose(np.diff(ls[:, 0].detach().numpy()), -0.2 * sum(a_vals), atol=1e-7)
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 cu.plotting.density(standard_normal_log_prob, ax=axes[0], title="p_0 = N(0, I)")
@@ -482,16 +487,16 @@ b.md(
     r"""
 ### 5.2 Hutchinson's estimator and the right condition on the probe
 
-For a random vector $\varepsilon$,
-$\mathbb E[\varepsilon^\top J\varepsilon]=\mathbb E[\operatorname{tr}(J\varepsilon\varepsilon^\top)]
-=\operatorname{tr}\big(J\,\mathbb E[\varepsilon\varepsilon^\top]\big)$. So
+For a random probe vector $u$,
+$\mathbb E[u^\top Ju]=\mathbb E[\operatorname{tr}(Juu^\top)]
+=\operatorname{tr}\big(J\,\mathbb E[uu^\top]\big)$. So
 
-$$\operatorname{tr}J=\mathbb E_\varepsilon\big[\varepsilon^\top J\varepsilon\big]\quad\text{whenever}\quad
-\mathbb E[\varepsilon\varepsilon^\top]=I,$$
+$$\operatorname{tr}J=\mathbb E_u\big[u^\top Ju\big]\quad\text{whenever}\quad
+\mathbb E[uu^\top]=I,$$
 
-e.g. for $\varepsilon$ with **zero mean and identity covariance** — Rademacher entries
+e.g. for $u$ with **zero mean and identity covariance** — Rademacher entries
 ($\pm1$ with probability $\tfrac12$) or $\mathcal N(0,I)$. One probe costs **one** backward
-pass: $\varepsilon^\top J$ is a vector–Jacobian product, then a dot product with $\varepsilon$
+pass: $u^\top J$ is a vector–Jacobian product, then a dot product with $u$
 (`divergence_hutchinson`). The estimate is unbiased, so a CNF trained with it follows the
 right gradient on average (Grathwohl et al., 2019).
 """,
@@ -500,13 +505,15 @@ right gradient on average (Grathwohl et al., 2019).
 
 b.md(
     r"""
-> **Pitfall.** R (*Estimating the Trace Term Efficiently*) states the probe condition as
-> $\mathbb E[v^\top v]=I$. The left side is a **scalar** — for the Rademacher and Gaussian
-> probes it equals $d$, not an identity matrix — and a scalar condition is not enough. The
-> condition is on the **outer** product: $\mathbb E[vv^\top]=I$, i.e. zero mean and identity
-> covariance. Below, a probe whose $d$ entries share one random sign has
-> $v^\top v=d$ exactly, like a Rademacher probe, yet its covariance is the all-ones matrix and
-> the "estimate" converges to the sum of **all** entries of $J$, not to its trace.
+> **Pitfall.** R (*Estimating the Trace Term Efficiently*) calls the probe $v$ (our $u$; $v$
+> is the field here) and states the probe condition as $\mathbb E[v^\top v]=I$. The left side
+> is a **scalar** — for the Rademacher and Gaussian probes it equals $d$, not an identity
+> matrix — and a scalar condition is not enough. The condition is on the **outer** product:
+> $\mathbb E[uu^\top]=I$, for example zero mean and identity covariance (in general
+> $\mathbb E[uu^\top]=\operatorname{Cov}[u]+\mathbb E[u]\,\mathbb E[u]^\top$). Below, a probe
+> whose $d$ entries share one random sign has $u^\top u=d$ exactly, like a Rademacher probe,
+> yet $\mathbb E[uu^\top]$ is the all-ones matrix and the "estimate" converges to the sum of
+> **all** entries of $J$, not to its trace.
 """,
     "pitfall-probe",
 )
@@ -521,11 +528,11 @@ probes = {
     "one shared sign": sample_probe((n, 1), "rademacher", generator=gen(9), dtype=F64).expand(n, 4),
 }
 print(f"tr A = {float(torch.trace(A4)):.4f}, sum of all entries = {float(A4.sum()):.4f}")
-print(f"{'probe':>16} | mean v^T v | max |cov - I| | mean of v^T A v")
+print(f"{'probe':>16} | mean u^T u | max |E[uu^T] - I| | mean of u^T A u")
 for name, e in probes.items():
-    quad = ((e @ A4.T) * e).sum(1)  # v^T A v for every probe
+    quad = ((e @ A4.T) * e).sum(1)  # u^T A u for every probe u
     cov_err = float((e.T @ e / n - torch.eye(4, dtype=F64)).abs().max())
-    print(f"{name:>16} | {float((e * e).sum(1).mean()):10.3f} | {cov_err:13.3f} | {float(quad.mean()):10.4f}")
+    print(f"{name:>16} | {float((e * e).sum(1).mean()):10.3f} | {cov_err:17.3f} | {float(quad.mean()):10.4f}")
 shared = ((probes["one shared sign"] @ A4.T) * probes["one shared sign"]).sum(1).mean()
 assert abs(float(shared - A4.sum())) < 1e-9 and abs(float(shared - torch.trace(A4))) > 1
 """,
@@ -537,15 +544,15 @@ b.md(
 ### 5.3 Variance
 
 Write $S=\tfrac12(J+J^\top)$. One Gaussian probe has
-$\operatorname{Var}[\varepsilon^\top J\varepsilon]=2\|S\|_F^2$; one Rademacher probe has
-$\varepsilon_i^2=1$, which removes the diagonal's share:
+$\operatorname{Var}[u^\top Ju]=2\|S\|_F^2$; one Rademacher probe has
+$u_i^2=1$, which removes the diagonal's share:
 
 $$\operatorname{Var}_{\text{Gauss}}=2\|S\|_F^2,\qquad
 \operatorname{Var}_{\text{Rad}}=2\|S\|_F^2-2\sum_i J_{ii}^2\;\Big(=2\big(\|J\|_F^2-\textstyle\sum_i J_{ii}^2\big)\text{ for symmetric }J\Big).$$
 
 Rademacher probes are never worse, and exact for a diagonal $J$ (the linear-scaling example).
-Averaging $K$ probes divides the variance by $K$: the standard error falls like
-$1/\sqrt K$. Measured on the matrix above:
+Averaging $M$ probes divides the variance by $M$: the standard error falls like
+$1/\sqrt M$. Measured on the matrix above:
 """,
     "s5-var",
 )
@@ -565,10 +572,10 @@ for name in ("rademacher", "gaussian"):
           f" variance {float(estimates[name].var()):.3f} (formula {var_formula[name]:.3f})")
     assert abs(float(estimates[name].var()) / var_formula[name] - 1) < 0.03
 
-print("averaging K Rademacher probes:")
-for K in (1, 4, 16, 64):
-    means = estimates["rademacher"][: (n // K) * K].reshape(-1, K).mean(1)
-    print(f"  K = {K:2d}: std {float(means.std()):.3f}  (formula {math.sqrt(var_formula['rademacher'] / K):.3f})")
+print("averaging M Rademacher probes:")
+for M in (1, 4, 16, 64):
+    means = estimates["rademacher"][: (n // M) * M].reshape(-1, M).mean(1)
+    print(f"  M = {M:2d}: std {float(means.std()):.3f}  (formula {math.sqrt(var_formula['rademacher'] / M):.3f})")
 
 fig, ax = plt.subplots(figsize=(6, 3.8))
 bins = np.linspace(-25, 25, 101)
@@ -586,9 +593,9 @@ b.md(
     r"""
 ### 5.4 Cost as the dimension grows: a prediction, then a measurement
 
-Count backward passes per evaluation of the divergence: exact $d$, Hutchinson with $K$
-probes $K$ (plus one shared forward pass). **Prediction:** Hutchinson is cheaper as soon as
-$d>K$ — from $d=2$ with one probe (where it saves one pass out of three, a margin that timing
+Count backward passes per evaluation of the divergence: exact $d$, Hutchinson with $M$
+probes $M$ (plus one shared forward pass). **Prediction:** Hutchinson is cheaper as soon as
+$d>M$ — from $d=2$ with one probe (where it saves one pass out of three, a margin that timing
 noise can hide), from about $d\approx8$ with eight — and the ratio of exact to one-probe cost
 grows roughly like $d$. The measurement uses an MLP field of width 128 on a
 batch of 64 points (times vary between machines; the assertions only check the trend):
@@ -610,7 +617,7 @@ def best_time(fn, reps=3):
 
 
 dims = [2, 4, 8, 16, 32, 64, 128]
-cost = {"exact": [], "hutchinson K=1": [], "hutchinson K=8": []}
+cost = {"exact": [], "hutchinson M=1": [], "hutchinson M=8": []}
 torch.manual_seed(0)
 for d in dims:
     f_d = MLPField(d, hidden=128)
@@ -620,9 +627,9 @@ for d in dims:
     exact = lambda: divergence_exact(f_d(t_d, x_d), x_d)  # noqa: B023 (called at once)
     hutch = lambda e: (lambda: divergence_hutchinson(f_d(t_d, x_d), x_d, e))  # noqa: B023
     cost["exact"].append(best_time(exact))
-    cost["hutchinson K=1"].append(best_time(hutch(e1)))
-    cost["hutchinson K=8"].append(best_time(hutch(e8)))
-print("   d |  exact (ms) | Hutch K=1 (ms) | Hutch K=8 (ms) | exact / K=1")
+    cost["hutchinson M=1"].append(best_time(hutch(e1)))
+    cost["hutchinson M=8"].append(best_time(hutch(e8)))
+print("   d |  exact (ms) | Hutch M=1 (ms) | Hutch M=8 (ms) | exact / M=1")
 for i, d in enumerate(dims):
     ex, h1, h8 = (cost[k][i] * 1e3 for k in cost)
     print(f"{d:4d} | {ex:11.2f} | {h1:14.2f} | {h8:14.2f} | {ex / h1:8.1f}")
@@ -633,9 +640,9 @@ for name, values in cost.items():
 ax.set(title="cost of one divergence evaluation", xlabel="dimension d", ylabel="time (ms)")
 ax.legend()
 plt.show()
-assert cost["exact"][-1] > 8 * cost["hutchinson K=1"][-1]   # d = 128
-assert cost["exact"][0] < cost["hutchinson K=8"][0]          # d = 2 < K: exact is cheaper
-assert cost["exact"][-1] > cost["hutchinson K=8"][-1]        # d = 128 > K: Hutchinson is cheaper
+assert cost["exact"][-1] > 8 * cost["hutchinson M=1"][-1]   # d = 128
+assert cost["exact"][0] < cost["hutchinson M=8"][0]          # d = 2 < M: exact is cheaper
+assert cost["exact"][-1] > cost["hutchinson M=8"][-1]        # d = 128 > M: Hutchinson is cheaper
 """,
     "cost",
 )
@@ -787,18 +794,22 @@ ax.legend()
 plt.show()
 growth_bp = mem["backprop"][-1] / mem["backprop"][0]
 growth_adj = mem["adjoint"][-1] / mem["adjoint"][0]
+per_step = (mem["backprop"][-1] - mem["backprop"][0]) / (steps_list[-1] - steps_list[0])
 print(f"10 -> 200 steps: backprop memory x{growth_bp:.1f}, adjoint x{growth_adj:.2f}")
+print(f"backprop keeps {per_step:.2f} MB per RK4 step")
 assert growth_bp > 15 and growth_adj < 1.01
+assert 0.08 < per_step < 0.2
 """,
     "memory",
 )
 
 b.md(
     r"""
-Back-propagation keeps about a quarter of a megabyte per RK4 step here — far more than the
-state itself (128 × 2 floats = 1 KB): it stores every **activation** of every stage, not only the
-"intermediate states" the notes mention. The adjoint keeps the output and the parameters,
-whatever the number of steps, and pays with a second solve (twice the evaluations).
+Back-propagation keeps about 0.13 MB per RK4 step here (the cell's last line; the table
+shows 1.3 MB at 10 steps and 26 MB at 200) — far more than the state itself (128 × 2
+floats = 1 KB): it stores every **activation** of every stage, not only the "intermediate
+states" the notes mention. The adjoint keeps the output and the parameters, whatever the
+number of steps, and pays with a second solve (twice the evaluations).
 `benchmarks/cnf.py` measures the peak memory of the whole process for 10 to 1000 steps.
 """,
 )
@@ -969,10 +980,10 @@ divergence) for every batch — in training, in evaluation and in sampling. Flow
 * $\det(I+\varepsilon A)=1+\varepsilon\operatorname{tr}A+O(\varepsilon^2)$ turns the change of
   variables into $\frac{d}{dt}\log p_t(x(t))=-\nabla\!\cdot v$: log-densities are integrals of
   the divergence along the path.
-* The augmented ODE for $(x,\ell)$ runs **forwards** to sample with densities and
+* The augmented ODE for $(x,\lambda)$ runs **forwards** to sample with densities and
   **backwards** from a data point to evaluate its likelihood (the training direction).
-* The exact divergence costs $d$ backward passes; Hutchinson's $\varepsilon^\top J\varepsilon$
-  costs one per probe and is unbiased when $\mathbb E[\varepsilon\varepsilon^\top]=I$; Rademacher
+* The exact divergence costs $d$ backward passes; Hutchinson's $u^\top Ju$
+  costs one per probe $u$ and is unbiased when $\mathbb E[uu^\top]=I$; Rademacher
   probes have the smaller variance, $2\|S\|_F^2-2\sum_iJ_{ii}^2$.
 * Back-propagation through the solver stores every stage of every step; the adjoint solves
   $\dot a=-a^\top\partial_xv$ and $\partial_\theta L=\int a^\top\partial_\theta v\,dt$ backwards and
@@ -989,7 +1000,7 @@ divergence) for every batch — in training, in evaluation and in sampling. Flow
 3. For $v(t,x)=Ax$ with a **non-diagonal** $A$, what is $\log p_1(x)$? (Hint: `torch.linalg.matrix_exp`.)
 4. A probe has i.i.d. entries uniform on $[-\sqrt3,\sqrt3]$. Is Hutchinson's estimator still
    unbiased? Is its variance larger or smaller than with Rademacher probes?
-5. With $K$ probes in dimension $d$, when is Hutchinson cheaper than the exact trace, and how
+5. With $M$ probes in dimension $d$, when is Hutchinson cheaper than the exact trace, and how
    many probes make its standard error smaller than $0.01$ for the matrix of section 5.3?
 6. Which quantity does back-propagation through RK4 store per step, and why is it much more
    than the state?
@@ -1003,7 +1014,8 @@ divergence) for every batch — in training, in evaluation and in sampling. Flow
   Instantaneous Change of Variables", "2D CNF: Simple Linear Scaling ODE", "Backpropagation
   Through an ODE Solver", "The Adjoint Method", "Estimating the Trace Term Efficiently",
   "Limitations of CNFs", "Derivation of ODE". Corrected here: the probe condition
-  ($\mathbb E[vv^\top]=I$, not $\mathbb E[v^\top v]=I$) and the direction of the training solve.
+  ($\mathbb E[uu^\top]=I$ for the probe $u$, not R's $\mathbb E[v^\top v]=I$) and the direction of
+  the training solve.
 * **K** — P. Khungurn, *Flow Matching for Generative Modeling* (notes): flows, neural ODEs
   and CNFs (§1.1), the continuity equation.
 * **M** and **G** (C. Miyamoto, *Machine Learning for Physicists: Recitation Notes*; the
