@@ -153,6 +153,49 @@ def test_release_check_passes_then_fails_after_a_solution_edit(tmp_path):
     assert r.returncode == 1 and "stale: exercises/01_toy.ipynb" in r.stderr
 
 
+def test_release_never_overwrites_work_without_force(tmp_path):
+    root = toy.write_toy_course(tmp_path)
+    assert _cli("--root", root, "release").returncode == 0
+    ex = root / "exercises" / "01_toy.ipynb"
+    released = ex.read_text()
+    sol = root / "solutions" / "01_toy.ipynb"
+    nb = json.loads(sol.read_text())
+    nb["cells"][0]["source"] = "# Toy problem set, edited"  # the release is now stale
+    sol.write_text(json.dumps(nb))
+    # a student answered in place: an answer cell edited and the notebook run
+    work = json.loads(released)
+    answer = next(
+        c for c in work["cells"] if c["metadata"].get("course", {}).get("role") == "answer"
+    )
+    answer["source"] = ["def f(x):\n", "    return 42\n"]
+    answer["execution_count"] = 3
+    ex.write_text(json.dumps(work))
+    before = ex.read_text()
+    r = _cli("--root", root, "release")
+    assert r.returncode == 2
+    assert "not overwriting what looks like someone's work" in r.stderr
+    assert f"answer cells were edited ({answer['id']})" in r.stderr
+    assert "cells were run" in r.stderr and "--force" in r.stderr
+    assert ex.read_text() == before  # nothing written
+    r = _cli("--root", root, "release", "--force")
+    assert r.returncode == 0, r.stderr
+    backup = root / "exercises" / "backup" / "01_toy.ipynb"
+    assert backup.read_text() == before and "kept the previous" in r.stdout
+    assert _cli("--root", root, "release", "--check").returncode == 0
+    # a stale but untouched release is replaced without fuss (and without a backup)
+    nb["cells"][0]["source"] = "# Toy problem set, edited again"
+    sol.write_text(json.dumps(nb))
+    r = _cli("--root", root, "release")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (root / "exercises").iterdir()) == ["01_toy.ipynb", "backup"]
+    assert [p.name for p in (root / "exercises" / "backup").iterdir()] == ["01_toy.ipynb"]
+    # a file that is not a notebook is someone's too
+    ex.write_text("my notes")
+    r = _cli("--root", root, "release")
+    assert r.returncode == 2 and "not a notebook this command wrote" in r.stderr
+    assert ex.read_text() == "my notes"
+
+
 def test_release_check_passes_on_committed_exercises():
     r = _cli("release", "--check", cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr

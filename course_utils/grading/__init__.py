@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 naming every exercise that is missing or out of date",
     )
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="replace exercises that hold work (outputs, edited answers) after copying each "
+        "to exercises/backup/",
+    )
 
     g = sub.add_parser("grade", help="grade submitted notebooks against a topic")
     g.add_argument("topic", metavar="TOPIC")
@@ -135,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_release(args) -> int:
     root = args.root.resolve() if args.root else find_root()
-    done, stale = release_topics(root, args.topics or None, check=args.check)
+    done, stale = release_topics(root, args.topics or None, check=args.check, force=args.force)
     if args.check:
         for name in stale:
             print(

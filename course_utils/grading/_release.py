@@ -244,18 +244,63 @@ def dumps_notebook(nb: dict[str, Any]) -> str:
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
+def signs_of_work(current: str, released: str) -> list[str]:
+    """Why the exercise file ``current`` looks like someone's work, not an old release.
+
+    A released exercise has no outputs and its answer cells hold the placeholders of the
+    release; a file with outputs, edited answer cells or content that is not a notebook
+    was made by a person (a student answering in place, say) and must not be overwritten.
+    Returns the reasons (empty: safe to replace).
+    """
+    try:
+        nb = json.loads(current)
+        cells = nb["cells"]
+        by_id = {c.get("id"): c for c in cells}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ["it is not a notebook this command wrote"]
+    reasons = []
+    ran = [c.get("id", "?") for c in cells if c.get("outputs") or c.get("execution_count")]
+    if ran:
+        reasons.append(
+            f"cells were run ({', '.join(map(str, ran[:5]))}{', ...' if len(ran) > 5 else ''})"
+        )
+    stubs = [c for c in json.loads(released)["cells"] if _course(c).get("role") == "answer"]
+    edited = [
+        c["id"]
+        for c in stubs
+        if c["id"] in by_id and _source(by_id[c["id"]]).strip() != _source(c).strip()
+    ]
+    if edited:
+        reasons.append(f"answer cells were edited ({', '.join(edited)})")
+    return reasons
+
+
+def _backup_path(dst: Path) -> Path:
+    """``exercises/backup/NN_topic.ipynb`` (then ``NN_topic.2.ipynb``, ...): a free name."""
+    folder = dst.parent / "backup"
+    for i in range(1, 1000):
+        cand = folder / (dst.name if i == 1 else f"{dst.stem}.{i}{dst.suffix}")
+        if not cand.exists():
+            return cand
+    raise ReleaseError(f"{folder}: too many backups of {dst.name}; clean them up first")
+
+
 def release_topics(
-    root: str | Path, names: list[str] | None = None, *, check: bool = False
+    root: str | Path, names: list[str] | None = None, *, check: bool = False, force: bool = False
 ) -> tuple[list[str], list[str]]:
     """Release (or with ``check``, compare) the exercises of ``names`` (default: all).
+
+    An existing exercise that shows signs of work (outputs, edited answer cells; see
+    :func:`signs_of_work`) is not overwritten: the call raises and writes nothing, unless
+    ``force``, which first copies it to ``exercises/backup/NN_topic.ipynb``.
 
     Returns:
         ``(written_or_ok, stale)``: topics written (or up to date with ``check``) and,
         with ``check``, topics whose committed exercise is missing or differs.
 
     Raises:
-        ReleaseError: unknown topic (the message lists the known ones) or a solution
-            that cannot be released.
+        ReleaseError: unknown topic (the message lists the known ones), a solution
+            that cannot be released, or (without ``force``) an exercise holding work.
     """
     root = Path(root)
     known = topics(root)
@@ -275,14 +320,37 @@ def release_topics(
             release_notebook(load_notebook(src), where=f"solutions/{name}.ipynb")
         )
     done, stale = [], []
+    currents = {}
+    for name in texts:
+        dst = root / "exercises" / f"{name}.ipynb"
+        currents[name] = dst.read_text(encoding="utf-8") if dst.exists() else None
+    if not check and not force:  # refuse before writing anything
+        held = []
+        for name, text in texts.items():
+            if currents[name] is not None and currents[name] != text:
+                reasons = signs_of_work(currents[name], text)
+                if reasons:
+                    held.append(f"exercises/{name}.ipynb: {'; '.join(reasons)}")
+        if held:
+            raise ReleaseError(
+                "not overwriting what looks like someone's work:\n  "
+                + "\n  ".join(held)
+                + "\nmove it away, or release with --force (it is copied to "
+                "exercises/backup/ first); nothing was written"
+            )
     for name, text in texts.items():
         dst = root / "exercises" / f"{name}.ipynb"
-        current = dst.read_text(encoding="utf-8") if dst.exists() else None
+        current = currents[name]
         if check:
             (done if current == text else stale).append(name)
         else:
             if current != text:
                 dst.parent.mkdir(parents=True, exist_ok=True)
+                if current is not None and signs_of_work(current, text):
+                    backup = _backup_path(dst)
+                    backup.parent.mkdir(exist_ok=True)
+                    backup.write_text(current, encoding="utf-8")
+                    print(f"kept the previous exercises/{name}.ipynb as {backup.relative_to(root)}")
                 tmp = dst.with_suffix(".ipynb.tmp")
                 tmp.write_text(text, encoding="utf-8")
                 tmp.replace(dst)
