@@ -56,12 +56,20 @@ def _check_params(func, adjoint_params) -> tuple[torch.Tensor, ...]:
                 "pass them as adjoint_params=(tensor, ...), or adjoint_params=() if there are none"
             )
         adjoint_params = func.parameters()
+    if isinstance(adjoint_params, torch.Tensor):  # one tensor, not an iterable of its rows
+        adjoint_params = (adjoint_params,)
     params = tuple(adjoint_params)
     for k, p in enumerate(params):
         if not isinstance(p, torch.Tensor):
             raise TypeError(f"adjoint_params[{k}] must be a torch.Tensor, got {type(p).__name__}")
-    # Parameters that need no gradient would only enlarge the backward state.
-    return tuple(p for p in params if p.requires_grad)
+    # Parameters that need no gradient would only enlarge the backward state, and a tensor
+    # listed twice would receive its gradient twice.
+    unique, seen = [], set()
+    for p in params:
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            unique.append(p)
+    return tuple(unique)
 
 
 class _AugmentedDynamics:

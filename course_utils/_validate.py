@@ -20,3 +20,17 @@ def check_batch(x, name: str = "x", dim: int | None = None) -> torch.Tensor:
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     return x
+
+
+def check_data(x, name: str = "x", dim: int | None = None) -> torch.Tensor:
+    """:func:`check_batch`, plus at least one row and only finite values (data to fit or score).
+
+    Raises:
+        TypeError, ValueError: as :func:`check_batch`; ValueError for no rows or NaN/inf.
+    """
+    x = check_batch(x, name, dim)
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one row, got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x

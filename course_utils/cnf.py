@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._validate import check_batch
+from ._validate import check_batch, check_data
 
 __all__ = [
     "CNF",
@@ -506,7 +506,7 @@ def nll(cnf: CNF, x: torch.Tensor, *, batch_size: int = 2048, generator=None) ->
         batch_size: points per solve.
         generator: random generator for Hutchinson probes.
     """
-    x = _check_points(x, cnf.dim)
+    x = check_data(x, "x", cnf.dim)
     _check_positive_int(batch_size, "batch_size")
     total = 0.0
     with torch.no_grad():
@@ -550,6 +550,10 @@ def train_ml(
         raise TypeError(f"cnf must be a course_utils.cnf.CNF, got {type(cnf).__name__}")
     _check_positive_int(steps, "steps")
     _check_positive_int(batch_size, "batch_size")
+    if optimizer is None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(data, torch.Tensor):
+        check_data(data, "data", cnf.dim)
     params = [p for p in cnf.parameters() if p.requires_grad]
     if optimizer is None:
         if not params:
@@ -558,7 +562,7 @@ def train_ml(
     history: dict[str, list] = {"loss": [], "nfe_forward": [], "nfe_backward": []}
     for step in range(steps):
         x = _batches(data, batch_size, generator)
-        x = _check_points(x, cnf.dim, label="a batch of data").to(
+        x = check_data(x, "a batch of data", cnf.dim).to(
             next(iter(params)).dtype if params else x.dtype
         )
         optimizer.zero_grad(set_to_none=True)

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ._validate import check_batch as _check_batch
+from ._validate import check_data
 
 __all__ = [
     "Bijection",
@@ -341,8 +342,8 @@ class AffineCoupling(Bijection):
             )
         if clamp not in ("tanh", "soft", None):
             raise ValueError(f"clamp must be 'tanh', 'soft' or None, got {clamp!r}")
-        if not (isinstance(bound, (int, float)) and bound > 0):
-            raise ValueError(f"bound must be a positive number, got {bound!r}")
+        if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
+            raise ValueError(f"bound must be a finite positive number, got {bound!r}")
         self.dim = m.shape[0]
         self.clamp, self.bound = clamp, float(bound)
         self.register_buffer("mask", m)
@@ -506,7 +507,9 @@ def realnvp(
 
 def nll(flow: Flow, x: torch.Tensor, batch_size: int = 50_000) -> float:
     """Mean negative log-likelihood (nats per point) of ``x: (batch, dim)``, no gradient."""
-    _check_batch(x, "x", flow.dim)
+    check_data(x, "x", flow.dim)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     with torch.no_grad():
         total = sum(
             float(-flow.log_prob(x[i : i + batch_size]).sum())
@@ -574,13 +577,17 @@ def train_flow(
     """
     if not isinstance(flow, Flow):
         raise TypeError(f"flow must be a course_utils.flows.Flow, got {type(flow).__name__}")
-    _check_batch(x_train, "x_train", flow.dim)
-    _check_batch(x_val, "x_val", flow.dim)
+    check_data(x_train, "x_train", flow.dim)
+    check_data(x_val, "x_val", flow.dim)
     for name, v in (("steps", steps), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if grad_clip is not None and not (
+        isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip) and grad_clip > 0
+    ):
+        raise ValueError(f"grad_clip must be a positive number or None, got {grad_clip!r}")
     if print_every is not None and (not isinstance(print_every, int) or print_every < 0):
         raise ValueError(f"print_every must be a non-negative int or None, got {print_every!r}")
     dtype = flow._dtype_device()[0]

@@ -184,3 +184,19 @@ def test_bad_input_raises_clear_errors():
         odeint_adjoint(lambda t, y: -y, y0, t, adjoint_params=(1.0,))
     with pytest.raises(TypeError, match="func"):
         odeint_adjoint(3.0, y0, t, adjoint_params=())
+
+
+def test_adjoint_params_as_one_tensor_or_listed_twice_give_the_true_gradient():
+    t = torch.tensor([0.0, 1.0], dtype=F64)
+    y0 = torch.tensor([1.0, 1.0], dtype=F64)
+    p = torch.tensor([1.0, 2.0], dtype=F64, requires_grad=True)
+    exact = -torch.exp(-p.detach())  # d/dp of y(1) = exp(-p) per component
+    f = lambda t_, y: -p * y
+    # one bare tensor (not an iterable of its rows)
+    (g1,) = torch.autograd.grad(
+        odeint_adjoint(f, y0, t, adjoint_params=p, rtol=1e-10, atol=1e-10)[-1].sum(), p
+    )
+    # the same tensor twice: its gradient must not be counted twice
+    y = odeint_adjoint(f, y0, t, adjoint_params=(p, p), rtol=1e-10, atol=1e-10)[-1].sum()
+    (g2,) = torch.autograd.grad(y, p)
+    assert torch.allclose(g1, exact, atol=1e-7) and torch.allclose(g2, exact, atol=1e-7)

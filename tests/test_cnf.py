@@ -230,3 +230,19 @@ def test_dtype_mismatch_is_reported():
     cnf = CNF(MLPField(2, hidden=4), 2)  # float32 parameters
     with pytest.raises(TypeError, match="dtype"):
         cnf.log_prob(torch.zeros(3, 2, dtype=F64))
+
+
+def test_training_and_scoring_refuse_bad_data_and_lr():
+    cnf = CNF(_field(2), 2, method="rk4", step_size=0.25)
+    x = torch.randn(8, 2, generator=_gen(1))
+    bad = x.clone()
+    bad[0, 1] = math.inf
+    with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+        cu.cnf.nll(cnf, bad)
+    with pytest.raises(ValueError, match="data contains NaN or infinite values"):
+        train_ml(cnf, bad, steps=1)
+    with pytest.raises(ValueError, match="x must have at least one row"):
+        cu.cnf.nll(cnf, x[:0])
+    for lr in (0, -1e-3, math.nan):
+        with pytest.raises(ValueError, match="lr must be a positive number"):
+            train_ml(cnf, x, steps=1, lr=lr)

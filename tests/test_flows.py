@@ -289,3 +289,26 @@ def test_fixed_layers_keep_float64_precision_of_python_numbers():
     torch.testing.assert_close(flow.log_prob(x), closed, rtol=0, atol=1e-13)
     # and the same layers still work in float32
     assert flow.log_prob(x.float()).dtype == torch.float32
+
+
+def test_bad_training_and_scoring_inputs_are_refused():
+    flow = flows.realnvp(2, n_layers=2, hidden=8).double()
+    x = torch.randn(10, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    bad = x.clone()
+    bad[3, 0] = math.nan
+    for b in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            flows.nll(flow, x, batch_size=b)
+    with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+        flows.nll(flow, bad)
+    with pytest.raises(ValueError, match="x must have at least one row"):
+        flows.nll(flow, x[:0])
+    with pytest.raises(ValueError, match="x_train contains NaN"):
+        flows.train_flow(flow, bad, x, steps=1, print_every=None)
+    with pytest.raises(ValueError, match="x_val contains NaN"):
+        flows.train_flow(flow, x, bad, steps=1, print_every=None)
+    for clip in (0, -1.0, math.inf):
+        with pytest.raises(ValueError, match="grad_clip must be a positive number or None"):
+            flows.train_flow(flow, x, x, steps=1, print_every=None, grad_clip=clip)
+    with pytest.raises(ValueError, match="bound must be a finite positive number"):
+        flows.AffineCoupling([1, 0], bound=math.inf)
