@@ -52,7 +52,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._validate import check_batch
+from ._validate import check_batch, check_data
 from .metrics import optimal_matching
 
 __all__ = [
@@ -103,6 +103,23 @@ def _column_time(t, x: torch.Tensor) -> torch.Tensor:
     raise ValueError(
         f"t must be a number, a 0-d tensor or have shape ({x.shape[0]},), got {tuple(t.shape)}"
     )
+
+
+def _path_time(t, x: torch.Tensor) -> torch.Tensor:
+    """:func:`_column_time`, checked to lie in [0, 1] (where the paths are defined)."""
+    tc = _column_time(t, x)
+    if not bool(((tc >= 0) & (tc <= 1)).all()):  # also False for NaN
+        raise ValueError(
+            f"t must be in [0, 1], got values from {float(tc.min())} to {float(tc.max())}"
+        )
+    return tc
+
+
+def _checked_output(out, like: torch.Tensor, who: str = "field(t, x)") -> torch.Tensor:
+    if not isinstance(out, torch.Tensor) or out.shape != like.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{who} must return shape {tuple(like.shape)}, got {got}")
+    return out
 
 
 def _positive(value, name: str) -> float:
@@ -166,7 +183,7 @@ class GaussianPath:
             ``(batch, dim)``; for ``x0 ~ N(0, I)`` its law is ``N(alpha_t x1, sigma_t^2 I)``.
         """
         _check_pair(x0, x1)
-        tc = _column_time(t, x0)
+        tc = _path_time(t, x0)
         return self.sigma(tc) * x0 + self.alpha(tc) * x1
 
     def target(self, x0: torch.Tensor, x1: torch.Tensor, t) -> torch.Tensor:
@@ -181,7 +198,7 @@ class GaussianPath:
             ``(batch, dim)`` regression target of the CFM loss.
         """
         _check_pair(x0, x1)
-        tc = _column_time(t, x0)
+        tc = _path_time(t, x0)
         return self.d_sigma(tc) * x0 + self.d_alpha(tc) * x1
 
     def conditional_field(self, t, x: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
@@ -197,7 +214,7 @@ class GaussianPath:
         """
         x = _check_points(x, "x")
         x1 = _check_points(x1, "x1", x.shape[1])
-        tc = _column_time(t, x)
+        tc = _path_time(t, x)
         s = self.sigma(tc)
         if bool((s <= 0).any()):
             raise ValueError(f"the conditional field of the {self.name} path needs sigma_t > 0")
@@ -398,7 +415,7 @@ def cfm_loss(
     Returns:
         0-d tensor, differentiable in the parameters of ``field``.
     """
-    x1 = _check_points(x1, "x1")
+    x1 = check_data(x1, "x1")
     if x0 is None:
         x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype, device=x1.device)
     if t is None:
@@ -407,7 +424,7 @@ def cfm_loss(
     t = _column_time(t, x1).expand(x1.shape[0], 1).reshape(-1)
     xt = path.sample_xt(x0, x1, t)
     ut = path.target(x0, x1, t)
-    return ((field(t, xt) - ut) ** 2).sum(1).mean()
+    return ((_checked_output(field(t, xt), xt) - ut) ** 2).sum(1).mean()
 
 
 def fm_loss(field: Callable, target_field: Callable, x: torch.Tensor, t) -> torch.Tensor:
@@ -428,8 +445,8 @@ def fm_loss(field: Callable, target_field: Callable, x: torch.Tensor, t) -> torc
     x = _check_points(x, "x")
     t = _column_time(t, x).expand(x.shape[0], 1).reshape(-1)
     with torch.no_grad():
-        u = target_field(t, x)
-    return ((field(t, x) - u) ** 2).sum(1).mean()
+        u = _checked_output(target_field(t, x), x, "target_field(t, x)")
+    return ((_checked_output(field(t, x), x) - u) ** 2).sum(1).mean()
 
 
 # --------------------------------------------------------------------------- marginal field
@@ -459,17 +476,19 @@ class MarginalField(torch.nn.Module):
         super().__init__()
         if not isinstance(path, GaussianPath):
             raise TypeError(f"path must be a GaussianPath, got {type(path).__name__}")
-        data = _check_points(data, "data")
+        data = check_data(data, "data")
         if weights is None:
             weights = torch.full((data.shape[0],), 1.0 / data.shape[0], dtype=data.dtype)
         weights = torch.as_tensor(weights, dtype=data.dtype)
         if (
             weights.shape != (data.shape[0],)
+            or not bool(torch.isfinite(weights).all())
             or bool((weights < 0).any())
             or float(weights.sum()) <= 0
         ):
             raise ValueError(
-                f"weights must be non-negative with shape ({data.shape[0]},) and a positive sum"
+                f"weights must be finite, non-negative, with shape ({data.shape[0]},) and a "
+                "positive sum"
             )
         self.path = path
         self.register_buffer("data", data)
@@ -587,6 +606,11 @@ class VelocityMLP(torch.nn.Module):
 
         x = _check_points(x, "x", self.dim)
         s = _check_points(s, "s", self.dim)
+        if s.shape[0] % x.shape[0]:
+            raise ValueError(
+                f"s must have a multiple of x's {x.shape[0]} rows (k directions per point), "
+                f"got {s.shape[0]}"
+            )
         tc = _column_time(t, x).expand(x.shape[0], 1)
         ang = tc * self.freqs.to(x.dtype)
         feats = torch.cat([x, tc, torch.sin(ang), torch.cos(ang)], dim=1)

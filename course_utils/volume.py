@@ -484,8 +484,18 @@ def volume_metrics(
     d = x_c.shape[0]
     if directions is None:
         directions = sample_sphere(n_directions, d, 1.0, generator=generator, dtype=x_c.dtype)
+    elif not isinstance(directions, torch.Tensor):
+        raise TypeError(
+            f"directions must be a torch.Tensor (m, {d}), got {type(directions).__name__}"
+        )
     elif directions.ndim != 2 or directions.shape[1] != d:
         raise ValueError(f"directions must have shape (m, {d}), got {tuple(directions.shape)}")
+    else:
+        tol = 1e-4 if directions.dtype == torch.float32 else 1e-9
+        if not bool(((directions.norm(dim=1) - 1).abs() < tol).all()):
+            raise ValueError(
+                "directions must be unit vectors (rows of norm 1), e.g. from sample_sphere"
+            )
     disp = radius * directions
     x1 = x_c + disp
     x0 = reverse_map(v, x1, n_steps)

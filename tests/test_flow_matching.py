@@ -369,3 +369,31 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="sigma_max"):
         fm.VEPath(sigma_min=1.0, sigma_max=0.5)
     assert isinstance(fm.get_path("vp"), fm.VPPath)
+
+
+def test_bad_inputs_are_refused_not_broadcast():
+    x1 = torch.tensor([[1.0, 0.0], [0.0, 3.0]], dtype=F64)
+    x0, t = torch.zeros(2, 2, dtype=F64), torch.full((2,), 0.5, dtype=F64)
+    path = fm.OTPath()
+    # a field returning the wrong shape used to broadcast into a number
+    for bad_field in (lambda t_, x: x.sum(1), lambda t_, x: x[:, :1]):
+        with pytest.raises(ValueError, match=r"field\(t, x\) must return shape \(2, 2\)"):
+            fm.cfm_loss(bad_field, path, x1, x0=x0, t=t)
+        with pytest.raises(ValueError, match=r"field\(t, x\) must return shape \(2, 2\)"):
+            fm.fm_loss(bad_field, lambda t_, x: x, x1, 0.5)
+    for bad_t in (1.5, -0.1, math.nan):
+        with pytest.raises(ValueError, match=r"t must be in \[0, 1\]"):
+            path.sample_xt(x0, x1, bad_t)
+    with pytest.raises(ValueError, match=r"t must be in \[0, 1\]"):
+        fm.VEPath().target(x0, x1, -1.0)
+    for w in ([math.nan, 1.0], [math.inf, 1.0], [-1.0, 2.0]):
+        with pytest.raises(ValueError, match="weights must be finite, non-negative"):
+            fm.MarginalField(path, x1, torch.tensor(w, dtype=F64))
+    with pytest.raises(ValueError, match="data must have at least one row"):
+        fm.MarginalField(path, x1[:0])
+    with pytest.raises(ValueError, match="x1 must have at least one row"):
+        fm.cfm_loss(lambda t_, x: x, path, x1[:0])
+    with pytest.raises(ValueError, match="s must have a multiple of x's 3 rows"):
+        fm.VelocityMLP(2).double().jvp(
+            0.5, torch.zeros(3, 2, dtype=F64), torch.zeros(2, 2, dtype=F64)
+        )

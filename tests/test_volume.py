@@ -321,3 +321,15 @@ def test_reverse_map_jvp_route_errors():
 
     with pytest.raises(ValueError, match=r"v.jvp\(t, x, s\) must return shapes"):
         vol.reverse_map_jvp(Bad(), x, torch.zeros(2, 3, dtype=F64), 5)
+
+
+def test_volume_metrics_needs_unit_directions():
+    v = _linear_field(A)
+    xc = torch.zeros(3, dtype=F64)
+    for dirs in (torch.tensor([[3.0, 4.0, 0.0]], dtype=F64), torch.zeros(2, 3, dtype=F64)):
+        with pytest.raises(ValueError, match="directions must be unit vectors"):
+            vol.volume_metrics(v, xc, 0.1, 4, directions=dirs)
+    with pytest.raises(TypeError, match="directions must be a torch.Tensor"):
+        vol.volume_metrics(v, xc, 0.1, 4, directions=[[1.0, 0.0, 0.0]])
+    m = vol.volume_metrics(v, xc, 0.1, 4, directions=vol.sample_sphere(5, 3, generator=G(1)))
+    assert abs(m["C1"] - 0.1) < 1e-12  # C1 = radius holds for unit directions
