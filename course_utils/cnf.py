@@ -105,6 +105,10 @@ class LinearField(torch.nn.Module):
             raise ValueError(f"A must be a square (dim, dim) tensor, got {got}")
         self.A = torch.nn.Parameter(A.clone())
 
+    @property
+    def dim(self) -> int:
+        return self.A.shape[0]
+
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``x: (batch, dim)`` -> ``A x: (batch, dim)``; ``t`` is ignored."""
         return x @ self.A.T
@@ -198,8 +202,11 @@ def divergence_exact(
     _check_pair(v, x)
     div = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     for i in range(x.shape[1]):
-        (g,) = torch.autograd.grad(v[:, i].sum(), x, create_graph=create_graph, retain_graph=True)
-        div = div + g[:, i]
+        (g,) = torch.autograd.grad(
+            v[:, i].sum(), x, create_graph=create_graph, retain_graph=True, allow_unused=True
+        )
+        if g is not None:  # None: v_i does not depend on x (e.g. a learned constant)
+            div = div + g[:, i]
     return div
 
 
@@ -234,9 +241,10 @@ def divergence_hutchinson(
     est = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     for e in probes:
         (vjp,) = torch.autograd.grad(
-            v, x, grad_outputs=e, create_graph=create_graph, retain_graph=True
+            v, x, grad_outputs=e, create_graph=create_graph, retain_graph=True, allow_unused=True
         )
-        est = est + (vjp * e).sum(1)
+        if vjp is not None:  # None: v does not depend on x, its divergence is 0
+            est = est + (vjp * e).sum(1)
     return est / probes.shape[0]
 
 
@@ -270,6 +278,9 @@ def divergence(
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)
         v = field(t, xg)
+        if isinstance(v, torch.Tensor) and v.shape == x.shape and v.grad_fn is None:
+            # computed with recording on, yet no graph: v does not depend on x at all
+            return v.detach(), torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         if estimator == "exact":
             div = divergence_exact(v, xg)
         else:
@@ -304,7 +315,9 @@ class _Dynamics(torch.nn.Module):
             if not x.requires_grad:
                 x = x.detach().requires_grad_(True)
             v = self.field(t, x)
-            if self.estimator == "exact":
+            if v.grad_fn is None:  # recording was on: v does not depend on x or parameters
+                div = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+            elif self.estimator == "exact":
                 div = divergence_exact(v, x, create_graph=build)
             else:
                 div = divergence_hutchinson(v, x, self.eps, create_graph=build)
@@ -362,6 +375,9 @@ class CNF(torch.nn.Module):
         if not callable(field):
             raise TypeError(f"field must be callable as field(t, x), got {type(field).__name__}")
         self.dim = _check_positive_int(dim, "dim")
+        field_dim = getattr(field, "dim", None)
+        if isinstance(field_dim, int) and field_dim != self.dim:
+            raise ValueError(f"the field works in {field_dim} dimensions but dim = {self.dim}")
         self.estimator = _check_choice(estimator, ESTIMATORS, "estimator")
         self.probe = _check_choice(probe, PROBES, "probe")
         self._dynamics = _Dynamics(field, estimator, _check_positive_int(n_probes, "n_probes"))
@@ -381,6 +397,10 @@ class CNF(torch.nn.Module):
     @nfe.setter
     def nfe(self, value: int) -> None:
         self._dynamics.nfe = int(value)
+
+    def _param_dtype(self) -> torch.dtype:
+        """The field's parameter dtype (the default dtype for a field without parameters)."""
+        return next((p.dtype for p in self.parameters()), torch.get_default_dtype())
 
     def _check_dtype(self, x: torch.Tensor) -> None:
         dtypes = {p.dtype for p in self.parameters()}
@@ -432,7 +452,7 @@ class CNF(torch.nn.Module):
         Returns:
             ``(batch,)`` log-densities, or ``(log_prob, z)`` with ``z: (batch, dim)``.
         """
-        x = _check_points(x, self.dim)
+        x = check_data(x, "x", self.dim)
         l1 = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         z, l0 = self._solve((x, l1), 1.0, 0.0, generator)
         logp = standard_normal_log_prob(z) - l0
@@ -451,11 +471,13 @@ class CNF(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``x(0) ~ N(0, I)`` and integrate ``(x, log p)`` forwards from ``t = 0`` to 1.
 
+        ``dtype`` defaults to the field's parameter dtype.
+
         Returns:
             ``(x: (n, dim), log_prob: (n,))``: samples of ``p_1`` and their log-densities.
         """
         _check_positive_int(n, "n")
-        dtype = torch.get_default_dtype() if dtype is None else dtype
+        dtype = self._param_dtype() if dtype is None else dtype
         z = torch.randn(n, self.dim, generator=generator, dtype=dtype)
         return self._solve((z, standard_normal_log_prob(z)), 0.0, 1.0, generator)
 
@@ -470,13 +492,14 @@ class CNF(torch.nn.Module):
         """``n`` samples of ``p_1``, shape ``(n, dim)`` (no gradient; uses the same solver).
 
         Only the state is integrated (no divergence), so sampling costs one network
-        evaluation per solver stage.
+        evaluation per solver stage. ``dtype`` defaults to the field's parameter dtype.
         """
         from . import ode
 
         _check_positive_int(n, "n")
-        dtype = torch.get_default_dtype() if dtype is None else dtype
+        dtype = self._param_dtype() if dtype is None else dtype
         z = torch.randn(n, self.dim, generator=generator, dtype=dtype)
+        self._check_dtype(z)
         t = torch.tensor([0.0, 1.0], dtype=dtype)
         return ode.odeint(self.field, z, t, **self.solver)[-1]
 

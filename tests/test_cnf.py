@@ -246,3 +246,38 @@ def test_training_and_scoring_refuse_bad_data_and_lr():
     for lr in (0, -1e-3, math.nan):
         with pytest.raises(ValueError, match="lr must be a positive number"):
             train_ml(cnf, x, steps=1, lr=lr)
+
+
+def test_divergence_of_fields_that_ignore_x_is_zero():
+    x = torch.randn(5, 2, dtype=F64, generator=_gen(2))
+    b = torch.nn.Parameter(torch.tensor([0.3, -0.2], dtype=F64))
+    for field in (lambda t, y: b.expand_as(y), lambda t, y: torch.zeros_like(y)):
+        for est in ("exact", "hutchinson"):
+            v, div = divergence(field, 0.5, x, estimator=est, generator=_gen(3))
+            assert torch.equal(div, torch.zeros(5, dtype=F64)), (est, div)
+
+    class Drift(torch.nn.Module):  # a constant learned velocity: a pure translation
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.tensor([0.5, -1.0], dtype=F64))
+
+        def forward(self, t, y):
+            return self.b.expand_as(y)
+
+    cnf = CNF(Drift(), 2, method="rk4", step_size=0.25)
+    # x(1) = x(0) + b: log p_1(x) = log N(x - b; 0, I), no volume change
+    expected = standard_normal_log_prob(x - torch.tensor([0.5, -1.0], dtype=F64))
+    assert torch.allclose(cnf.log_prob(x), expected, atol=1e-12)
+
+
+def test_cnf_checks_the_field_dimension_and_samples_in_its_dtype():
+    with pytest.raises(ValueError, match="the field works in 2 dimensions but dim = 3"):
+        CNF(MLPField(2), 3)
+    with pytest.raises(ValueError, match="the field works in 2 dimensions but dim = 3"):
+        CNF(LinearField(torch.eye(2, dtype=F64)), 3)
+    cnf = CNF(LinearField(-torch.eye(2, dtype=F64)), 2, method="rk4", step_size=0.25)
+    assert cnf.sample(3, generator=_gen(4)).dtype == F64  # not the default float32
+    x, logp = cnf.sample_with_log_prob(3, generator=_gen(4))
+    assert x.dtype == logp.dtype == F64
+    with pytest.raises(TypeError, match="x has dtype torch.float32 but the field's parameters"):
+        cnf.sample(3, dtype=torch.float32)
