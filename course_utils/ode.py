@@ -275,15 +275,16 @@ def _nonfinite_error(t: float, method: str, h: float) -> FloatingPointError:
 # --------------------------------------------------------------------------- fixed step
 
 
-def _fixed_grid(times: list[float], step_size: float | None) -> list[int]:
-    """Number of steps in each interval of ``times``; checks that step_size divides them."""
+def _fixed_grid(times: list[float], step_size: float | None, rtol: float = _GRID_RTOL) -> list[int]:
+    """Number of steps in each interval of ``times``; checks that step_size divides them
+    (up to ``rtol`` relative: float32 times carry only about 7 digits)."""
     if step_size is None:
         return [1] * (len(times) - 1)
     counts = []
     for a, b in zip(times[:-1], times[1:], strict=True):
         length = abs(b - a)
         n = max(1, round(length / step_size))
-        if abs(n * step_size - length) > _GRID_RTOL * length:
+        if abs(n * step_size - length) > rtol * length:
             raise ValueError(
                 f"step_size={step_size:g} does not divide the interval [{a:.6g}, {b:.6g}] of t "
                 f"(length {length:.6g} = {length / step_size:.6g} steps): choose a step_size "
@@ -475,7 +476,8 @@ def odeint(
             the RMS over all elements of ``err / (atol + rtol * max(|y_old|, |y_new|))`` is
             below 1. Ignored by the fixed-step methods.
         step_size: step of the fixed-step methods (positive; the sign follows ``t``). It
-            must divide every interval of ``t`` (up to 1e-9 relative). ``None``: one step
+            must divide every interval of ``t`` (up to 1e-9 relative, or the resolution of
+            ``t``'s dtype if coarser). ``None``: one step
             per interval of ``t``.
         options: torchdiffeq-style options, for code written for torchdiffeq:
             ``step_size``, ``first_step`` (first ``dopri5`` step; default: chosen as in
@@ -560,7 +562,11 @@ def odeint(
             )
         ys = _dopri5_solve(f, comps, times, rtol, atol, first_step, max_num_steps, stats)
     else:
-        ys = _fixed_solve(f, name, comps, times, _fixed_grid(times, step_size), stats)
+        t_dtype = (
+            t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.float64
+        )
+        grid_rtol = max(_GRID_RTOL, 16 * torch.finfo(t_dtype).eps)
+        ys = _fixed_solve(f, name, comps, times, _fixed_grid(times, step_size, grid_rtol), stats)
 
     stacked = tuple(torch.stack([y[i] for y in ys]) for i in range(len(comps)))
     return stacked if is_tuple else stacked[0]

@@ -466,3 +466,15 @@ def test_same_results_as_torchdiffeq_when_installed():
         theirs = torchdiffeq.odeint(aug, state, t, method=method, rtol=1e-6, atol=1e-8, **kw)
         for a, b in zip(ours, theirs, strict=True):
             assert_close(a, b, rtol=0, atol=tol)
+
+
+def test_float32_time_grids_are_divided_within_their_resolution():
+    # 0.1, 0.2, 0.3 are not exact in float32; the divisibility check must allow for that
+    t32 = torch.tensor([0.0, 0.1, 0.2, 0.3])
+    y = ode.odeint(lambda t, y: -y, torch.ones(1), t32, method="rk4", step_size=0.1)
+    assert torch.allclose(y[:, 0], torch.exp(-t32), atol=1e-6)
+    assert ode.last_stats().nfe == 12  # three steps of four stages
+    with pytest.raises(ValueError, match="does not divide the interval"):
+        ode.odeint(
+            lambda t, y: -y, torch.ones(1), torch.tensor([0.0, 0.25]), method="rk4", step_size=0.1
+        )
