@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ._validate import check_batch as _check_batch
+from ._validate import check_data as _check_data
 from .grid import grid_2d
 
 __all__ = [
@@ -231,6 +232,8 @@ def _lim_1d(lim) -> tuple[float, float]:
         lo, hi = (float(v) for v in lim)
     except (TypeError, ValueError):
         raise ValueError(f"lim must be (lo, hi) for 1-D samples, got {lim!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"lim must be finite (the histogram window), got {lim!r}")
     if not lo < hi:
         raise ValueError(f"lim must have lo < hi, got {lim!r}")
     return lo, hi
@@ -268,8 +271,12 @@ def histogram_tv(
 
     Returns:
         The distance, a float in ``[0, 1]``.
+
+    Raises:
+        ValueError: ``samples`` is empty or has NaN/inf rows (they are in no bin: they
+            would count as mass outside the window), or ``lim`` is not a finite window.
     """
-    samples = _check_batch(samples, "samples")
+    samples = _check_data(samples, "samples")
     _check_callable(log_prob, "log_prob")
     dim = samples.shape[1]
     for name, v in (("bins", bins), ("refine", refine)):

@@ -13,6 +13,7 @@ torch.Size([5, 2])
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -45,6 +46,40 @@ def _check_generator(generator):
     return generator
 
 
+def _check_dtype(dtype) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"dtype must be a floating torch dtype (e.g. torch.float32 or torch.float64), "
+            f"got {dtype!r}"
+        )
+    return dtype
+
+
+def _check_number(value, name: str, *, positive: bool) -> float:
+    """A finite real number (``> 0`` if ``positive`` else ``>= 0``), returned as a float."""
+    want = "> 0" if positive else ">= 0"
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite number {want}, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or not (value > 0 if positive else value >= 0):
+        raise ValueError(f"{name} must be a finite number {want}, got {value!r}")
+    return value
+
+
+def _float_tensor(value, name: str) -> torch.Tensor:
+    """``value`` as a float64 tensor with only finite entries."""
+    try:
+        t = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from exc
+    if not bool(torch.isfinite(t).all()):
+        shown = t.tolist() if t.numel() <= 16 else f"shape {tuple(t.shape)}"
+        raise ValueError(f"{name} contains NaN or infinite values: {shown}")
+    return t
+
+
 def _check_points(x) -> torch.Tensor:
     return check_batch(x, "x", 2)
 
@@ -58,9 +93,10 @@ class Toy2D:
     def sample(
         self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
-        """Draw ``n`` points; returns a ``(n, 2)`` tensor of ``dtype``."""
+        """Draw ``n`` points; returns a ``(n, 2)`` tensor of ``dtype`` (a floating dtype)."""
         n = _check_n(n)
         _check_generator(generator)
+        dtype = _check_dtype(dtype)
         return self._sample(n, generator).to(dtype)
 
     def _sample(self, n: int, generator) -> torch.Tensor:  # pragma: no cover - abstract
@@ -102,18 +138,18 @@ class GaussianMixture2D(Toy2D):
             means = [[-1.5, -0.5], [1.0, -1.0], [0.5, 1.5]]
             stds = [0.5, 0.35, 0.6]
             weights = [0.3, 0.3, 0.4]
-        self.means = torch.as_tensor(means, dtype=torch.float64)
-        if self.means.ndim != 2 or self.means.shape[1] != 2:
-            raise ValueError(f"means must have shape (k, 2), got {tuple(self.means.shape)}")
+        self.means = _float_tensor(means, "means")
+        if self.means.ndim != 2 or self.means.shape[1] != 2 or self.means.shape[0] == 0:
+            raise ValueError(f"means must have shape (k, 2), k >= 1, got {tuple(self.means.shape)}")
         k = self.means.shape[0]
-        stds = torch.as_tensor(stds, dtype=torch.float64)
+        stds = _float_tensor(stds, "stds")
         self.stds = stds.expand(k).clone() if stds.ndim == 0 else stds
         if self.stds.shape != (k,) or not bool((self.stds > 0).all()):
             raise ValueError(f"stds must be positive with shape ({k},), got {self.stds.tolist()}")
         w = (
             torch.ones(k, dtype=torch.float64)
             if weights is None
-            else torch.as_tensor(weights, dtype=torch.float64)
+            else _float_tensor(weights, "weights")
         )
         if w.shape != (k,) or bool((w < 0).any()) or float(w.sum()) <= 0:
             raise ValueError(f"weights must be non-negative with shape ({k},) and a positive sum")
@@ -142,6 +178,8 @@ class EightGaussians(GaussianMixture2D):
     name = "eight_gaussians"
 
     def __init__(self, radius: float = 2.0, std: float = 0.2):
+        radius = _check_number(radius, "radius", positive=True)
+        std = _check_number(std, "std", positive=True)
         angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
         means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], 1)
         super().__init__(means, std)
@@ -156,9 +194,7 @@ class TwoMoons(Toy2D):
     name = "two_moons"
 
     def __init__(self, noise: float = 0.1):
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise}")
-        self.noise = noise
+        self.noise = _check_number(noise, "noise", positive=False)
 
     def _sample(self, n, generator):
         upper = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5
@@ -205,10 +241,12 @@ class Rings(Toy2D):
     name = "rings"
 
     def __init__(self, radii=(1.0, 2.0), noise: float = 0.08):
-        self.radii = torch.as_tensor(radii, dtype=torch.float64)
-        if self.radii.ndim != 1 or bool((self.radii <= 0).any()):
-            raise ValueError(f"radii must be a 1-D list of positive numbers, got {radii!r}")
-        self.noise = noise
+        self.radii = _float_tensor(radii, "radii")
+        if self.radii.ndim != 1 or self.radii.numel() == 0 or bool((self.radii <= 0).any()):
+            raise ValueError(
+                f"radii must be a non-empty 1-D list of positive numbers, got {radii!r}"
+            )
+        self.noise = _check_number(noise, "noise", positive=False)
 
     def _sample(self, n, generator):
         # pick a ring with probability proportional to its circumference: uniform on length

@@ -6,6 +6,8 @@ this way) and by the heat-map plots.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -13,18 +15,36 @@ import torch
 __all__ = ["grid_2d", "integrate_density_2d", "evaluate_on_grid"]
 
 
+_LIM_FORMS = "a number L (square [-L, L]^2), (lo, hi) or (xlo, xhi, ylo, yhi)"
+
+
 def _check_lim(lim) -> tuple[float, float, float, float]:
-    if isinstance(lim, (int, float)):
+    given = lim
+    if isinstance(lim, torch.Tensor):
+        lim = lim.item() if lim.ndim == 0 else lim.tolist()
+    if isinstance(lim, bool) or isinstance(lim, (str, bytes)) or lim is None:
+        raise TypeError(f"lim must be {_LIM_FORMS}; got {type(lim).__name__} {lim!r}")
+    if isinstance(lim, numbers.Real):
         lim = (-float(lim), float(lim))
-    lim = tuple(float(v) for v in lim)
+    try:
+        lim = tuple(float(v) for v in lim)
+    except (TypeError, ValueError):
+        raise TypeError(f"lim must be {_LIM_FORMS}; got {lim!r}") from None
     if len(lim) == 2:
         lim = (lim[0], lim[1], lim[0], lim[1])
-    if len(lim) != 4 or lim[0] >= lim[1] or lim[2] >= lim[3]:
-        raise ValueError(
-            "lim must be a number L (square [-L, L]^2), (lo, hi) or (xlo, xhi, ylo, yhi) "
-            f"with lo < hi; got {lim!r}"
-        )
+    if len(lim) != 4:
+        raise ValueError(f"lim must be {_LIM_FORMS}; got {given!r}")
+    if not all(math.isfinite(v) for v in lim):
+        raise ValueError(f"lim must be finite (no NaN or inf), got {given!r}")
+    if lim[0] >= lim[1] or lim[2] >= lim[3]:
+        raise ValueError(f"lim must be {_LIM_FORMS} with lo < hi; got {given!r}")
     return lim  # type: ignore[return-value]
+
+
+def _check_dtype(dtype) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch dtype (e.g. torch.float64), got {dtype!r}")
+    return dtype
 
 
 def grid_2d(lim=3.0, n: int = 200, dtype=torch.float64):
@@ -33,17 +53,23 @@ def grid_2d(lim=3.0, n: int = 200, dtype=torch.float64):
     Args:
         lim: half-width L of the square [-L, L]^2, or (lo, hi), or (xlo, xhi, ylo, yhi).
         n: number of cells per axis (>= 2).
-        dtype: torch dtype of the returned points.
+        dtype: floating torch dtype of the returned points.
 
     Returns:
         ``(xs, ys, points, cell_area)``: ``xs`` (n,) and ``ys`` (n,) cell centres,
         ``points`` (n*n, 2) in row-major order (y varies slowest, so
         ``values.reshape(n, n)`` is indexed ``[iy, ix]`` as ``imshow`` expects), and the
         area of one cell.
+
+    Raises:
+        TypeError: ``lim`` is not a number or a sequence of numbers, or ``dtype`` is not
+            a floating dtype.
+        ValueError: ``lim`` has NaN/inf, the wrong length or ``lo >= hi``; ``n < 2``.
     """
     if not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
     x0, x1, y0, y1 = _check_lim(lim)
+    dtype = _check_dtype(dtype)
     hx, hy = (x1 - x0) / n, (y1 - y0) / n
     xs = torch.linspace(x0 + hx / 2, x1 - hx / 2, n, dtype=dtype)
     ys = torch.linspace(y0 + hy / 2, y1 - hy / 2, n, dtype=dtype)
@@ -59,7 +85,17 @@ def evaluate_on_grid(
     batch_size: int = 20_000,
     dtype=torch.float64,
 ):
-    """Evaluate ``log_prob`` on :func:`grid_2d`; returns ``(xs, ys, logp (n, n), cell_area)``."""
+    """Evaluate ``log_prob`` on :func:`grid_2d`; returns ``(xs, ys, logp (n, n), cell_area)``.
+
+    ``log_prob`` is called on chunks of at most ``batch_size`` (a positive int) points.
+    """
+    if not callable(log_prob):
+        raise TypeError(f"log_prob must be a callable (batch, 2) -> (batch,), got {log_prob!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = int(batch_size)
     xs, ys, points, area = grid_2d(lim, n, dtype=dtype)
     chunks = []
     for start in range(0, points.shape[0], batch_size):

@@ -30,6 +30,7 @@ closed form). Singular values are always in **descending** order, as in
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +71,21 @@ def _vector(x: Any, name: str, n: int | None = None) -> torch.Tensor:
     if not x.is_floating_point():
         raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
     return x
+
+
+def _is_int(k: Any) -> bool:
+    """An integer number (``int``, ``numpy.int64``, ...), but not a ``bool``."""
+    return isinstance(k, numbers.Integral) and not isinstance(k, bool)
+
+
+def _same_dtype(**tensors: torch.Tensor) -> None:
+    """Raise a TypeError naming the arguments if the tensors do not share one dtype."""
+    if len({t.dtype for t in tensors.values()}) > 1:
+        got = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
+        raise TypeError(
+            f"{', '.join(tensors)} must all have the same dtype, got {got}; "
+            "convert them first, e.g. with .to(torch.float64)"
+        )
 
 
 def _default_rtol(A: torch.Tensor) -> float:
@@ -119,15 +135,25 @@ def svd_via_eig(
     Raises:
         TypeError, ValueError: if ``A`` is not a non-empty floating 2-D tensor or
             ``rtol`` is negative.
+        ValueError: if ``A`` contains NaN or inf, or if ``A^T A`` overflows (entries of
+            ``A`` beyond about ``1e154`` in float64, ``1e19`` in float32).
     """
     A = _matrix(A, "A")
+    if not bool(torch.isfinite(A).all()):
+        raise ValueError("A contains NaN or infinite values")
     if rtol is None:
         rtol = _default_rtol(A)
     if not (isinstance(rtol, (int, float)) and rtol >= 0):
         raise ValueError(f"rtol must be a number >= 0, got {rtol!r}")
     m, n = A.shape
     k = min(m, n)
-    evals, evecs = torch.linalg.eigh(A.T @ A)  # ascending
+    AtA = A.T @ A
+    if not bool(torch.isfinite(AtA).all()):
+        raise ValueError(
+            f"A^T A overflowed in {A.dtype} (largest |A| entry {float(A.abs().max()):.3g}): "
+            "svd_via_eig squares A; use torch.linalg.svd(A) instead"
+        )
+    evals, evecs = torch.linalg.eigh(AtA)  # ascending
     evals, V = evals.flip(0), evecs.flip(1)  # descending: the course's convention
     # Round-off can make a zero eigenvalue slightly negative: clip before the sqrt.
     # Round-off in A^T A is about eps * sigma_1^2, so an eigenvalue below
@@ -164,8 +190,9 @@ def canonical_signs(
     Vh = _matrix(Vh, "Vh")
     kk = min(U.shape[1], Vh.shape[0])
     k = kk if k is None else k
-    if not (isinstance(k, int) and 0 <= k <= kk):
+    if not (_is_int(k) and 0 <= k <= kk):
         raise ValueError(f"k must be an int in [0, {kk}], got {k!r}")
+    k = int(k)
     idx = Vh[:k].abs().argmax(dim=1)
     signs = torch.sign(Vh[:k].gather(1, idx[:, None]).squeeze(1))
     signs[signs == 0] = 1
@@ -190,8 +217,9 @@ def best_rank_k(A: torch.Tensor, k: int) -> torch.Tensor:
     """
     A = _matrix(A, "A")
     kmax = min(A.shape)
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= kmax:
+    if not _is_int(k) or not 0 <= k <= kmax:
         raise ValueError(f"k must be an int in [0, {kmax}], got {k!r}")
+    k = int(k)
     U, S, Vh = torch.linalg.svd(A, full_matrices=False)
     return (U[:, :k] * S[:k]) @ Vh[:k]
 
@@ -219,8 +247,9 @@ def spiked_wigner(
     Returns:
         ``(Y, x)`` with ``Y: (n, n)`` symmetric and ``x: (n,)``.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    if not _is_int(n) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
+    n = int(n)
     if not isinstance(snr, (int, float)) or not snr >= 0:
         raise ValueError(f"snr must be a number >= 0, got {snr!r}")
     x = torch.randint(0, 2, (n,), generator=generator).to(dtype) * 2 - 1
@@ -247,11 +276,13 @@ def sherman_morrison(A_inv: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> t
     Raises:
         ValueError: on bad shapes, or if :math:`1 + v^T A^{-1} u` is (numerically) zero,
             which means ``A + u v^T`` is singular.
+        TypeError: if ``A_inv``, ``u`` and ``v`` do not share one floating dtype.
     """
     A_inv = _matrix(A_inv, "A_inv", square=True)
     n = A_inv.shape[0]
     u = _vector(u, "u", n)
     v = _vector(v, "v", n)
+    _same_dtype(A_inv=A_inv, u=u, v=v)
     Au = A_inv @ u
     vA = v @ A_inv
     denom = 1 + v @ Au
@@ -279,6 +310,10 @@ def woodbury(
 
     Returns:
         :math:`(A + U C V)^{-1}`, shape ``(n, n)``.
+
+    Raises:
+        ValueError: on bad shapes.
+        TypeError: if ``A_inv``, ``U``, ``C`` and ``V`` do not share one floating dtype.
     """
     A_inv = _matrix(A_inv, "A_inv", square=True)
     n = A_inv.shape[0]
@@ -292,6 +327,7 @@ def woodbury(
     V = _matrix(V, "V")
     if V.shape != (k, n):
         raise ValueError(f"V must have shape ({k}, {n}), got {tuple(V.shape)}")
+    _same_dtype(A_inv=A_inv, U=U, C=C, V=V)
     AU = A_inv @ U
     VA = V @ A_inv
     inner = torch.linalg.inv(C) + V @ AU
@@ -314,9 +350,14 @@ def min_norm_lstsq(X: torch.Tensor, y: torch.Tensor, rtol: float | None = None) 
 
     Returns:
         ``beta``, shape ``(p,)``.
+
+    Raises:
+        ValueError: on bad shapes or a negative ``rtol``.
+        TypeError: if ``X`` and ``y`` do not share one floating dtype.
     """
     X = _matrix(X, "X")
     y = _vector(y, "y", X.shape[0])
+    _same_dtype(X=X, y=y)
     if rtol is None:
         rtol = _default_rtol(X)
     if not (isinstance(rtol, (int, float)) and rtol >= 0):
@@ -362,8 +403,9 @@ def best_time(fn: Callable[[], Any], repeat: int = 3, number: int = 1) -> float:
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     for name, val in (("repeat", repeat), ("number", number)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+        if not _is_int(val) or val < 1:
             raise ValueError(f"{name} must be an int >= 1, got {val!r}")
+    repeat, number = int(repeat), int(number)
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -20,7 +20,7 @@ notebooks call these functions instead of repeating them:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,10 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: Any, var: Any) -> torch.Tenso
         are tensors that require grad.
 
     Raises:
-        ValueError: if ``x`` is not 1-D and non-empty or ``var`` is not positive.
+        ValueError: if ``x`` is not 1-D and non-empty, if ``mean`` or ``var`` has a shape
+            that would enlarge ``x`` when broadcast (e.g. ``(N, 1)``: the result would
+            sum ``N * N`` terms), if any value is NaN or infinite, or if ``var <= 0``.
+        TypeError: if an argument is not numeric.
 
     >>> float(gaussian_log_likelihood(torch.zeros(1, dtype=torch.float64), 0.0, 1.0))
     -0.9189385332046727
@@ -58,11 +61,38 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: Any, var: Any) -> torch.Tenso
     x = _as_tensor(x, "x")
     if x.ndim != 1 or x.numel() == 0:
         raise ValueError(f"x must have shape (N,) with N >= 1, got {tuple(x.shape)}")
-    mean = torch.as_tensor(mean, dtype=x.dtype)
-    var = torch.as_tensor(var, dtype=x.dtype)
-    if torch.any(var.detach() <= 0):
-        raise ValueError("var must be positive")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or infinite values")
+    mean = _param(mean, "mean", x)
+    var = _param(var, "var", x)
+    if not bool(torch.isfinite(mean.detach()).all()):
+        raise ValueError("mean contains NaN or infinite values")
+    v = var.detach()
+    if not bool(torch.isfinite(v).all()) or bool((v <= 0).any()):
+        raise ValueError(f"var must be positive and finite, got {_show(v)}")
     return (-0.5 * torch.log(2 * math.pi * var) - (x - mean) ** 2 / (2 * var)).sum()
+
+
+def _param(value: Any, name: str, x: torch.Tensor) -> torch.Tensor:
+    """``value`` as a tensor of ``x``'s dtype that broadcasts to ``x.shape`` without enlarging it."""
+    try:
+        t = torch.as_tensor(value, dtype=x.dtype)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}") from exc
+    try:
+        ok = torch.broadcast_shapes(t.shape, x.shape) == x.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must be a scalar or broadcastable to x's shape {tuple(x.shape)} without "
+            f"enlarging it, got shape {tuple(t.shape)}"
+        )
+    return t
+
+
+def _show(t: torch.Tensor) -> str:
+    return repr(float(t)) if t.numel() == 1 else f"a tensor of shape {tuple(t.shape)}"
 
 
 def fit_mle(
@@ -90,6 +120,8 @@ def fit_mle(
         The final value of the loss, a float.
 
     Raises:
+        TypeError: if ``params`` is not a list (or tuple) of tensors, e.g. a bare tensor
+            ``mu`` instead of ``[mu]``.
         ValueError: if ``params`` is empty, a parameter does not require grad, or the
             loss is not a finite scalar.
 
@@ -99,6 +131,11 @@ def fit_mle(
     >>> round(mu.item(), 6)
     3.0
     """
+    if isinstance(params, torch.Tensor) or not isinstance(params, Iterable):
+        raise TypeError(
+            "params must be a list of tensors, e.g. [mu], "
+            f"got {'a tensor' if isinstance(params, torch.Tensor) else type(params).__name__}"
+        )
     params = list(params)
     if not params:
         raise ValueError("params must contain at least one tensor")

@@ -227,3 +227,28 @@ def test_errors_name_the_argument():
         cov.histogram_tv(z, cov.standard_normal_log_prob, 3.0, bins=0)
     with pytest.raises(ValueError, match="lim"):
         cov.histogram_tv(z[:, :1], cov.standard_normal_log_prob, (1.0, 0.0))
+
+
+def test_histogram_tv_rejects_nan_samples_and_empty_samples():
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(1000, 1, generator=g, dtype=torch.float64)
+    s[::2] = math.nan  # used to count as mass outside the window (TV ~ 0.5)
+    with pytest.raises(ValueError, match="samples contains NaN or infinite"):
+        cov.histogram_tv(s, cov.standard_normal_log_prob, (-4.0, 4.0))
+    s2 = torch.randn(100, 2, generator=g, dtype=torch.float64)
+    s2[0, 1] = math.nan
+    with pytest.raises(ValueError, match="samples contains NaN or infinite"):
+        cov.histogram_tv(s2, cov.standard_normal_log_prob, 4.0)
+    with pytest.raises(ValueError, match="samples must have at least one row"):
+        cov.histogram_tv(
+            torch.zeros(0, 1, dtype=torch.float64), cov.standard_normal_log_prob, (-4.0, 4.0)
+        )
+
+
+@pytest.mark.parametrize("lim", [(-math.inf, math.inf), (math.nan, 1.0), (0.0, math.inf)])
+def test_histogram_tv_rejects_non_finite_window(lim):
+    s = torch.randn(50, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="lim must be finite"):
+        cov.histogram_tv(s, cov.standard_normal_log_prob, lim)
+    with pytest.raises(ValueError, match="lim must be finite"):
+        cov.histogram_tv(torch.randn(50, 2, dtype=torch.float64), cov.standard_normal_log_prob, lim)

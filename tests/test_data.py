@@ -110,3 +110,55 @@ def test_bad_inputs_give_clear_errors():
         data.get("two_moons").log_prob(torch.zeros(2, 2))
     with pytest.raises(ValueError, match="stds must be positive"):
         data.GaussianMixture2D(means=[[0.0, 0.0]], stds=-1.0)
+
+
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (
+            lambda: data.GaussianMixture2D([[0, 0], [1, 1]], 0.5, [math.nan, 1.0]),
+            ValueError,
+            "weights contains NaN",
+        ),
+        (
+            lambda: data.GaussianMixture2D([[0, math.nan], [1, 1]], 0.5),
+            ValueError,
+            "means contains NaN",
+        ),
+        (lambda: data.GaussianMixture2D([[0, 0]], math.inf), ValueError, "stds contains NaN"),
+        (lambda: data.GaussianMixture2D([[0, 0]], "a"), TypeError, "stds must be numeric"),
+        (lambda: data.TwoMoons(noise=math.nan), ValueError, "noise must be a finite number >= 0"),
+        (lambda: data.TwoMoons(noise=-0.1), ValueError, "noise must be a finite number >= 0"),
+        (
+            lambda: data.TwoMoons(noise="0.1"),
+            TypeError,
+            "noise must be a finite number >= 0, got str",
+        ),
+        (lambda: data.Rings(noise=math.nan), ValueError, "noise must be a finite number >= 0"),
+        (lambda: data.Rings(radii=()), ValueError, "radii must be a non-empty 1-D list"),
+        (lambda: data.Rings(radii=(1.0, math.nan)), ValueError, "radii contains NaN"),
+        (
+            lambda: data.EightGaussians(radius=math.nan),
+            ValueError,
+            "radius must be a finite number > 0",
+        ),
+        (lambda: data.EightGaussians(std=0.0), ValueError, r"^std must be a finite number > 0"),
+    ],
+)
+def test_bad_constructor_arguments_are_named(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+@pytest.mark.parametrize("name", data.names())
+def test_sample_requires_a_floating_dtype(name):
+    with pytest.raises(TypeError, match="dtype must be a floating torch dtype"):
+        data.get(name).sample(3, dtype=torch.long)
+
+
+def test_valid_constructor_arguments_still_work():
+    assert torch.isfinite(data.TwoMoons(noise=0).sample(5, generator=gen())).all()
+    assert torch.isfinite(data.Rings(radii=[1.0], noise=torch.tensor(0.1)).sample(5)).all()
+    e = data.EightGaussians(radius=3, std=0.1)
+    assert torch.allclose(e.means.norm(dim=1), torch.full((8,), 3.0, dtype=torch.float64))
+    assert e.sample(4, dtype=torch.float16).dtype == torch.float16

@@ -300,3 +300,56 @@ def test_best_time_counts_calls_and_validates():
         linalg.best_time(lambda: None, repeat=0)
     with pytest.raises(TypeError, match="callable"):
         linalg.best_time(3)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_svd_via_eig_rejects_non_finite_input(bad):
+    A = torch.tensor([[bad, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="A contains NaN or infinite"):
+        linalg.svd_via_eig(A)
+
+
+def test_svd_via_eig_reports_overflow_of_AtA():
+    A = torch.tensor([[1e200, 1.0], [0.0, 1.0]], dtype=torch.float64)  # A^T A = inf
+    with pytest.raises(ValueError, match=r"A\^T A overflowed.*torch\.linalg\.svd"):
+        linalg.svd_via_eig(A)
+    A32 = torch.tensor([[1e25, 1.0], [0.0, 1.0]], dtype=torch.float32)
+    with pytest.raises(ValueError, match="overflowed"):
+        linalg.svd_via_eig(A32)
+    # large but representable: still fine
+    S = linalg.svd_via_eig(torch.tensor([[1e100, 0.0], [0.0, 1e100]], dtype=torch.float64))[1]
+    assert torch.allclose(S, torch.tensor([1e100, 1e100], dtype=torch.float64))
+
+
+def test_mixed_dtypes_name_the_arguments():
+    d, f = torch.float64, torch.float32
+    with pytest.raises(
+        TypeError, match=r"A_inv, u, v must all have the same dtype.*u torch\.float32"
+    ):
+        linalg.sherman_morrison(
+            torch.eye(2, dtype=d), torch.ones(2, dtype=f), torch.ones(2, dtype=d)
+        )
+    with pytest.raises(
+        TypeError, match=r"A_inv, U, C, V must all have the same dtype.*U torch\.float32"
+    ):
+        linalg.woodbury(
+            torch.eye(2, dtype=d),
+            torch.ones(2, 1, dtype=f),
+            torch.ones(1, 1, dtype=d),
+            torch.ones(1, 2, dtype=d),
+        )
+    with pytest.raises(TypeError, match=r"X, y must all have the same dtype.*y torch\.float32"):
+        linalg.min_norm_lstsq(torch.eye(2, dtype=d), torch.ones(2, dtype=f))
+
+
+def test_integer_k_accepts_numpy_integers_not_bool():
+    A = torch.tensor([[3.0, 0.0], [4.0, 5.0]], dtype=torch.float64)
+    assert torch.equal(linalg.best_rank_k(A, np.int64(1)), linalg.best_rank_k(A, 1))
+    U, S, Vh = torch.linalg.svd(A)
+    a = linalg.canonical_signs(U, Vh, k=np.int32(2))
+    b = linalg.canonical_signs(U, Vh, k=2)
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    with pytest.raises(ValueError, match="k must be an int"):
+        linalg.best_rank_k(A, True)
+    with pytest.raises(ValueError, match="k must be an int"):
+        linalg.best_rank_k(A, 1.0)

@@ -1,5 +1,7 @@
 """Tests for course_utils.mle against scipy and closed forms (float64, tight tolerances)."""
 
+import math
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -175,3 +177,69 @@ def test_doctests():
 
     failures, _ = doctest.testmod(mle, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert failures == 0
+
+
+X3 = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+
+
+def test_gaussian_log_likelihood_rejects_shapes_that_enlarge_x():
+    # (3, 1) broadcast against (3,) would sum 9 terms: -29.27 instead of -9.7568
+    with pytest.raises(ValueError, match=r"mean must be a scalar or broadcastable.*\(3, 1\)"):
+        mle.gaussian_log_likelihood(X3, torch.zeros(3, 1, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match=r"var must be a scalar or broadcastable.*\(5, 1\)"):
+        mle.gaussian_log_likelihood(X3, 0.0, torch.ones(5, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match="mean must be a scalar or broadcastable"):
+        mle.gaussian_log_likelihood(X3, torch.zeros(2, dtype=torch.float64), 1.0)
+    # valid shapes: scalars, (1,), (N,); the result is a 0-d tensor
+    want = float(scipy.stats.norm(0.0, 1.0).logpdf(X3.numpy()).sum())
+    for mean, var in [
+        (0.0, 1.0),
+        (torch.zeros(1, dtype=torch.float64), torch.ones((), dtype=torch.float64)),
+        (torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)),
+    ]:
+        out = mle.gaussian_log_likelihood(X3, mean, var)
+        assert out.shape == () and float(out) == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(-9.7568, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "x, mean, var, match",
+    [
+        ([1.0, math.nan], 0.0, 1.0, "x contains NaN"),
+        ([1.0, math.inf], 0.0, 1.0, "x contains NaN"),
+        (X3, math.nan, 1.0, "mean contains NaN"),
+        (X3, -math.inf, 1.0, "mean contains NaN"),
+        (X3, 0.0, math.nan, "var must be positive and finite"),
+        (X3, 0.0, math.inf, "var must be positive and finite"),
+        (X3, 0.0, 0.0, "var must be positive and finite"),
+        (X3, 0.0, -1.0, "var must be positive and finite"),
+    ],
+)
+def test_gaussian_log_likelihood_rejects_non_finite_and_non_positive(x, mean, var, match):
+    with pytest.raises(ValueError, match=match):
+        mle.gaussian_log_likelihood(x, mean, var)
+
+
+def test_gaussian_log_likelihood_non_numeric_argument_is_named():
+    with pytest.raises(TypeError, match="var must be a number or a tensor, got str"):
+        mle.gaussian_log_likelihood(X3, 0.0, "1")
+
+
+def test_gaussian_log_likelihood_still_differentiable():
+    mu = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    lv = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    mle.fit_mle(lambda: -mle.gaussian_log_likelihood(X3, mu, lv.exp()), [mu, lv])
+    assert mu.item() == pytest.approx(2.0, abs=1e-8)
+    assert lv.exp().item() == pytest.approx(2.0 / 3.0, abs=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(), (2,)])
+def test_fit_mle_bare_tensor_params_says_use_a_list(shape):
+    mu = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(TypeError, match=r"params must be a list of tensors, e\.g\. \[mu\]"):
+        mle.fit_mle(lambda: ((mu - 1) ** 2).sum(), mu)
+    with pytest.raises(TypeError, match="params must be a list of tensors"):
+        mle.fit_mle(lambda: ((mu - 1) ** 2).sum(), 3.0)
+    # a tuple still works
+    mle.fit_mle(lambda: ((mu - 1) ** 2).sum(), (mu,))
+    assert torch.allclose(mu, torch.ones_like(mu))
