@@ -230,12 +230,25 @@ def odeint_adjoint(
         "step_size": step_size,
         "options": options,
     }
+    back_method = method if adjoint_method is None else adjoint_method
+    inherit_step = adjoint_method is None or str(back_method).lower() != "dopri5"
     backward = {
-        "method": method if adjoint_method is None else adjoint_method,
+        "method": back_method,
         "rtol": rtol if adjoint_rtol is None else adjoint_rtol,
         "atol": atol if adjoint_atol is None else adjoint_atol,
-        "step_size": step_size if adjoint_step_size is None else adjoint_step_size,
+        # a fixed forward step is not carried over to an adaptive backward solver
+        "step_size": adjoint_step_size
+        if adjoint_step_size is not None
+        else (step_size if inherit_step else None),
         "options": options if adjoint_options is None else adjoint_options,
     }
+    # Check the backward settings now, on a zero field over the same (reversed) times,
+    # rather than only when .backward() runs after a possibly long forward solve.
+    try:
+        _odeint()(
+            lambda s, y: torch.zeros_like(y), torch.zeros(1, dtype=t.dtype), t.flip(0), **backward
+        )
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"adjoint (backward) solver settings: {exc}") from None
     ys = _AdjointFunction.apply(func, len(parts), is_tuple, forward, backward, *parts, t, *params)
     return tuple(ys) if is_tuple else ys[0]

@@ -200,3 +200,28 @@ def test_adjoint_params_as_one_tensor_or_listed_twice_give_the_true_gradient():
     y = odeint_adjoint(f, y0, t, adjoint_params=(p, p), rtol=1e-10, atol=1e-10)[-1].sum()
     (g2,) = torch.autograd.grad(y, p)
     assert torch.allclose(g1, exact, atol=1e-7) and torch.allclose(g2, exact, atol=1e-7)
+
+
+def test_backward_settings_are_checked_when_called_not_at_backward():
+    t = torch.tensor([0.0, 1.0], dtype=F64)
+    k = torch.tensor(0.5, dtype=F64, requires_grad=True)
+    f = lambda t_, y: -k * y
+    y0 = torch.ones(1, dtype=F64)
+    with pytest.raises(ValueError, match="adjoint \\(backward\\) solver settings: .*rk45"):
+        odeint_adjoint(f, y0, t, adjoint_params=(k,), adjoint_method="rk45")
+    with pytest.raises(ValueError, match="adjoint \\(backward\\) solver settings: rtol must be"):
+        odeint_adjoint(f, y0, t, adjoint_params=(k,), adjoint_rtol=-1.0)
+    # a fixed forward step is not inherited by an adaptive backward solver
+    y = odeint_adjoint(
+        f,
+        y0,
+        t,
+        method="rk4",
+        step_size=0.1,
+        adjoint_method="dopri5",
+        adjoint_params=(k,),
+        adjoint_rtol=1e-10,
+        adjoint_atol=1e-10,
+    )
+    (g,) = torch.autograd.grad(y[-1].sum(), k)
+    assert abs(float(g) + math.exp(-0.5)) < 1e-6  # d/dk exp(-k) at k = 0.5
