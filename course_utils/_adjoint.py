@@ -242,12 +242,19 @@ def odeint_adjoint(
         else (step_size if inherit_step else None),
         "options": options if adjoint_options is None else adjoint_options,
     }
-    # Check the backward settings now, on a zero field over the same (reversed) times,
-    # rather than only when .backward() runs after a possibly long forward solve.
+    # Check the backward settings now, with odeint's own checks over the same (reversed)
+    # times, rather than only when .backward() runs after a possibly long forward solve.
+    from .ode import _check_settings, _check_times, _step_counts
+
     try:
-        _odeint()(
-            lambda s, y: torch.zeros_like(y), torch.zeros(1, dtype=t.dtype), t.flip(0), **backward
+        name, _, _, back_step, _, _ = _check_settings(
+            backward["method"],
+            backward["rtol"],
+            backward["atol"],
+            backward["step_size"],
+            backward["options"],
         )
+        _step_counts(name, _check_times(t.flip(0)), back_step, t)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"adjoint (backward) solver settings: {exc}") from None
     ys = _AdjointFunction.apply(func, len(parts), is_tuple, forward, backward, *parts, t, *params)

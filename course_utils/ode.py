@@ -446,6 +446,66 @@ def _dopri5_solve(f: _Func, y0, times, rtol, atol, first_step, max_num_steps, st
 # --------------------------------------------------------------------------- public
 
 
+def _check_settings(method, rtol, atol, step_size, options):
+    """Validate the solver settings of :func:`odeint` (also used by ``odeint_adjoint`` for its
+    backward solve); returns ``(name, rtol, atol, step_size, first_step, max_num_steps)``."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {list(METHODS)}, got {method!r}")
+    name = _ALIASES.get(method.lower(), method.lower())
+    if name not in METHODS:
+        raise ValueError(f"unknown method {method!r}: the known methods are {list(METHODS)}")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(_OPTION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown options {unknown}: the known options are {list(_OPTION_KEYS)}")
+    if "step_size" in options:
+        if step_size is not None and options["step_size"] is not None:
+            raise ValueError("give step_size either as an argument or in options, not both")
+        step_size = options["step_size"] if step_size is None else step_size
+    for label, tol in (("rtol", rtol), ("atol", atol)):
+        if isinstance(tol, torch.Tensor) and tol.numel() == 1:
+            tol = float(tol)
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+            raise ValueError(f"{label} must be a number >= 0, got {tol!r}")
+    rtol, atol = float(rtol), float(atol)
+    if name == "dopri5" and rtol == 0 and atol == 0:
+        raise ValueError("rtol and atol cannot both be 0 for method='dopri5'")
+    if step_size is not None:
+        if isinstance(step_size, torch.Tensor) and step_size.numel() == 1:
+            step_size = float(step_size)
+        if (
+            isinstance(step_size, bool)
+            or not isinstance(step_size, (int, float))
+            or not (math.isfinite(step_size) and step_size > 0)
+        ):
+            raise ValueError(
+                f"step_size must be a positive number (its sign follows t), got {step_size!r}"
+            )
+        step_size = float(step_size)
+    first_step = options.get("first_step")
+    if first_step is not None and not (float(first_step) > 0):
+        raise ValueError(f"options['first_step'] must be positive, got {first_step!r}")
+    max_num_steps = int(options.get("max_num_steps", _DEFAULT_MAX_NUM_STEPS))
+    if max_num_steps < 1:
+        raise ValueError(f"options['max_num_steps'] must be >= 1, got {max_num_steps}")
+
+    return name, rtol, atol, step_size, first_step, max_num_steps
+
+
+def _step_counts(name: str, times: list[float], step_size, t) -> list[int] | None:
+    """Steps per interval of ``times`` for the fixed-step methods (None for dopri5)."""
+    if len(times) == 1:
+        return None
+    if name == "dopri5":
+        if step_size is not None:
+            raise ValueError(
+                "step_size is for the fixed-step methods; dopri5 chooses its own steps"
+            )
+        return None
+    t_dtype = t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.float64
+    return _fixed_grid(times, step_size, max(_GRID_RTOL, 16 * torch.finfo(t_dtype).eps))
+
+
 def odeint(
     func: Callable[[torch.Tensor, State], State],
     y0: State,
@@ -507,48 +567,12 @@ def odeint(
     True
     """
     global _LAST_STATS
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a string, one of {list(METHODS)}, got {method!r}")
-    name = _ALIASES.get(method.lower(), method.lower())
-    if name not in METHODS:
-        raise ValueError(f"unknown method {method!r}: the known methods are {list(METHODS)}")
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(_OPTION_KEYS))
-    if unknown:
-        raise ValueError(f"unknown options {unknown}: the known options are {list(_OPTION_KEYS)}")
-    if "step_size" in options:
-        if step_size is not None and options["step_size"] is not None:
-            raise ValueError("give step_size either as an argument or in options, not both")
-        step_size = options["step_size"] if step_size is None else step_size
-    for label, tol in (("rtol", rtol), ("atol", atol)):
-        if isinstance(tol, torch.Tensor) and tol.numel() == 1:
-            tol = float(tol)
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
-            raise ValueError(f"{label} must be a number >= 0, got {tol!r}")
-    rtol, atol = float(rtol), float(atol)
-    if name == "dopri5" and rtol == 0 and atol == 0:
-        raise ValueError("rtol and atol cannot both be 0 for method='dopri5'")
-    if step_size is not None:
-        if isinstance(step_size, torch.Tensor) and step_size.numel() == 1:
-            step_size = float(step_size)
-        if (
-            isinstance(step_size, bool)
-            or not isinstance(step_size, (int, float))
-            or not (math.isfinite(step_size) and step_size > 0)
-        ):
-            raise ValueError(
-                f"step_size must be a positive number (its sign follows t), got {step_size!r}"
-            )
-        step_size = float(step_size)
-    first_step = options.get("first_step")
-    if first_step is not None and not (float(first_step) > 0):
-        raise ValueError(f"options['first_step'] must be positive, got {first_step!r}")
-    max_num_steps = int(options.get("max_num_steps", _DEFAULT_MAX_NUM_STEPS))
-    if max_num_steps < 1:
-        raise ValueError(f"options['max_num_steps'] must be >= 1, got {max_num_steps}")
-
+    name, rtol, atol, step_size, first_step, max_num_steps = _check_settings(
+        method, rtol, atol, step_size, options
+    )
     comps, is_tuple = _check_state(y0)
     times = _check_times(t)
+    counts = _step_counts(name, times, step_size, t)
     stats = OdeStats(method=name)
     _LAST_STATS = stats
     f = _Func(func, comps, is_tuple, stats)
@@ -556,17 +580,9 @@ def odeint(
     if len(times) == 1:
         ys = [comps]
     elif name == "dopri5":
-        if step_size is not None:
-            raise ValueError(
-                "step_size is for the fixed-step methods; dopri5 chooses its own steps"
-            )
         ys = _dopri5_solve(f, comps, times, rtol, atol, first_step, max_num_steps, stats)
     else:
-        t_dtype = (
-            t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.float64
-        )
-        grid_rtol = max(_GRID_RTOL, 16 * torch.finfo(t_dtype).eps)
-        ys = _fixed_solve(f, name, comps, times, _fixed_grid(times, step_size, grid_rtol), stats)
+        ys = _fixed_solve(f, name, comps, times, counts, stats)
 
     stacked = tuple(torch.stack([y[i] for y in ys]) for i in range(len(comps)))
     return stacked if is_tuple else stacked[0]
