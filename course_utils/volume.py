@@ -25,6 +25,7 @@ through :func:`sequential_jvp`); :func:`reverse_map_jvp` then uses it instead of
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -99,8 +100,8 @@ def _check_steps(n_steps: int) -> int:
     return n_steps
 
 
-def _velocity(v: Field, t: float, x: torch.Tensor) -> torch.Tensor:
-    out = v(torch.tensor(t, dtype=x.dtype), x)
+def _velocity(v: Field, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    out = v(torch.as_tensor(t, dtype=x.dtype), x)
     if out.shape != x.shape:
         raise ValueError(
             f"v(t, x) must return the shape of x {tuple(x.shape)}, got {tuple(out.shape)}"
@@ -244,6 +245,11 @@ def _silu_prime(layer, z):
     return sig * (1 + z * (1 - sig))
 
 
+def _sigmoid_prime(layer, z):
+    sig = torch.sigmoid(z)
+    return sig * (1 - sig)
+
+
 def _softplus_prime(layer, z):
     bz = layer.beta * z
     return torch.where(bz > layer.threshold, torch.ones_like(z), torch.sigmoid(bz))
@@ -258,7 +264,7 @@ def _selu_prime(layer, z):
 _ACTIVATION_PRIMES = {
     torch.nn.SiLU: _silu_prime,
     torch.nn.Tanh: lambda layer, z: 1 - torch.tanh(z) ** 2,
-    torch.nn.Sigmoid: lambda layer, z: torch.sigmoid(z) * (1 - torch.sigmoid(z)),
+    torch.nn.Sigmoid: _sigmoid_prime,
     torch.nn.Softplus: _softplus_prime,
     torch.nn.SELU: _selu_prime,
     torch.nn.ReLU: lambda layer, z: (z > 0).to(z.dtype),
@@ -378,52 +384,55 @@ def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, ro
     field_jvp = _field_jvp(v, route)
     h = 1.0 / n
     s = u.to(xs.dtype)
+    # Each route gives (v(t_k, x_k), Dv(t_k, x_k) s_k) for one Euler step.
+    context = contextlib.nullcontext()
     if field_jvp is not None:
         # The field pushes the points and all their directions through each layer together;
         # rows of s are grouped by point.
         s = s.reshape(-1, d)
-        for k in range(n, 0, -1):
-            vel, dv_s = field_jvp(torch.tensor(k * h, dtype=xs.dtype), xs, s)
+
+        def step(tt, xs, s):
+            vel, dv_s = field_jvp(tt, xs, s)
             if vel.shape != xs.shape or dv_s.shape != s.shape:
                 raise ValueError(
                     f"v.jvp(t, x, s) must return shapes {tuple(xs.shape)} and "
                     f"{tuple(s.shape)}, got {tuple(vel.shape)} and {tuple(dv_s.shape)}"
                 )
-            s = s - h * dv_s
-            xs = xs - h * vel
-        return (xs[0] if single else xs), s.reshape(u.shape)
-    if single or s.ndim == 3:
+            return vel, dv_s
+
+    elif single or s.ndim == 3:
         # m directions per point: evaluate the primal once per step and push the tangents
         # through a vmapped forward-mode JVP (1.6x faster than m dual copies).
-        def tangents(t, xi, si):
-            return vmap(_tangent_map(v, t, xi[None]))(si)
+        def tangents(tt, xi, si):
+            return vmap(_tangent_map(v, tt, xi[None]))(si)
 
-        for k in range(n, 0, -1):
-            tt = torch.tensor(k * h, dtype=xs.dtype)
-            vel = _velocity(v, k * h, xs)
+        def step(tt, xs, s):
             if single:
                 dv_s = tangents(tt, xs[0], s)
             else:
-                dv_s = vmap(lambda xi, si, tt=tt: tangents(tt, xi, si))(xs, s)
-            s = s - h * dv_s
-            xs = xs - h * vel
-        return (xs[0] if single else xs), s
-    # One direction per point: dual numbers carry v(t_k, x_k) and Dv(t_k, x_k) s_k in one
-    # evaluation of v per step.
-    with fwAD.dual_level():
-        for k in range(n, 0, -1):
-            tt = torch.tensor(k * h, dtype=xs.dtype)
-            out = v(tt, fwAD.make_dual(xs, s))
-            vel, dv_s = fwAD.unpack_dual(out)
-            if dv_s is None:  # the field ignores x: its Jacobian is zero
-                dv_s = torch.zeros_like(s)
+                dv_s = vmap(lambda xi, si: tangents(tt, xi, si))(xs, s)
+            return _velocity(v, tt, xs), dv_s
+
+    else:
+        # One direction per point: dual numbers carry v(t_k, x_k) and Dv(t_k, x_k) s_k in
+        # one evaluation of v per step.
+        context = fwAD.dual_level()
+
+        def step(tt, xs, s):
+            vel, dv_s = fwAD.unpack_dual(v(tt, fwAD.make_dual(xs, s)))
             if vel.shape != xs.shape:
                 raise ValueError(
                     f"v(t, x) must return the shape of x {tuple(xs.shape)}, got {tuple(vel.shape)}"
                 )
+            # None: the field ignores x, its Jacobian is zero
+            return vel, torch.zeros_like(s) if dv_s is None else dv_s
+
+    with context:
+        for k in range(n, 0, -1):
+            vel, dv_s = step(torch.tensor(k * h, dtype=xs.dtype), xs, s)
             s = s - h * dv_s
             xs = xs - h * vel
-    return xs, s
+    return (xs[0] if single else xs), s.reshape(u.shape)
 
 
 def reverse_map_jvp_autodiff(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int):
