@@ -38,6 +38,7 @@ class _NotNumericError(TypeError):
 
 
 _NONE_MESSAGE = "your answer is None - did the function forget to return?"
+_CONTAINS_NONE_MESSAGE = "your answer contains None - did a function forget to return?"
 
 
 def _short(value: Any) -> str:
@@ -72,9 +73,7 @@ def _plain(value: Any, flags: set[str]) -> Any:
         items = []
         for item in value:
             if item is None:
-                raise _NotNumericError(
-                    "your answer contains None - did a function forget to return?"
-                )
+                raise _NotNumericError(_CONTAINS_NONE_MESSAGE)
             if isinstance(item, (str, bytes)):
                 raise _NotNumericError(
                     f"expected a number or an array, got a {type(value).__name__} that contains "
@@ -126,7 +125,7 @@ def _numeric_array(value: Any) -> tuple[np.ndarray, bool]:
         )
     if kind == "O":  # Python ints beyond int64, Fractions, Decimals, dicts, generators, ...
         if any(v is None for v in arr.flat):
-            raise _NotNumericError("your answer contains None - did a function forget to return?")
+            raise _NotNumericError(_CONTAINS_NONE_MESSAGE)
         try:
             converted = arr.astype(np.complex128 if _has_complex(arr) else np.float64)
         except OverflowError:

@@ -508,8 +508,7 @@ class CNF(torch.nn.Module):
 
 
 def _batches(data, batch_size: int, generator):
-    if isinstance(data, torch.Tensor):
-        data = _check_points(data, label="data")
+    if isinstance(data, torch.Tensor):  # checked once by the caller
         idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
         return data[idx]
     if callable(data):
@@ -585,9 +584,9 @@ def train_ml(
     history: dict[str, list] = {"loss": [], "nfe_forward": [], "nfe_backward": []}
     for step in range(steps):
         x = _batches(data, batch_size, generator)
-        x = check_data(x, "a batch of data", cnf.dim).to(
-            next(iter(params)).dtype if params else x.dtype
-        )
+        if not isinstance(data, torch.Tensor):  # a tensor was checked once, above
+            check_data(x, "a batch of data", cnf.dim)
+        x = x.to(next(iter(params)).dtype if params else x.dtype)
         optimizer.zero_grad(set_to_none=True)
         loss = -cnf.log_prob(x, generator=generator).mean()
         nfe_fwd = cnf.last_nfe

@@ -589,9 +589,13 @@ class VelocityMLP(torch.nn.Module):
     def forward(self, t, x: torch.Tensor) -> torch.Tensor:
         """``t``: number, 0-d or ``(batch,)``; ``x: (batch, dim)`` -> ``(batch, dim)``."""
         x = _check_points(x, "x", self.dim)
+        return self.net(self._features(t, x))
+
+    def _features(self, t, x: torch.Tensor) -> torch.Tensor:
+        """The network's input ``[x, t, sin(2 pi k t), cos(2 pi k t)]``: (batch, dim + 1 + 2 n_freq)."""
         tc = _column_time(t, x).expand(x.shape[0], 1)
         ang = tc * self.freqs.to(x.dtype)
-        return self.net(torch.cat([x, tc, torch.sin(ang), torch.cos(ang)], dim=1))
+        return torch.cat([x, tc, torch.sin(ang), torch.cos(ang)], dim=1)
 
     def jvp(self, t, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(v(t, x), Dv(t, x) s)``, the derivative in x with t held fixed, by hand.
@@ -611,9 +615,7 @@ class VelocityMLP(torch.nn.Module):
                 f"s must have a multiple of x's {x.shape[0]} rows (k directions per point), "
                 f"got {s.shape[0]}"
             )
-        tc = _column_time(t, x).expand(x.shape[0], 1)
-        ang = tc * self.freqs.to(x.dtype)
-        feats = torch.cat([x, tc, torch.sin(ang), torch.cos(ang)], dim=1)
+        feats = self._features(t, x)
         tang = torch.cat([s.to(x.dtype), s.new_zeros(s.shape[0], feats.shape[1] - self.dim)], 1)
         return sequential_jvp(self.net, feats, tang)
 
