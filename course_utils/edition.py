@@ -8,10 +8,11 @@ Command line (``python3 course.py edition OUT_DIR`` runs it in the course enviro
 What goes in: the lectures (``notebooks/``, instructor cells and ``### BEGIN/END
 INSTRUCTOR`` regions removed), the released exercises (``exercises/*.ipynb``, which must
 be up to date with ``course-grade release --check``), the ``course_utils`` package,
-``course.py``, ``pyproject.toml``, ``environment.yml``, ``.gitignore``, ``LICENSE`` and
-the README without its instructor-only parts (between ``<!-- instructor -->`` and
+``course.py``, ``pyproject.toml``, ``environment.yml``, ``.gitignore``, ``LICENSE``,
+``conftest.py`` with ``tests/nbval_sanitize.cfg`` (so that ``python3 course.py test`` there
+runs the lectures under nbval) and the README without its instructor-only parts (between ``<!-- instructor -->`` and
 ``<!-- /instructor -->``). Everything else stays out: ``solutions/``, ``grading/``
-(hidden tests), ``tests/``, ``docs/``, ``tools/``, ``benchmarks/``, ``.ci/``, and any
+(hidden tests), the rest of ``tests/``, ``docs/``, ``tools/``, ``benchmarks/``, ``.ci/``, and any
 file git does not track (``my_work/``, grades, submissions).
 """
 
@@ -38,7 +39,10 @@ TOP_FILES = (
     "pyproject.toml",
     "environment.yml",
     ".gitignore",
+    "conftest.py",
 )
+# the one file of tests/ the lectures' nbval run needs (python3 course.py test there)
+EXTRA_FILES = ("tests/nbval_sanitize.cfg",)
 FOLDERS = ("course_utils", "notebooks")
 _INSTRUCTOR_BLOCK = re.compile(r"<!-- instructor -->.*?<!-- /instructor -->\n?", re.S)
 _FORBIDDEN_TEXT = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN INSTRUCTOR", "END INSTRUCTOR")
@@ -67,6 +71,8 @@ def _wanted(rel: Path) -> bool:
     parts = rel.parts
     if len(parts) == 1:
         return parts[0] in TOP_FILES
+    if rel.as_posix() in EXTRA_FILES:
+        return True
     if parts[0] in FOLDERS:
         return "__pycache__" not in parts
     return parts[0] == "exercises" and len(parts) == 2 and rel.suffix == ".ipynb"
@@ -184,7 +190,14 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
 def edition_problems(out: str | Path) -> list[str]:
     """What in the folder ``out`` should not be in a student edition (empty: none)."""
     out = Path(out)
-    problems = [f"{d}/ is present" for d in ("solutions", "grading", "tests") if (out / d).exists()]
+    problems = [f"{d}/ is present" for d in ("solutions", "grading") if (out / d).exists()]
+    if (out / "tests").exists():
+        extra = sorted(
+            p.relative_to(out).as_posix()
+            for p in (out / "tests").rglob("*")
+            if p.is_file() and p.relative_to(out).as_posix() not in EXTRA_FILES
+        )
+        problems += [f"{name}: no test files belong in the edition" for name in extra]
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         rel = path.relative_to(out)
         if rel.parts[0] == "course_utils":
