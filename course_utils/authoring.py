@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 import time
@@ -274,6 +275,9 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> float:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    # One torch thread, as under the test suite (two notebooks side by side on two cores):
+    # the stored outputs then match what nbval sees, and run times are the suite's.
+    os.environ.setdefault("COURSE_THREADS", "1")
     t0 = time.perf_counter()
     client = NotebookClient(
         nb,

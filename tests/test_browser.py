@@ -14,6 +14,7 @@ Screenshots go to ``test-artifacts/browser/`` (printed at the end of each test).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -381,3 +382,39 @@ def test_jupyterlab_state_stays_in_temporary_dirs(lab, browser):
         page.close()
     assert list((work / "_workspaces").glob("*")), "JupyterLab saved no workspace in the temp dir"
     assert _user_workspace_files() == before, "the user's own JupyterLab workspaces changed"
+
+
+def test_a_jupyterlab_edit_reaches_the_text_source(lab, browser):
+    """Editing a paired lecture in JupyterLab and saving updates its py:percent source
+    (jupytext's contents manager), and the pair still agrees afterwards."""
+    from course_utils import authoring
+
+    url, work = lab
+    text = work / "notebooks" / "01_mle.py"
+    before = text.read_text()
+    marker = "Edited in the browser test."
+    assert marker not in before
+    page = _open(browser, url, TOPIC_LECTURE)
+    try:
+        cell = _activate(page, 0)  # the title cell (markdown)
+        page.keyboard.press("Enter")  # edit mode: the markdown source opens in the editor
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Control+End")
+        page.keyboard.insert_text(f"\n\n{marker}")
+        page.keyboard.press("Shift+Enter")  # render the cell again
+        page.keyboard.press("Control+s")
+        deadline = time.time() + 30
+        while marker not in text.read_text() and time.time() < deadline:
+            time.sleep(0.5)
+        _shot(page, "jupytext_edit_saved")
+    finally:
+        page.close()
+    after = text.read_text()
+    assert f"# {marker}" in after, "saving in JupyterLab did not update notebooks/01_mle.py"
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    assert [ln for ln in diff if ln[:1] in "+-"] == ["+ #", f"+ # {marker}"], diff
+    pair = next(p for p in authoring.find_pairs(work) if p.name == "notebooks/01_mle")
+    assert authoring.pair_problems(pair) == []
+    saved = json.loads((work / TOPIC_LECTURE).read_text())
+    original = json.loads((ROOT / TOPIC_LECTURE).read_text())
+    assert [c["id"] for c in saved["cells"]] == [c["id"] for c in original["cells"]]
