@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.grading._release import release_topics
+from course_utils.grading import release_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("course_cli", ROOT / "course.py")
