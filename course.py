@@ -3,6 +3,7 @@
 
     python3 course.py lab     # set everything up, open JupyterLab at notebooks/00_start_here.ipynb
     python3 course.py test    # set everything up, run the whole test suite
+    python3 course.py build NN_topic | --all   # authors: sync text sources, execute, release
 
 Both commands create a virtual environment in ``.venv`` (once), install the course
 package with its test extra into it (again only when ``pyproject.toml`` changed), and
@@ -110,8 +111,14 @@ def cmd_test(args: list[str]) -> int:
     return rc
 
 
+def cmd_build(args: list[str]) -> int:
+    """Sync notebooks with their text sources, execute them, re-release exercises."""
+    py = ensure_env("test")
+    return subprocess.call([str(py), "-m", "course_utils.authoring", "build", *args], cwd=ROOT)
+
+
 def main(argv: list[str]) -> int:
-    commands = {"lab": cmd_lab, "test": cmd_test}
+    commands = {"lab": cmd_lab, "test": cmd_test, "build": cmd_build}
     if not argv or argv[0] not in commands:
         print(__doc__)
         print(
