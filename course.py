@@ -6,7 +6,8 @@ Students:
     python3 course.py test       set up (once, with the test tools) and run every test
 
 Instructors and authors:
-    python3 course.py build ...  rebuild a notebook (python -m course_utils.authoring build)
+    python3 course.py build NN_topic | --all
+                                 sync text sources, execute, re-release (course_utils.authoring)
     python3 course.py workspace  create/refresh the student workspace my_work/ (lab does it)
     python3 course.py edition OUT_DIR [--force]
                                  write the student edition (no solutions, hidden tests or
