@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -261,3 +262,68 @@ def test_ctrl_c_to_the_whole_process_group(course_copy, tmp_path):
         lab.kill()
         raise
     _clean_exit(*lab.stop(signal.SIGINT, group=True))
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
+def test_ctrl_c_in_a_terminal_shows_jupyters_question_and_stops(course_copy, tmp_path):
+    """In a real terminal (tmux): Ctrl-C, Jupyter asks, 'y', everything stops, no traceback."""
+    port = _free_port()
+    env = private_env(tmp_path)
+    assigns = " ".join(
+        f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("HOME", "JUP", "IPY", "MPL"))
+    )
+    cmd = (
+        f"cd {shlex.quote(str(course_copy))} && env {assigns} {shlex.quote(sys.executable)} "
+        f"course.py lab --current-env --no-browser --port={port} --ip=127.0.0.1; "
+        "echo EXITED rc=$?; sleep 300"
+    )
+    tmux = ["tmux", "-L", f"course-test-{port}"]
+    subprocess.run([*tmux, "new-session", "-d", "-x", "200", "-y", "50", cmd], check=True)
+
+    def screen() -> str:
+        return subprocess.run(
+            [*tmux, "capture-pane", "-p", "-S", "-200"], capture_output=True, text=True
+        ).stdout
+
+    def wait_for(text: str, timeout: float) -> str:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            shown = screen()
+            if text in shown:
+                return shown
+            time.sleep(0.5)
+        raise AssertionError(f"{text!r} never appeared:\n{screen()[-3000:]}")
+
+    try:
+        pane = int(
+            subprocess.run(
+                [*tmux, "list-panes", "-F", "#{pane_pid}"], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # up, and asking for the token the terminal shows
+            except OSError:
+                assert time.time() < deadline, screen()[-3000:]
+                time.sleep(0.5)
+        started = descendants(pane)
+        subprocess.run([*tmux, "send-keys", "C-c"], check=True)
+        wait_for("Shut down this Jupyter server (y/[n])?", 30)
+        subprocess.run([*tmux, "send-keys", "y", "Enter"], check=True)
+        shown = wait_for("EXITED rc=", 60)
+        after_ctrl_c = shown.split("Shut down this Jupyter server", 1)[1]
+        assert "[course] JupyterLab stopped (exit status 0)" in after_ctrl_c, after_ctrl_c
+        assert "EXITED rc=0" in after_ctrl_c and "Traceback" not in after_ctrl_c, after_ctrl_c
+        time.sleep(1)
+        left = [
+            p
+            for p in started
+            if alive(p) and b"sleep" not in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        assert not left, f"processes left running: {left}"
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
