@@ -62,6 +62,13 @@ LAB_OPTIONS = [
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ]
+# JupyterLab's own "get notified about Jupyter news?" toast is decided by this setting
+# (news_url=None only stops the server fetching): default it to "no" for the course,
+# in a namespaced overrides file of the environment (the user's settings still win).
+LAB_OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
+}
+LAB_OVERRIDES_FILE = "share/jupyter/lab/settings/overrides.d/flows-course.json"
 # Seconds JupyterLab gets to shut down (kernels included) after a forwarded signal.
 STOP_GRACE_S = 20.0
 
@@ -406,9 +413,25 @@ def _python(opts: dict, extras: Sequence[str]) -> Path:
     return ensure_env(extras, gpu=opts["gpu"])
 
 
+def write_lab_overrides(prefix: Path) -> Path | None:
+    """Write the course's JupyterLab setting defaults (no news toast) into the
+    environment at ``prefix``; returns the file, or None if it cannot be written."""
+    path = Path(prefix) / LAB_OVERRIDES_FILE
+    text = json.dumps(LAB_OVERRIDES, indent=1) + "\n"
+    try:
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    except OSError as exc:
+        _say(f"note: could not write {path} ({exc}); JupyterLab may ask about news")
+        return None
+    return path
+
+
 def cmd_lab(args: list[str]) -> int:
     opts, rest = _split_options(args)
     py = _python(opts, ())
+    write_lab_overrides(Path(sys.prefix) if opts["current_env"] else VENV)
     first = not (ROOT / WORKSPACE).exists()
     cmd_workspace([])
     target = FIRST_NOTEBOOK if first else f"{WORKSPACE}/"

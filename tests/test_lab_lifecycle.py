@@ -233,6 +233,12 @@ def test_lab_serves_the_course_and_stops_on_sigint(course_copy, tmp_path):
             re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)[1]
         )
         assert config["news"] == {"disabled": True}, config.get("news")
+        # ... and the front end's "get notified about Jupyter news?" toast is off: it shows
+        # only while the fetchNews setting is "none"
+        _, _, setting = lab.get("/lab/api/settings/@jupyterlab/apputils-extension:notification")
+        defaults = json.loads(setting)["schema"]["properties"]  # overrides change defaults
+        assert defaults["fetchNews"]["default"] == "false", defaults["fetchNews"]
+        assert defaults["checkForUpdates"]["default"] is False
         lab.start_kernel()
     except BaseException:
         lab.kill()
