@@ -96,6 +96,57 @@ def test_energy_distance_floor_formula():
         metrics.energy_distance_floor(x, 0, 5)
 
 
+def _reference_mean(a, b, kernel):
+    # the definition before the tiled version: one full cdist, squared, then the kernel
+    d2 = torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist") ** 2
+    return float(kernel(d2).mean())
+
+
+@pytest.mark.parametrize(("n", "m", "dim"), [(1, 1, 1), (37, 1100, 3), (1300, 600, 2)])
+def test_tiled_metrics_match_the_untiled_definition(n, m, dim):
+    # sizes below, across and not multiples of the tile side (512)
+    x = torch.randn(n, dim, generator=_g(400 + n), dtype=F64)
+    y = 1.3 * torch.randn(m, dim, generator=_g(500 + m), dtype=F64) + 0.2
+    ref = (
+        2 * _reference_mean(x, y, torch.sqrt)
+        - _reference_mean(x, x, torch.sqrt)
+        - _reference_mean(y, y, torch.sqrt)
+    )
+    assert metrics.energy_distance(x, y) == pytest.approx(max(ref, 0.0), rel=1e-11, abs=1e-15)
+    h = 0.7
+
+    def k(d2):
+        return torch.exp(-d2 / (2 * h * h))
+
+    biased = _reference_mean(x, x, k) + _reference_mean(y, y, k) - 2 * _reference_mean(x, y, k)
+    assert metrics.mmd2(x, y, h, unbiased=False) == pytest.approx(biased, rel=1e-11, abs=1e-15)
+    if n >= 2:
+        floor = (1 / 10 + 1 / 20) * _reference_mean(x, x, torch.sqrt) * n / (n - 1)
+        assert metrics.energy_distance_floor(x, 10, 20) == pytest.approx(floor, rel=1e-11)
+
+
+def test_sample_metrics_work_in_bounded_tiles(monkeypatch):
+    # no distance matrix larger than a tile is ever built, whatever the cloud sizes
+    shapes = []
+    cdist = torch.cdist
+
+    def spy(a, b, **kw):
+        shapes.append((a.shape[0], b.shape[0]))
+        return cdist(a, b, **kw)
+
+    monkeypatch.setattr(torch, "cdist", spy)
+    x = torch.randn(2100, 2, generator=_g(600), dtype=F64)
+    y = torch.randn(1700, 2, generator=_g(601), dtype=F64)
+    metrics.energy_distance(x, y)
+    metrics.mmd2(x, y)
+    metrics.energy_distance_floor(x, 5, 5)
+    assert shapes and max(a * b for a, b in shapes) <= 512 * 512
+    # the within-sample means use symmetry: about half the tiles of x-x are computed
+    shapes.clear()
+    metrics.energy_distance_floor(x, 5, 5)
+    assert sum(a * b for a, b in shapes) < 0.65 * 2100 * 2100
+
+
 # --------------------------------------------------------------------------- MMD
 
 
