@@ -12,7 +12,12 @@ Prints markdown tables:
    the course's recipe (MLP 3 x 128 SiLU, AdamW 3e-3 with a cosine schedule, EMA 0.999);
 2. quality against the number of function evaluations (NFE) for each solver;
 3. independent versus OT coupling: straightness of the learned flow and few-step Euler;
-4. exact negative log-likelihood against the true entropy on ``gaussian_mixture``.
+4. exact negative log-likelihood against the true entropy on ``gaussian_mixture``;
+5. the cost of the exact mini-batch OT pairing of a 256-point batch: the course's
+   (``flow_matching.couple(..., "ot")``, POT's network simplex), scipy's
+   ``linear_sum_assignment`` (the course's pairing before issue 25) and torchcfm's
+   ``OTPlanSampler`` (``ot.emd`` then sampling pairs from the plan; re-implemented when
+   torchcfm is not installed), interleaved, CPU time per batch, min-max over rounds.
 
 Quality is the squared energy distance (ED, ``course_utils.metrics.energy_distance``)
 between 4000 model samples and 4000 held-out data points, reported as a multiple of the
@@ -127,7 +132,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     parser.add_argument(
-        "--sections", default="1,2,3,4", help="comma-separated table numbers to run (default all)"
+        "--sections", default="1,2,3,4,5", help="comma-separated table numbers to run (default all)"
     )
     args = parser.parse_args()
     sections = {int(k) for k in args.sections.split(",")}
@@ -185,6 +190,8 @@ def main():
         _straightness_table(models, ratio, z)
     if 4 in sections:
         _nll_table(args.quick)
+    if 5 in sections:
+        _pairing_table()
     print(f"\nED floor {floor:.3e}.")
 
 
@@ -235,6 +242,60 @@ def _nll_table(quick):
                 f"| {coupling} | {steps} | {cpu:.1f} | {nll:.4f} | {nll - entropy:+.4f} | {nfe} |",
                 flush=True,
             )
+
+
+def _torchcfm_pairing(x0, x1):
+    """torchcfm's exact ``OTPlanSampler.sample_plan`` (POT's ``ot.emd``, then sampling)."""
+    import numpy as np
+    import ot
+
+    a, b = ot.unif(x0.shape[0]), ot.unif(x1.shape[0])
+    cost = torch.cdist(x0, x1) ** 2
+    cost = cost / cost.max()
+    plan = ot.emd(a, b, cost.detach().cpu().numpy())
+    p = plan.flatten()
+    choices = np.random.choice(p.size, p=p / p.sum(), size=x0.shape[0], replace=True)
+    i, j = np.divmod(choices, plan.shape[1])
+    return x0[i], x1[j]
+
+
+def _scipy_pairing(x0, x1):
+    perm = metrics.optimal_matching(x1, x0)  # scipy's linear_sum_assignment
+    return x0[perm], x1
+
+
+def _pairing_table(rounds=5, n_batches=40):
+    import os
+
+    print("\n## 5. Exact OT pairing of a 256-point batch (CPU ms per batch)\n")
+    g = torch.Generator().manual_seed(0)
+    ds = cu.data.get("two_moons")
+    batches = [
+        (torch.randn(256, 2, generator=g), ds.sample(256, generator=g)) for _ in range(n_batches)
+    ]
+    runs = {"course (POT network simplex)": lambda a, b: fm.couple(a, b, "ot")}
+    runs["scipy linear_sum_assignment"] = _scipy_pairing
+    try:
+        import ot  # noqa: F401
+
+        runs["torchcfm OTPlanSampler" + ("" if HAVE_TORCHCFM else " (re-implemented)")] = (
+            _torchcfm_pairing
+        )
+    except ImportError:
+        print("(torchcfm's pairing skipped: POT is not installed; pip install pot)\n")
+    times = {k: [] for k in runs}
+    for _ in range(rounds):
+        for name, f in runs.items():
+            t0 = time.process_time()
+            for x0, x1 in batches:
+                f(x0, x1)
+            times[name].append((time.process_time() - t0) / n_batches * 1e3)
+    print(f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds of {n_batches} batches\n")
+    print("| pairing | ms per batch, min-max | median |")
+    print("|---|---|---|")
+    for name, ts in times.items():
+        ts = sorted(ts)
+        print(f"| {name} | {ts[0]:.2f}-{ts[-1]:.2f} | {ts[len(ts) // 2]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._ot import ot_permutation
 from ._validate import check_batch, check_data
-from .metrics import optimal_matching
 
 __all__ = [
     "GaussianPath",
@@ -364,7 +364,8 @@ def couple(x0: torch.Tensor, x1: torch.Tensor, coupling: str = "independent"):
     * ``"independent"``: keep the pairs as drawn (``(x0, x1) ~ p_0 x p_1``, R's choice).
     * ``"ot"``: mini-batch optimal transport (Tong et al. 2023; Pooladian et al. 2023):
       re-pair the batch by the permutation that minimises ``sum_i ||x0_i - x1_i||^2``,
-      found exactly with ``scipy.optimize.linear_sum_assignment``.
+      found exactly by POT's network simplex (``ot.emd``; scipy's
+      ``linear_sum_assignment`` as a fallback).
 
     Args:
         x0: ``(batch, dim)`` noise points.
@@ -379,7 +380,7 @@ def couple(x0: torch.Tensor, x1: torch.Tensor, coupling: str = "independent"):
     if coupling == "independent":
         return x0, x1
     if coupling == "ot":
-        perm = optimal_matching(x1, x0).to(x0.device)  # x1[i] <-> x0[perm[i]]
+        perm = ot_permutation(x1, x0).to(x0.device)  # x1[i] <-> x0[perm[i]]
         return x0[perm], x1
     raise ValueError(f"unknown coupling {coupling!r}; choose one of {list(COUPLINGS)}")
 
