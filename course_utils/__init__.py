@@ -25,6 +25,7 @@ _SUBMODULES = (
     "change_of_variables",
     "linalg",
     "flows",
+    "splines",
     "cnf",
     "flow_matching",
     "metrics",
