@@ -4,6 +4,7 @@ Command line (also ``python -m course_utils.grading``)::
 
     course-grade release [TOPIC ...] [--check]
     course-grade grade TOPIC SUBMISSION.ipynb [...] --out DIR [--workers N] [--timeout S]
+        [--sandbox auto|bubblewrap|uid | --no-sandbox] [--only NAME]
     course-grade gradescope TOPIC --out autograder.zip
 
 See ``docs/GRADING.md`` for the instructor's guide, the file formats and the threat
@@ -124,6 +125,26 @@ def _parser() -> argparse.ArgumentParser:
         help="memory cap per submission process in MiB (RLIMIT_AS), default 4096",
     )
     g.add_argument("--quiet", action="store_true", help="print only errors")
+    g.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "uid"),
+        default="auto",
+        help="isolation of each submission's kernel: auto (bubblewrap, else a separate "
+        "uid when root, else refuse), or demand one level (docs/GRADING.md)",
+    )
+    g.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade WITHOUT isolation (trusted notebooks only); printed in the summary and "
+        "recorded in grades.csv",
+    )
+    g.add_argument(
+        "--only",
+        metavar="NAME",
+        default=None,
+        help="regrade the one submission named NAME (its file stem) into an existing --out "
+        "dir: its folder and grades.csv row are replaced, the other rows kept",
+    )
 
     z = sub.add_parser("gradescope", help="build a Gradescope autograder zip for a topic")
     z.add_argument("topic", metavar="TOPIC")
