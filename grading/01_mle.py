@@ -35,8 +35,11 @@ QUESTIONS = [
                 "name": "the NLL is smallest at the MLE",
                 "points": 1,
                 "expr": (
+                    # and the NLL must change when the mean moves (a constant does not)
                     "(lambda x, m: max(gaussian_avg_nll(x, *m) - gaussian_avg_nll(x, m[0] + d, "
-                    "m[1] * f) for d in (-0.1, 0.0, 0.1) for f in (0.9, 1.0, 1.1)))"
+                    "m[1] * f) for d in (-0.1, 0.0, 0.1) for f in (0.9, 1.0, 1.1)) "
+                    "if gaussian_avg_nll(x, m[0] + 0.1, m[1]) - gaussian_avg_nll(x, *m) > 1e-6 "
+                    "else 1.0)"
                     "(np.linspace(-2.0, 3.0, 11) ** 2, gaussian_mle(np.linspace(-2.0, 3.0, 11) ** 2))"
                 ),
                 "kind": "max",
@@ -76,11 +79,12 @@ QUESTIONS = [
                 "name": "same seed, same result",
                 "points": 1,
                 "expr": (
+                    # ... and another seed, another result (a constant is not a simulation)
                     "bool(simulate_mle_var_mean(5, 1.0, 1000, 3) == "
-                    "simulate_mle_var_mean(5, 1.0, 1000, 3))"
+                    "simulate_mle_var_mean(5, 1.0, 1000, 3) != simulate_mle_var_mean(5, 1.0, 1000, 4))"
                 ),
                 "kind": "equal",
-                "expects": "draw the data with np.random.default_rng(seed)",
+                "expects": "the same seed gives the same result and another seed another one (use np.random.default_rng(seed))",
             },
         ],
     },

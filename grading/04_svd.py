@@ -72,10 +72,14 @@ QUESTIONS = [
             {
                 "name": "U and Vt orthogonal",
                 "points": 0.5,
-                "expr": f"(lambda r: torch.stack([r[0].T @ r[0], r[2] @ r[2].T]))(svd_2x2({_A1}))",
+                # with the reconstruction: orthogonal factors of another matrix do not pass
+                "expr": (
+                    "(lambda A: (lambda r: torch.stack([r[0].T @ r[0], r[2] @ r[2].T,"
+                    f" r[0] @ torch.diag(r[1]) @ r[2] - A]))(svd_2x2(A)))({_A1})"
+                ),
                 "rtol": 1e-9,
                 "atol": 1e-12,
-                "expects": "U^T U = I and Vt Vt^T = I",
+                "expects": "U^T U = I and Vt Vt^T = I, for factors with U diag(S) Vt = A",
             },
         ],
     },
@@ -113,9 +117,10 @@ QUESTIONS = [
             {
                 "name": "error is zero at full rank",
                 "points": 0.5,
-                "expr": "float(rank_k_error(torch.tensor([5.0, 2.0]), 2))",
+                # with k = 1 too: a function that always returns 0 does not pass
+                "expr": "[float(rank_k_error(torch.tensor([5.0, 2.0]), k)) for k in (2, 1)]",
                 "atol": 1e-12,
-                "expects": "0 when nothing is discarded",
+                "expects": "0 when nothing is discarded (and sigma_2 when it is)",
             },
             {
                 "name": "smallest rank for 10% error",
@@ -127,7 +132,11 @@ QUESTIONS = [
             {
                 "name": "smallest rank, diagonal matrix",
                 "points": 0.5,
-                "expr": "int(smallest_rank(torch.diag(torch.tensor([4.0, 2.0, 1.0, 0.5])), 0.2))",
+                # two tolerances with different answers: a constant rank does not pass
+                "expr": (
+                    "[int(smallest_rank(torch.diag(torch.tensor([4.0, 2.0, 1.0, 0.5])), tol))"
+                    " for tol in (0.3, 0.1)]"
+                ),
                 "kind": "equal",
                 "expects": "the smallest k with ||A - A_k||_F <= rel_tol ||A||_F",
             },

@@ -25,6 +25,7 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
+import resource
 import stat
 import sys
 import time
@@ -119,6 +120,7 @@ def _run_submission_unsafe(path, nb, topic_data, limits) -> dict:
         )
     result["notes"] = notes
     result["time"] = time.monotonic() - t0
+    result["grader_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
@@ -349,6 +351,7 @@ def grade_submissions(
             report = score(t, run, expected, clean)
             report["name"] = name
             report["isolation"] = isolation
+            report["grader_rss_mb"] = run.get("grader_rss_mb", 0.0)
             reports.append(report)
             writer.write(f"{name}/results.json", json.dumps(results_json(report), indent=1) + "\n")
             writer.write(f"{name}/feedback.md", feedback_md(name, t.name, report))

@@ -31,15 +31,21 @@ class Sanitizer:
 
     def __init__(self, secrets: list[str]):
         self._windows: set[str] = set()
+        self._short: list[str] = []  # shorter secrets are redacted where they occur whole
         for s in secrets:
             s = " ".join(s.split())
             if len(s) < WINDOW:
+                if len(s) >= 6:
+                    self._short.append(s)
                 continue
             for i in range(len(s) - WINDOW + 1):
                 self._windows.add(s[i : i + WINDOW])
 
     def redact(self, text: str) -> str:
         """``text`` with every window of spec text replaced by ``[hidden]``."""
+        for s in self._short:
+            if s in text:
+                text = text.replace(s, "[hidden]")
         if not self._windows or len(text) < WINDOW:
             return text
         flat = " ".join(text.split()) if any(c in text for c in "\t\r\n  ") else text

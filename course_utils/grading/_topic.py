@@ -96,10 +96,11 @@ def normalise(code: str) -> str:
 
 
 def secrets_of(topic: Topic) -> list[str]:
-    """Spec text that must never reach feedback: every hidden expression, and every
-    line of the spec file of 16+ characters that is not also in the exercise."""
+    """Spec text that must never reach feedback: every hidden expression that is not
+    also in the exercise (``slope`` is public), and every line of the spec file of 16+
+    characters that is not in the exercise nor a test's public name or description."""
     public = "\n".join(c["source"] for c in topic.source if isinstance(c.get("source"), str))
-    out = {t.expr for q in topic.questions for t in q.tests}
+    out = {t.expr for q in topic.questions for t in q.tests if t.expr not in public}
     try:
         text = (topic.root / "grading" / f"{topic.name}.py").read_text(encoding="utf-8")
     except OSError:

@@ -324,6 +324,14 @@ class _Trusted:
         }
         self.aliases["F"] = self.modules.get("torch.nn.functional", (None,))[0]
 
+    def restore_builtins(self) -> None:
+        """Put back the ``builtins`` module's names (cheap; after every cell)."""
+        mod, snap = self.modules["builtins"]
+        d = vars(mod)
+        for k, v in snap.items():
+            if d.get(k, _MISSING) is not v:
+                d[k] = v
+
     def restore(self) -> None:
         """Put back every snapshotted attribute a cell replaced or deleted."""
         for mod, snap in self.modules.values():
@@ -444,6 +452,7 @@ def _run(fd_in: int, fd_out: int) -> None:
                 except BaseException as exc:  # SystemExit and KeyboardInterrupt too
                     ok, error = False, _format_error(exc)
                 finally:
+                    trusted.restore_builtins()  # the worker's own code needs real ones
                     plt = sys.modules.get("matplotlib.pyplot")
                     if plt is not None:
                         try:
