@@ -204,11 +204,9 @@ def test_gradescope_setup_and_run_autograder_in_a_simulated_autograder(toy_root,
     ag = tmp_path / "autograder"
     (ag / "source").mkdir(parents=True)
     with zipfile.ZipFile(zpath) as zf:
-        zf.extractall(ag / "source")  # Gradescope unpacks the zip into source/
-    for name in ("setup.sh", "run_autograder"):
-        shutil.move(ag / "source" / name, ag / name)
-        os.chmod(ag / name, 0o755)
-    setup = (ag / "setup.sh").read_text()
+        zf.extractall(ag / "source")  # Gradescope unpacks the zip into source/ ...
+    shutil.copy(ag / "source" / "run_autograder", ag / "run_autograder")  # ... and copies this
+    setup = (ag / "source" / "setup.sh").read_text()
     assert "Ubuntu 24.04" in setup and "bubblewrap" in setup
     fake = tmp_path / "python3"
     fake.write_text(_FAKE_PY)
@@ -224,10 +222,15 @@ def test_gradescope_setup_and_run_autograder_in_a_simulated_autograder(toy_root,
     }
     env.pop("FAKE_OLD", None)
     old = subprocess.run(
-        ["bash", str(ag / "setup.sh")], env={**env, "FAKE_OLD": "1"}, capture_output=True, text=True
+        ["bash", str(ag / "source" / "setup.sh")],
+        env={**env, "FAKE_OLD": "1"},
+        capture_output=True,
+        text=True,
     )
     assert old.returncode == 1 and "needs Python >= 3.11" in old.stderr and "3.10" in old.stderr
-    r = subprocess.run(["bash", str(ag / "setup.sh")], env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        ["bash", str(ag / "source" / "setup.sh")], env=env, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     pip = log.read_text()
     assert "-r requirements.txt" in pip and "download.pytorch.org/whl/cpu" in pip

@@ -5,8 +5,9 @@ versions this machine grades with, torch from the CPU wheel index, then this pac
 it refuses a Python older than :data:`MIN_PYTHON`: choose the base image
 :data:`BASE_IMAGE`), and
 ``run_autograder`` (grades ``/autograder/submission/*.ipynb`` into
-``/autograder/results/results.json`` with the same grader code), plus ``source/``:
-the package sources, the topic's solution notebook and its hidden spec.
+``/autograder/results/results.json`` with the same grader code), next to the package
+sources, the topic's solution notebook and its hidden spec. Gradescope unpacks the
+zip into ``/autograder/source/`` and copies ``run_autograder`` to ``/autograder/``.
 
 The autograder root is ``$AUTOGRADER_ROOT`` (default ``/autograder``) and the Python
 interpreter ``$COURSE_GRADE_PYTHON`` (default ``python3``), so the bundle can be run
@@ -143,19 +144,19 @@ def build_gradescope_bundle(
             _RUN.format(topic=topic, timeout=timeout).encode(),
             executable=True,
         )
-        _add(zf, "source/requirements.txt", _requirements().encode())
+        _add(zf, "requirements.txt", _requirements().encode())
         for extra in ("pyproject.toml", "README.md"):
             if (project / extra).exists():
-                _add(zf, f"source/{extra}", (project / extra).read_bytes())
+                _add(zf, extra, (project / extra).read_bytes())
         for path in sorted(pkg.rglob("*.py")):
             rel = path.relative_to(project).as_posix()
-            _add(zf, f"source/{rel}", path.read_bytes())
+            _add(zf, rel, path.read_bytes())
         _add(
             zf,
-            f"source/solutions/{topic}.ipynb",
+            f"solutions/{topic}.ipynb",
             (root / "solutions" / f"{topic}.ipynb").read_bytes(),
         )
-        _add(zf, f"source/grading/{topic}.py", (root / "grading" / f"{topic}.py").read_bytes())
+        _add(zf, f"grading/{topic}.py", (root / "grading" / f"{topic}.py").read_bytes())
     tmp.replace(out)
     return out
 
