@@ -14,7 +14,8 @@ from ._topic import cell_source, course_meta, normalise
 
 __all__ = ["assemble", "SETUP", "END"]
 
-SETUP, END = "(setup)", "(end)"  # segments of cells before the first / after the last question
+SETUP, END = "(setup)", "(end)"
+MAX_EXTRA_CELLS = 200  # extra code cells of a student that are run (the rest are not)  # segments of cells before the first / after the last question
 
 
 def assemble(
@@ -74,7 +75,13 @@ def assemble(
         if code is None or not code.strip():
             continue
         n_extra += 1
-        extras.setdefault(anchor, []).append((_safe_id(cid, n_extra), code))
+        if n_extra <= MAX_EXTRA_CELLS:
+            extras.setdefault(anchor, []).append((_safe_id(cid, n_extra), code))
+    if n_extra > MAX_EXTRA_CELLS:
+        notes.append(
+            f"Your notebook has {n_extra} extra code cells; only the first "
+            f"{MAX_EXTRA_CELLS} were run."
+        )
     if n_extra:
         notes.append(
             f"{n_extra} code cell(s) of yours are not in the exercise; each was run right "
