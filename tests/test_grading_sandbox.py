@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from grading_fixtures import toy  # noqa: E402
+from grading_fixtures.sandbox import LEVEL  # noqa: E402
 
 from course_utils.grading import (
     _sandbox,  # noqa: E402
@@ -35,14 +36,6 @@ PY = sys.executable
 FAST = ["--timeout", "20", "--memory", "2048"]
 
 
-def _level() -> str | None:
-    try:
-        return select_launcher("auto", [])[0].level
-    except SandboxError:
-        return None
-
-
-LEVEL = _level()
 needs_sandbox = pytest.mark.skipif(LEVEL is None, reason="no sandbox (bubblewrap) available")
 
 

@@ -8,12 +8,16 @@ the untouched solution keeps full marks. One batch per topic keeps this affordab
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_utils.grading._grader import Limits, grade_submissions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from grading_fixtures.sandbox import SANDBOX  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +88,13 @@ def test_hidden_tests_catch_typical_mistakes(topic, tmp_path):
     for i, (_, cell_id, old, new) in enumerate(mistakes):
         subs.append(_plant(topic, cell_id, old, new, tmp_path / f"wrong{i}.ipynb"))
     reports = grade_submissions(
-        topic, subs, tmp_path / "out", root=ROOT, workers=2, limits=Limits(timeout=60.0)
+        topic,
+        subs,
+        tmp_path / "out",
+        root=ROOT,
+        workers=2,
+        limits=Limits(timeout=60.0),
+        sandbox=SANDBOX,
     )
     full = reports[0]
     assert full["total"] == full["max_total"], full["questions"]
