@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ._assemble import END, SETUP
-from ._sandbox import KernelLimits, Launcher, Sandboxed
+from ._sandbox import KernelLimits, Launcher, Sandboxed, SandboxError
 
 __all__ = ["Limits", "Kernel", "KernelFailure", "run_program", "MAX_REPLY_BYTES"]
 
@@ -101,10 +101,10 @@ class Kernel:
         argv = [sys.executable, "-s", "-m", "course_utils.grading._worker", str(r_in), str(w_out)]
         try:
             self.box: Sandboxed = launcher.start(argv, env, (r_in, w_out), limits.kernel_limits())
-        except OSError as exc:
+        except (OSError, SandboxError) as exc:  # this kernel's failure, not the batch's
             os.close(self._w)
             os.close(self._r)
-            raise RuntimeError(f"the {launcher.level} launcher failed: {exc}") from exc
+            raise _Failure(f"the sandbox could not start a kernel ({exc})") from None
         finally:
             os.close(r_in)
             os.close(w_out)
