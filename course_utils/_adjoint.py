@@ -20,32 +20,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
+from ._odeint import check_settings, odeint
+from ._validate import check_callable, check_state
+
 __all__ = ["odeint_adjoint"]
-
-
-def _odeint():
-    # Imported lazily: course_utils/ode.py imports this module at its end.
-    from .ode import odeint
-
-    return odeint
 
 
 def _as_tuple(value) -> tuple[torch.Tensor, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _check_state(y0) -> tuple[tuple[torch.Tensor, ...], bool]:
-    is_tuple = isinstance(y0, (tuple, list))
-    parts = tuple(y0) if is_tuple else (y0,)
-    if not parts:
-        raise ValueError("y0 must be a tensor or a non-empty tuple of tensors, got an empty tuple")
-    for k, part in enumerate(parts):
-        label = f"y0[{k}]" if is_tuple else "y0"
-        if not isinstance(part, torch.Tensor):
-            raise TypeError(f"{label} must be a torch.Tensor, got {type(part).__name__}")
-        if not part.is_floating_point():
-            raise TypeError(f"{label} must have a floating dtype, got {part.dtype}")
-    return parts, is_tuple
 
 
 def _check_params(func, adjoint_params) -> tuple[torch.Tensor, ...]:
@@ -109,7 +91,7 @@ class _AdjointFunction(torch.autograd.Function):
     def forward(ctx, func, n_y, is_tuple, options, adjoint_options, *args):
         y0, t, params = args[:n_y], args[n_y], args[n_y + 1 :]
         with torch.no_grad():
-            ys = _as_tuple(_odeint()(func, y0 if is_tuple else y0[0], t, **options))
+            ys = _as_tuple(odeint(func, y0 if is_tuple else y0[0], t, **options))
         ctx.func, ctx.n_y, ctx.is_tuple, ctx.adjoint_options = func, n_y, is_tuple, adjoint_options
         ctx.save_for_backward(t, *ys, *params)
         return ys
@@ -133,7 +115,6 @@ class _AdjointFunction(torch.autograd.Function):
             return sum((u * v).sum() for u, v in zip(us, vs, strict=True))
 
         aug = _AugmentedDynamics(func, n, is_tuple, params)
-        odeint = _odeint()
         adj_y = tuple(g[-1] for g in grad_ys)
         adj_p = tuple(torch.zeros_like(p) for p in params)
         grad_t = torch.zeros_like(t) if need_t else None
@@ -215,9 +196,8 @@ def odeint_adjoint(
     >>> round(k.grad.item(), 6)
     -0.406006
     """
-    if not callable(func):
-        raise TypeError(f"func must be callable as func(t, y), got {type(func).__name__}")
-    parts, is_tuple = _check_state(y0)
+    check_callable(func, "func", "(t, y)")
+    parts, is_tuple = check_state(y0)
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"t must be a 1-D torch.Tensor of output times, got {type(t).__name__}")
     if t.ndim != 1:
@@ -244,17 +224,8 @@ def odeint_adjoint(
     }
     # Check the backward settings now, with odeint's own checks over the same (reversed)
     # times, rather than only when .backward() runs after a possibly long forward solve.
-    from .ode import _check_settings, _check_times, _step_counts
-
     try:
-        name, _, _, back_step, _, _ = _check_settings(
-            backward["method"],
-            backward["rtol"],
-            backward["atol"],
-            backward["step_size"],
-            backward["options"],
-        )
-        _step_counts(name, _check_times(t.flip(0)), back_step, t)
+        check_settings(**backward, t=t.flip(0))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"adjoint (backward) solver settings: {exc}") from None
     ys = _AdjointFunction.apply(func, len(parts), is_tuple, forward, backward, *parts, t, *params)
