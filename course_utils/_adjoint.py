@@ -199,9 +199,8 @@ def odeint_adjoint(
     check_callable(func, "func", "(t, y)")
     parts, is_tuple = check_state(y0)
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"t must be a 1-D torch.Tensor of output times, got {type(t).__name__}")
-    if t.ndim != 1:
-        raise ValueError(f"t must be a 1-D tensor of output times, got shape {tuple(t.shape)}")
+        raise TypeError(f"t must be a torch.Tensor of shape (T,), got {type(t).__name__}")
+    check_settings(method, rtol, atol, step_size, options, t)  # the forward solve's checks
     params = _check_params(func, adjoint_params)
     forward = {
         "method": method,

@@ -149,11 +149,11 @@ def _check_times(t: Any) -> list[float]:
         try:
             t = torch.as_tensor(t, dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"t must be a 1-D tensor of times, got {type(t).__name__}") from exc
+            raise TypeError(
+                f"t must be a torch.Tensor of shape (T,), got {type(t).__name__}"
+            ) from exc
     if t.ndim != 1 or t.numel() < 1:
-        raise ValueError(
-            f"t must be a 1-D tensor with at least one time, got shape {tuple(t.shape)}"
-        )
+        raise ValueError(f"t must have shape (T,) with T >= 1, got {tuple(t.shape)}")
     if not t.is_floating_point():
         t = t.to(torch.float64)
     times = [float(v) for v in t.detach().cpu().tolist()]

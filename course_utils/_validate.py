@@ -58,14 +58,16 @@ def check_finite(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     return x
 
 
-def check_batch(x: Any, name: str = "x", dim: int | None = None) -> torch.Tensor:
+def check_batch(x: Any, name: str = "x", dim: int | None = None, want: str = "") -> torch.Tensor:
     """Check that ``x`` is a floating tensor of shape ``(batch, dim)``; return it.
+
+    ``want`` is how the shape reads in the message (default ``(batch, dim)``).
 
     Raises:
         TypeError: not a tensor, or not floating point (the message names ``name``).
         ValueError: wrong number of axes or wrong ``dim``.
     """
-    want = "(batch, dim)" if dim is None else f"(batch, {dim})"
+    want = want or ("(batch, dim)" if dim is None else f"(batch, {dim})")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {type(x).__name__}")
     if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
@@ -75,13 +77,13 @@ def check_batch(x: Any, name: str = "x", dim: int | None = None) -> torch.Tensor
     return x
 
 
-def check_data(x: Any, name: str = "x", dim: int | None = None) -> torch.Tensor:
+def check_data(x: Any, name: str = "x", dim: int | None = None, want: str = "") -> torch.Tensor:
     """:func:`check_batch`, plus at least one row and only finite values (data to fit or score).
 
     Raises:
         TypeError, ValueError: as :func:`check_batch`; ValueError for no rows or NaN/inf.
     """
-    x = check_batch(x, name, dim)
+    x = check_batch(x, name, dim, want)
     if x.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row, got shape {_shape(x)}")
     return check_finite(x, name)

@@ -25,7 +25,17 @@ from collections.abc import Callable
 
 import torch
 
-from ._validate import check_batch, check_data
+from ._validate import (
+    check_batch,
+    check_data,
+    check_finite,
+    check_like,
+    check_shape,
+    check_tensor,
+    standard_normal_log_prob,
+)
+from ._validate import check_choice as _check_choice
+from ._validate import check_positive_int as _check_positive_int
 
 __all__ = [
     "CNF",
@@ -49,27 +59,13 @@ PROBES = ("rademacher", "gaussian")
 # --------------------------------------------------------------------------- checks
 
 
-def _check_choice(value, choices, label: str) -> str:
-    if value not in choices:
-        raise ValueError(f"{label} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
-def _check_positive_int(value, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{label} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_points(x, dim: int | None = None, label: str = "x") -> torch.Tensor:
     return check_batch(x, label, dim)
 
 
 def _check_pair(v: torch.Tensor, x: torch.Tensor) -> None:
     _check_points(x)
-    if not isinstance(v, torch.Tensor) or v.shape != x.shape:
-        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
-        raise ValueError(f"v must have the shape of x {tuple(x.shape)}, got {got}")
+    check_like(v, x, "v", "x")
     if not x.requires_grad or v.grad_fn is None:
         raise ValueError(
             "v must be computed from x with autograd recording: call x.requires_grad_(True) "
@@ -78,17 +74,6 @@ def _check_pair(v: torch.Tensor, x: torch.Tensor) -> None:
 
 
 # --------------------------------------------------------------------------- densities and fields
-
-
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """Log-density (nats) of the base ``N(0, I)`` at ``z: (batch, dim)``; returns ``(batch,)``.
-
-    >>> import torch
-    >>> round(float(standard_normal_log_prob(torch.zeros(1, 2))), 6)   # -log(2 pi)
-    -1.837877
-    """
-    z = _check_points(z, label="z")
-    return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
 
 
 class LinearField(torch.nn.Module):
@@ -100,9 +85,9 @@ class LinearField(torch.nn.Module):
 
     def __init__(self, A: torch.Tensor):
         super().__init__()
-        if not isinstance(A, torch.Tensor) or A.ndim != 2 or A.shape[0] != A.shape[1]:
-            got = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
-            raise ValueError(f"A must be a square (dim, dim) tensor, got {got}")
+        A = check_finite(check_shape(A, (None, None), "A", "(dim, dim)"), "A")
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"A must have shape (dim, dim), got {tuple(A.shape)}")
         self.A = torch.nn.Parameter(A.clone())
 
     @property
@@ -232,8 +217,9 @@ def divergence_hutchinson(
         ``(batch,)`` estimates (the mean over the probes).
     """
     _check_pair(v, x)
-    if not isinstance(eps, torch.Tensor) or eps.shape[-2:] != x.shape or eps.ndim not in (2, 3):
-        got = tuple(eps.shape) if isinstance(eps, torch.Tensor) else type(eps).__name__
+    eps = check_tensor(eps, "eps", f"{tuple(x.shape)} or (n_probes, *x.shape)")
+    if eps.shape[-2:] != x.shape or eps.ndim not in (2, 3):
+        got = tuple(eps.shape)
         raise ValueError(
             f"eps must have shape {tuple(x.shape)} or (n_probes, {x.shape[0]}, {x.shape[1]}), got {got}"
         )
@@ -272,7 +258,7 @@ def divergence(
     Returns:
         ``(v: (batch, dim), div: (batch,))``, both detached from the graph.
     """
-    x = _check_points(x)
+    x = check_data(x, "x")
     _check_choice(estimator, ESTIMATORS, "estimator")
     _check_positive_int(n_probes, "n_probes")
     with torch.enable_grad():
@@ -402,7 +388,7 @@ class CNF(torch.nn.Module):
         """The field's parameter dtype (the default dtype for a field without parameters)."""
         return next((p.dtype for p in self.parameters()), torch.get_default_dtype())
 
-    def _check_dtype(self, x: torch.Tensor) -> None:
+    def _check_matches_parameters(self, x: torch.Tensor) -> None:
         dtypes = {p.dtype for p in self.parameters()}
         if dtypes and x.dtype not in dtypes:
             (want,) = dtypes if len(dtypes) == 1 else (sorted(map(str, dtypes)),)
@@ -413,7 +399,7 @@ class CNF(torch.nn.Module):
 
     def _solve(self, state, t0: float, t1: float, generator):
         x = state[0]
-        self._check_dtype(x)
+        self._check_matches_parameters(x)
         if self.estimator == "hutchinson":
             self._dynamics.eps = sample_probe(
                 (self._dynamics.n_probes, *x.shape),
@@ -499,7 +485,7 @@ class CNF(torch.nn.Module):
         _check_positive_int(n, "n")
         dtype = self._param_dtype() if dtype is None else dtype
         z = torch.randn(n, self.dim, generator=generator, dtype=dtype)
-        self._check_dtype(z)
+        self._check_matches_parameters(z)
         t = torch.tensor([0.0, 1.0], dtype=dtype)
         return ode.odeint(self.field, z, t, **self.solver)[-1]
 
@@ -514,7 +500,7 @@ def _batches(data, batch_size: int, generator):
     if callable(data):
         return data(batch_size, generator)
     raise TypeError(
-        "data must be a (n, dim) tensor or a callable sample(n, generator) -> (n, dim), "
+        "data must be a torch.Tensor of shape (n, dim) or a callable sample(n, generator), "
         f"got {type(data).__name__}"
     )
 

@@ -52,7 +52,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._validate import check_batch, check_data
+from ._validate import check_batch, check_data, check_finite, check_int, check_tensor
 from .metrics import optimal_matching
 
 __all__ = [
@@ -84,9 +84,10 @@ def _check_points(x, name: str, dim: int | None = None) -> torch.Tensor:
     return check_batch(x, name, dim)
 
 
-def _check_pair(x0, x1) -> None:
-    _check_points(x0, "x0")
-    _check_points(x1, "x1")
+def _check_pair(x0, x1, finite: bool = False) -> None:
+    check = check_data if finite else _check_points
+    check(x0, "x0")
+    check(x1, "x1")
     if x0.shape != x1.shape:
         raise ValueError(
             f"x0 and x1 must have the same shape, got {tuple(x0.shape)} and {tuple(x1.shape)}"
@@ -375,7 +376,7 @@ def couple(x0: torch.Tensor, x1: torch.Tensor, coupling: str = "independent"):
         ``(x0_paired, x1)``: ``x0`` reordered (for ``"ot"``) so that row ``i`` of both is a
         pair; ``x1`` is returned unchanged.
     """
-    _check_pair(x0, x1)
+    _check_pair(x0, x1, finite=True)
     if coupling == "independent":
         return x0, x1
     if coupling == "ot":
@@ -442,7 +443,7 @@ def fm_loss(field: Callable, target_field: Callable, x: torch.Tensor, t) -> torc
     Returns:
         0-d tensor.
     """
-    x = _check_points(x, "x")
+    x = check_data(x, "x")
     t = _column_time(t, x).expand(x.shape[0], 1).reshape(-1)
     with torch.no_grad():
         u = _checked_output(target_field(t, x), x, "target_field(t, x)")
@@ -570,8 +571,7 @@ class VelocityMLP(torch.nn.Module):
             ("n_hidden", n_hidden, 1),
             ("n_freq", n_freq, 0),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+            check_int(value, name, low)
         if activation not in self._ACTS:
             raise ValueError(f"activation must be one of {list(self._ACTS)}, got {activation!r}")
         self.dim = dim
@@ -664,8 +664,8 @@ def train(
     if not isinstance(field, torch.nn.Module):
         raise TypeError(f"field must be a torch.nn.Module, got {type(field).__name__}")
     for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(value, name, 1)
+    check_int(warmup, "warmup", 0)
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
     if coupling not in COUPLINGS:
@@ -676,14 +676,17 @@ def train(
     params = [p for p in field.parameters() if p.requires_grad]
     dtype = params[0].dtype
     if isinstance(data, torch.Tensor):
-        data = _check_points(data, "data")
+        data = check_data(data, "data")
 
         def draw(n, g):
             return data[torch.randint(0, data.shape[0], (n,), generator=g)]
     elif callable(data):
         draw = data
     else:
-        raise TypeError(f"data must be a (n, dim) tensor or a callable, got {type(data).__name__}")
+        raise TypeError(
+            "data must be a torch.Tensor of shape (n, dim) or a callable sample(n, generator), "
+            f"got {type(data).__name__}"
+        )
 
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
@@ -760,20 +763,17 @@ def sample(
     """
     from . import ode
 
-    x0 = _check_points(x0, "x0")
+    x0 = check_data(x0, "x0")
     if method not in ode.METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(ode.METHODS)}")
-    n_out = 2 if n_times is None else int(n_times)
-    if n_out < 2:
-        raise ValueError(f"n_times must be >= 2, got {n_times!r}")
+    n_out = 2 if n_times is None else check_int(n_times, "n_times", 2)
     # float64 times: float32 grid points would not be multiples of the step to 1e-9
     times = torch.linspace(t0, t1, n_out, dtype=torch.float64, device=x0.device)
     kwargs: dict = {"method": method}
     if method == "dopri5":
         kwargs.update(rtol=rtol, atol=atol)
     else:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive int for method {method!r}, got {steps!r}")
+        check_int(steps, "steps", 1)
         if steps % (n_out - 1):
             raise ValueError(f"steps ({steps}) must be a multiple of n_times - 1 ({n_out - 1})")
         kwargs["step_size"] = (t1 - t0) / steps
@@ -809,7 +809,8 @@ def log_prob(
     """
     from .cnf import CNF
 
-    x = _check_points(x, "x")
+    x = check_data(x, "x")
+    batch_size = check_int(batch_size, "batch_size", 1)
     cnf = CNF(
         field,
         x.shape[1],
@@ -840,8 +841,11 @@ def straightness(traj: torch.Tensor, times: torch.Tensor | None = None) -> float
     Returns:
         ``S`` in squared data units per unit time squared, a float.
     """
-    if not isinstance(traj, torch.Tensor) or traj.ndim != 3 or traj.shape[0] < 2:
-        raise ValueError("traj must be a (T, batch, dim) tensor with T >= 2")
+    traj = check_finite(check_tensor(traj, "traj", "(T, batch, dim)"), "traj")
+    if traj.ndim != 3 or traj.shape[0] < 2:
+        raise ValueError(
+            f"traj must have shape (T, batch, dim) with T >= 2, got {tuple(traj.shape)}"
+        )
     if times is None:
         times = torch.linspace(0, 1, traj.shape[0], dtype=traj.dtype)
     times = torch.as_tensor(times, dtype=traj.dtype)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ._validate import check_batch as _check_batch
-from ._validate import check_data
+from ._validate import check_data, check_finite, check_int, standard_normal_log_prob
 
 __all__ = [
     "Bijection",
@@ -56,12 +56,6 @@ _LOG_2PI = math.log(2 * math.pi)
 _F64 = torch.float64
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """Log-density (nats) of ``N(0, I)`` at ``z: (batch, dim)``; returns ``(batch,)``."""
-    _check_batch(z, "z")
-    return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * _LOG_2PI
-
-
 def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     # cast a fixed buffer to the input's dtype only when needed (casts cost time per step)
     return t if t.dtype == x.dtype else t.to(x.dtype)
@@ -75,10 +69,9 @@ def _as_vector(value, name: str, dim: int | None = None, dtype=torch.float64) ->
     else:
         t = torch.as_tensor(value, dtype=dtype)
     if t.ndim != 1 or (dim is not None and t.shape[0] != dim) or t.shape[0] < 1:
-        want = "a 1-D list or tensor" + ("" if dim is None else f" of length {dim}")
-        raise ValueError(f"{name} must be {want}, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite, got {t.tolist()}")
+        want = "(dim,)" if dim is None else f"({dim},)"
+        raise ValueError(f"{name} must have shape {want} (a list or tensor), got {tuple(t.shape)}")
+    check_finite(t, name)
     return t.detach().clone()
 
 
@@ -239,8 +232,7 @@ class Shear(Bijection):
 
     def __init__(self, a: float, dim: int = 2, source: int = 0, target: int = 1):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(f"dim must be an int >= 2, got {dim!r}")
+        check_int(dim, "dim", 2)
         for name, idx in (("source", source), ("target", target)):
             if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < dim:
                 raise ValueError(f"{name} must be an int in [0, {dim - 1}], got {idx!r}")
@@ -349,8 +341,7 @@ class AffineCoupling(Bijection):
         self.register_buffer("mask", m)
         if net is None:
             for name, v, lo in (("hidden", hidden, 1), ("depth", depth, 1)):
-                if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                    raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+                check_int(v, name, lo)
             layers: list[nn.Module] = [nn.Linear(self.dim, hidden), nn.SiLU()]
             for _ in range(depth - 1):
                 layers += [nn.Linear(hidden, hidden), nn.SiLU()]
@@ -442,8 +433,7 @@ class Flow(nn.Module):
         self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Samples ``(n, dim)`` and their log-densities ``(n,)`` from one forward pass."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_int(n, "n", 1)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
                 f"generator must be a torch.Generator or None, got {type(generator).__name__}"
@@ -491,10 +481,8 @@ def realnvp(
     Returns:
         A :class:`Flow` in the default dtype, starting at the identity map.
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"dim must be an int >= 2, got {dim!r}")
-    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
-        raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+    check_int(dim, "dim", 2)
+    check_int(n_layers, "n_layers", 1)
     even = torch.tensor([float(i % 2 == 0) for i in range(dim)])
     layers: list[Bijection] = [
         AffineCoupling(even if k % 2 == 0 else 1 - even, hidden, depth, clamp=clamp, bound=bound)
@@ -508,8 +496,7 @@ def realnvp(
 def nll(flow: Flow, x: torch.Tensor, batch_size: int = 50_000) -> float:
     """Mean negative log-likelihood (nats per point) of ``x: (batch, dim)``, no gradient."""
     check_data(x, "x", flow.dim)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size", 1)
     with torch.no_grad():
         total = sum(
             float(-flow.log_prob(x[i : i + batch_size]).sum())
@@ -580,8 +567,7 @@ def train_flow(
     check_data(x_train, "x_train", flow.dim)
     check_data(x_val, "x_val", flow.dim)
     for name, v in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_int(v, name, 1)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if grad_clip is not None and not (

@@ -217,14 +217,14 @@ def test_bad_inputs_give_clear_errors():
         layer.inverse(torch.zeros(4, 3))
     with pytest.raises(TypeError, match="z must be a torch.Tensor"):
         layer([[0.0, 1.0]])
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(TypeError, match="floating dtype"):
         layer(torch.zeros(2, 2, dtype=torch.long))
     coupling = flows.AffineCoupling([1.0, 0.0]).to(torch.float32)
     with pytest.raises(TypeError, match="dtype torch.float64 but AffineCoupling"):
         coupling(torch.zeros(2, 2, dtype=F64))
     with pytest.raises(ValueError, match="scale must be non-zero"):
         flows.ElementwiseAffine([1.0, 0.0])
-    with pytest.raises(ValueError, match="shift must be a 1-D list or tensor of length 2"):
+    with pytest.raises(ValueError, match=r"shift must have shape \(2,\)"):
         flows.ElementwiseAffine([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="mask must contain both"):
         flows.AffineCoupling([1.0, 1.0])
@@ -296,8 +296,8 @@ def test_bad_training_and_scoring_inputs_are_refused():
     x = torch.randn(10, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
     bad = x.clone()
     bad[3, 0] = math.nan
-    for b in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    for b, exc in ((0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(exc, match="batch_size must be a positive int"):
             flows.nll(flow, x, batch_size=b)
     with pytest.raises(ValueError, match="x contains NaN or infinite values"):
         flows.nll(flow, bad)
