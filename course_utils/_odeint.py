@@ -128,14 +128,17 @@ def last_stats() -> OdeStats:
 # The solvers work on tuples of tensors; a plain tensor state is a 1-tuple.
 
 
-def _lincomb(y: tuple[torch.Tensor, ...], h: float, coeffs, ks) -> tuple[torch.Tensor, ...]:
-    """y + h * sum_j coeffs[j] * ks[j], componentwise, skipping zero coefficients."""
+def _lincomb(y: tuple[torch.Tensor, ...], h, coeffs, ks) -> tuple[torch.Tensor, ...]:
+    """y + h * sum_j coeffs[j] * ks[j], componentwise, skipping zero coefficients.
+
+    ``h`` is a float, or a 0-d tensor when gradients with respect to the times are wanted.
+    """
     out = []
     for i, yi in enumerate(y):
         acc = yi
         for c, k in zip(coeffs, ks, strict=True):
             if c != 0.0:
-                acc = acc.add(k[i], alpha=h * c)
+                acc = acc.add(k[i], alpha=h * c) if isinstance(h, float) else acc + (h * c) * k[i]
         out.append(acc)
     return tuple(out)
 
@@ -187,9 +190,14 @@ class _Func:
         self.device = comps[0].device
         self.stats = stats
 
-    def __call__(self, t: float, y: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    def __call__(self, t, y: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        # t: a float, or a 0-d tensor that carries gradients with respect to the times
         self.stats.nfe += 1
-        tt = torch.tensor(t, dtype=self.dtype, device=self.device)
+        if isinstance(t, torch.Tensor):
+            tt = t.to(dtype=self.dtype, device=self.device)
+            t = float(t.detach())
+        else:
+            tt = torch.tensor(t, dtype=self.dtype, device=self.device)
         out = self.func(tt, y if self.is_tuple else y[0])
         if self.is_tuple:
             if not isinstance(out, (tuple, list)) or len(out) != len(y):
@@ -246,20 +254,29 @@ def _fixed_grid(times: list[float], step_size: float | None, rtol: float = _GRID
     return counts
 
 
-def _fixed_solve(f: _Func, method: str, y0, times, counts, stats) -> list[tuple[torch.Tensor, ...]]:
+def _fixed_solve(
+    f: _Func, method: str, y0, times, counts, stats, t_grad: torch.Tensor | None = None
+) -> list[tuple[torch.Tensor, ...]]:
+    """The fixed-step solve; with ``t_grad`` (the times as a float64 tensor that requires
+    grad) the step grid is built from it, so autograd differentiates the steps with
+    respect to the output times as torchdiffeq does (same values as the float grid)."""
     a, b, c = _FIXED_TABLEAUS[method]
     ys = [y0]
     y = y0
-    for (t_a, t_b), n in zip(zip(times[:-1], times[1:], strict=True), counts, strict=True):
+    for k, ((t_a, t_b), n) in enumerate(
+        zip(zip(times[:-1], times[1:], strict=True), counts, strict=True)
+    ):
         h = (t_b - t_a) / n
+        h_d = h if t_grad is None else (t_grad[k + 1] - t_grad[k]) / n
         for j in range(n):
             # t_a + j h (not a running sum) keeps the grid free of accumulated rounding.
             t = t_a + j * h
+            t_d = t if t_grad is None else t_grad[k] + j * h_d
             ks = []
             for i in range(len(b)):
-                yi = _lincomb(y, h, a[i], ks) if i > 0 else y
-                ks.append(f(t + c[i] * h, yi))
-            y = _lincomb(y, h, b, ks)
+                yi = _lincomb(y, h_d, a[i], ks) if i > 0 else y
+                ks.append(f(t_d + c[i] * h_d, yi))
+            y = _lincomb(y, h_d, b, ks)
             stats.n_accepted += 1
             stats.accepted_steps.append((t, h))
             if not _all_finite(y):
@@ -395,6 +412,22 @@ def _dopri5_solve(f: _Func, y0, times, rtol, atol, first_step, max_num_steps, st
 
 
 # --------------------------------------------------------------------------- public
+
+
+# Gradients with respect to the output times for dopri5, whose steps are chosen on detached
+# numbers: the exact flow satisfies dy(t_i)/dt_i = f(t_i, y(t_i)) and
+# dy(t_i)/dt_0 = -(dy(t_i)/dy_0) f(t_0, y_0). Adding (t - stop_grad(t)) f, which is zero,
+# gives autograd exactly these derivatives (odeint_adjoint computes the same ones).
+def _shift_start(f: _Func, y0, t0: torch.Tensor):
+    f0 = f(t0.detach(), y0)
+    dt = t0.detach() - t0
+    return tuple(yi + dt.to(yi.dtype) * fi for yi, fi in zip(y0, f0, strict=True))
+
+
+def _shift_output(f: _Func, y, ti: torch.Tensor):
+    fi = f(ti.detach(), y)
+    dt = ti - ti.detach()
+    return tuple(yk + dt.to(yk.dtype) * fk for yk, fk in zip(y, fi, strict=True))
 
 
 def _check_method_and_tolerances(method, rtol, atol, step_size, options):
@@ -561,14 +594,22 @@ def odeint(
     _LAST_STATS = stats
     f = _Func(func, comps, is_tuple, stats)
 
+    t_grad = (
+        t.to(torch.float64)
+        if isinstance(t, torch.Tensor) and t.requires_grad and torch.is_grad_enabled()
+        else None
+    )
     if len(times) == 1:
         ys = [comps]
     elif name == "dopri5":
+        start = comps if t_grad is None else _shift_start(f, comps, t_grad[0])
         ys = _dopri5_solve(
-            f, comps, times, cfg.rtol, cfg.atol, cfg.first_step, cfg.max_num_steps, stats
+            f, start, times, cfg.rtol, cfg.atol, cfg.first_step, cfg.max_num_steps, stats
         )
+        if t_grad is not None:
+            ys = [comps] + [_shift_output(f, y, t_grad[i]) for i, y in enumerate(ys) if i]
     else:
-        ys = _fixed_solve(f, name, comps, times, cfg.counts, stats)
+        ys = _fixed_solve(f, name, comps, times, cfg.counts, stats, t_grad)
 
     stacked = tuple(torch.stack([y[i] for y in ys]) for i in range(len(comps)))
     return stacked if is_tuple else stacked[0]
