@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._validate import check_state
+from ._validate import check_int, check_number, check_state
 
 __all__ = ["odeint", "OdeStats", "last_stats", "METHODS", "FIXED_STEP_METHODS", "check_settings"]
 
@@ -320,6 +320,84 @@ def _dense(y_old, h: float, ks, theta: float) -> tuple[torch.Tensor, ...]:
     return _lincomb(y_old, h, weights, ks)
 
 
+def _dopri5_trial(f: _Func, t: float, y, fy, t_new: float, rtol: float, atol: float):
+    """One Dormand–Prince trial step from ``(t, y)`` to ``t_new``.
+
+    Returns ``(y_new, f_new, stages, err_norm)``; ``err_norm < 1`` accepts the step.
+    """
+    h = t_new - t
+    ks = [fy]
+    for i in range(1, 6):
+        ks.append(f(t + _DP_C[i] * h, _lincomb(y, h, _DP_A[i], ks)))
+    y_new = _lincomb(y, h, _DP_B[:6], ks)
+    f_new = f(t_new, y_new)
+    ks.append(f_new)
+    with torch.no_grad():
+        err = tuple(
+            sum((h * e) * k[i] for e, k in zip(_DP_E, ks, strict=True) if e != 0.0)
+            for i in range(len(y))
+        )
+        scale = tuple(
+            atol + rtol * torch.maximum(yi.abs(), yn.abs()) for yi, yn in zip(y, y_new, strict=True)
+        )
+        err_norm = _rms_norm(err, scale)
+    return y_new, f_new, ks, err_norm
+
+
+def _dopri5_step(f: _Func, t: float, y, fy, h_abs: float, direction: float, t_end, tol, stats):
+    """Try steps from ``(t, y)``, shrinking ``h`` after each rejection, until one is accepted.
+
+    Returns ``(t_new, y_new, f_new, h, stages, next_h_abs)``.
+    """
+    rtol, atol = tol
+    min_step = 10 * abs(math.nextafter(t, direction * math.inf) - t)
+    rejected = False
+    while True:
+        if h_abs < min_step:
+            raise FloatingPointError(
+                f"dopri5 step size underflow at t={t:.6g} (step {h_abs:.3g}): func is "
+                "probably NaN/infinite or singular near this time, or the problem is very stiff"
+            )
+        t_new = t + direction * h_abs
+        if direction * (t_new - t_end) > 0:
+            t_new = t_end
+        h = t_new - t
+        y_new, f_new, ks, err_norm = _dopri5_trial(f, t, y, fy, t_new, rtol, atol)
+        if err_norm < 1:  # NaN compares False: a non-finite trial step is rejected
+            factor = (
+                _MAX_FACTOR
+                if err_norm == 0
+                else min(_MAX_FACTOR, _SAFETY * err_norm**_ERROR_EXPONENT)
+            )
+            if rejected:
+                factor = min(1.0, factor)
+            stats.n_accepted += 1
+            stats.accepted_steps.append((t, h))
+            stats.error_norms.append(err_norm)
+            return t_new, y_new, f_new, h, ks, abs(h) * factor
+        stats.n_rejected += 1
+        stats.rejected_steps.append((t, h))
+        if math.isfinite(err_norm):
+            h_abs = abs(h) * max(_MIN_FACTOR, _SAFETY * err_norm**_ERROR_EXPONENT)
+        else:
+            h_abs = abs(h) * _MIN_FACTOR
+        rejected = True
+
+
+def _emit_outputs(ys: list, times, n_out: int, t: float, y, last, direction: float) -> int:
+    """Append the solution at every requested time already covered by the steps taken
+    (dense output inside the last step); returns the new number of outputs."""
+    while n_out < len(times) and direction * (times[n_out] - t) <= 0:
+        target = times[n_out]
+        if target == t:
+            ys.append(y)
+        else:
+            ts, yst, hs, ks = last
+            ys.append(_dense(yst, hs, ks, (target - ts) / hs))
+        n_out += 1
+    return n_out
+
+
 def _dopri5_solve(f: _Func, y0, times, rtol, atol, first_step, max_num_steps, stats):
     t0, t_end = times[0], times[-1]
     direction = 1.0 if t_end >= t0 else -1.0
@@ -338,77 +416,24 @@ def _dopri5_solve(f: _Func, y0, times, rtol, atol, first_step, max_num_steps, st
     last = None
     n_out = 1
     steps = 0
-    while n_out < len(times):
-        # Emit every requested time already covered by the steps taken so far.
-        while n_out < len(times) and direction * (times[n_out] - t) <= 0:
-            target = times[n_out]
-            if target == t:
-                ys.append(y)
-            else:
-                ts, yst, hs, ks = last
-                ys.append(_dense(yst, hs, ks, (target - ts) / hs))
-            n_out += 1
+    while True:
+        n_out = _emit_outputs(ys, times, n_out, t, y, last, direction)
         if n_out == len(times):
-            break
+            return ys
         if steps >= max_num_steps:
             raise RuntimeError(
                 f"dopri5 reached max_num_steps={max_num_steps} at t={t:.6g} before t={t_end:.6g}: "
                 "the problem may be stiff or the tolerances too tight; loosen rtol/atol or pass "
                 "options={'max_num_steps': ...}"
             )
-        min_step = 10 * abs(math.nextafter(t, direction * math.inf) - t)
-        rejected = False
-        while True:
-            if h_abs < min_step:
-                raise FloatingPointError(
-                    f"dopri5 step size underflow at t={t:.6g} (step {h_abs:.3g}): func is "
-                    "probably NaN/infinite or singular near this time, or the problem is very stiff"
-                )
-            t_new = t + direction * h_abs
-            if direction * (t_new - t_end) > 0:
-                t_new = t_end
-            h = t_new - t
-            ks = [fy]
-            for i in range(1, 6):
-                ks.append(f(t + _DP_C[i] * h, _lincomb(y, h, _DP_A[i], ks)))
-            y_new = _lincomb(y, h, _DP_B[:6], ks)
-            f_new = f(t_new, y_new)
-            ks.append(f_new)
-            with torch.no_grad():
-                err = tuple(
-                    sum((h * e) * k[i] for e, k in zip(_DP_E, ks, strict=True) if e != 0.0)
-                    for i in range(len(y))
-                )
-                scale = tuple(
-                    atol + rtol * torch.maximum(yi.abs(), yn.abs())
-                    for yi, yn in zip(y, y_new, strict=True)
-                )
-                err_norm = _rms_norm(err, scale)
-            if err_norm < 1:  # NaN compares False: a non-finite trial step is rejected
-                if err_norm == 0:
-                    factor = _MAX_FACTOR
-                else:
-                    factor = min(_MAX_FACTOR, _SAFETY * err_norm**_ERROR_EXPONENT)
-                if rejected:
-                    factor = min(1.0, factor)
-                stats.n_accepted += 1
-                stats.accepted_steps.append((t, h))
-                stats.error_norms.append(err_norm)
-                last = (t, y, h, ks)
-                t, y, fy = t_new, y_new, f_new
-                h_abs = abs(h) * factor
-                break
-            stats.n_rejected += 1
-            stats.rejected_steps.append((t, h))
-            if math.isfinite(err_norm):
-                h_abs = abs(h) * max(_MIN_FACTOR, _SAFETY * err_norm**_ERROR_EXPONENT)
-            else:
-                h_abs = abs(h) * _MIN_FACTOR
-            rejected = True
+        t_new, y_new, fy, h, ks, h_abs = _dopri5_step(
+            f, t, y, fy, h_abs, direction, t_end, (rtol, atol), stats
+        )
+        last = (t, y, h, ks)
+        t, y = t_new, y_new
         steps += 1
         if not _all_finite(y):
-            raise _nonfinite_error(t, "dopri5", last[2])
-    return ys
+            raise _nonfinite_error(t, "dopri5", h)
 
 
 # --------------------------------------------------------------------------- public
@@ -430,12 +455,17 @@ def _shift_output(f: _Func, y, ti: torch.Tensor):
     return tuple(yk + dt.to(yk.dtype) * fk for yk, fk in zip(y, fi, strict=True))
 
 
-def _check_method_and_tolerances(method, rtol, atol, step_size, options):
+def _check_method(method) -> str:
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, one of {list(METHODS)}, got {method!r}")
     name = _ALIASES.get(method.lower(), method.lower())
     if name not in METHODS:
         raise ValueError(f"unknown method {method!r}: the known methods are {list(METHODS)}")
+    return name
+
+
+def _check_options(options, step_size):
+    """torchdiffeq-style options; returns ``(step_size, first_step, max_num_steps)``."""
     options = dict(options or {})
     unknown = sorted(set(options) - set(_OPTION_KEYS))
     if unknown:
@@ -444,33 +474,25 @@ def _check_method_and_tolerances(method, rtol, atol, step_size, options):
         if step_size is not None and options["step_size"] is not None:
             raise ValueError("give step_size either as an argument or in options, not both")
         step_size = options["step_size"] if step_size is None else step_size
-    for label, tol in (("rtol", rtol), ("atol", atol)):
-        if isinstance(tol, torch.Tensor) and tol.numel() == 1:
-            tol = float(tol)
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
-            raise ValueError(f"{label} must be a number >= 0, got {tol!r}")
-    rtol, atol = float(rtol), float(atol)
+    first_step = options.get("first_step")
+    if first_step is not None:
+        check_number(first_step, "options['first_step']", positive=True)
+    max_num_steps = check_int(
+        options.get("max_num_steps", _DEFAULT_MAX_NUM_STEPS), "options['max_num_steps']"
+    )
+    return step_size, first_step, max_num_steps
+
+
+def _check_method_and_tolerances(method, rtol, atol, step_size, options):
+    name = _check_method(method)
+    step_size, first_step, max_num_steps = _check_options(options, step_size)
+    rtol = check_number(rtol, "rtol", nonnegative=True)
+    atol = check_number(atol, "atol", nonnegative=True)
     if name == "dopri5" and rtol == 0 and atol == 0:
         raise ValueError("rtol and atol cannot both be 0 for method='dopri5'")
     if step_size is not None:
-        if isinstance(step_size, torch.Tensor) and step_size.numel() == 1:
-            step_size = float(step_size)
-        if (
-            isinstance(step_size, bool)
-            or not isinstance(step_size, (int, float))
-            or not (math.isfinite(step_size) and step_size > 0)
-        ):
-            raise ValueError(
-                f"step_size must be a positive number (its sign follows t), got {step_size!r}"
-            )
-        step_size = float(step_size)
-    first_step = options.get("first_step")
-    if first_step is not None and not (float(first_step) > 0):
-        raise ValueError(f"options['first_step'] must be positive, got {first_step!r}")
-    max_num_steps = int(options.get("max_num_steps", _DEFAULT_MAX_NUM_STEPS))
-    if max_num_steps < 1:
-        raise ValueError(f"options['max_num_steps'] must be >= 1, got {max_num_steps}")
-
+        # its sign follows t
+        step_size = check_number(step_size, "step_size", positive=True)
     return name, rtol, atol, step_size, first_step, max_num_steps
 
 
