@@ -30,6 +30,7 @@ from ._validate import (
     check_data,
     check_finite,
     check_like,
+    check_number,
     check_shape,
     check_tensor,
     standard_normal_log_prob,
@@ -558,8 +559,8 @@ def train_ml(
         raise TypeError(f"cnf must be a course_utils.cnf.CNF, got {type(cnf).__name__}")
     _check_positive_int(steps, "steps")
     _check_positive_int(batch_size, "batch_size")
-    if optimizer is None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if optimizer is None:
+        check_number(lr, "lr", positive=True)
     if isinstance(data, torch.Tensor):
         check_data(data, "data", cnf.dim)
     params = [p for p in cnf.parameters() if p.requires_grad]

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ._validate import check_batch as _check_batch
-from ._validate import check_data, check_finite, check_int, standard_normal_log_prob
+from ._validate import check_data, check_finite, check_int, check_number, standard_normal_log_prob
 
 __all__ = [
     "Bijection",
@@ -524,6 +524,26 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def _check_train_args(flow, x_train, x_val, steps, batch_size, lr, grad_clip, print_every):
+    if not isinstance(flow, Flow):
+        raise TypeError(f"flow must be a course_utils.flows.Flow, got {type(flow).__name__}")
+    check_data(x_train, "x_train", flow.dim)
+    check_data(x_val, "x_val", flow.dim)
+    check_int(steps, "steps", 1)
+    check_int(batch_size, "batch_size", 1)
+    check_number(lr, "lr", positive=True)
+    if grad_clip is not None:
+        check_number(grad_clip, "grad_clip", positive=True)
+    if print_every is not None:
+        check_int(print_every, "print_every", 0)
+    dtype = flow._dtype_device()[0]
+    if x_train.dtype != dtype or x_val.dtype != dtype:
+        raise TypeError(
+            f"x_train and x_val must have the flow's dtype {dtype}, "
+            f"got {x_train.dtype} and {x_val.dtype}"
+        )
+
+
 def train_flow(
     flow: Flow,
     x_train: torch.Tensor,
@@ -562,27 +582,7 @@ def train_flow(
     Returns:
         A :class:`TrainResult`; ``final_val_nll`` is the held-out NLL in nats.
     """
-    if not isinstance(flow, Flow):
-        raise TypeError(f"flow must be a course_utils.flows.Flow, got {type(flow).__name__}")
-    check_data(x_train, "x_train", flow.dim)
-    check_data(x_val, "x_val", flow.dim)
-    for name, v in (("steps", steps), ("batch_size", batch_size)):
-        check_int(v, name, 1)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if grad_clip is not None and not (
-        isinstance(grad_clip, (int, float)) and math.isfinite(grad_clip) and grad_clip > 0
-    ):
-        raise ValueError(f"grad_clip must be a positive number or None, got {grad_clip!r}")
-    if print_every is not None and (not isinstance(print_every, int) or print_every < 0):
-        raise ValueError(f"print_every must be a non-negative int or None, got {print_every!r}")
-    dtype = flow._dtype_device()[0]
-    if x_train.dtype != dtype or x_val.dtype != dtype:
-        raise TypeError(
-            f"x_train and x_val must have the flow's dtype {dtype}, "
-            f"got {x_train.dtype} and {x_val.dtype}"
-        )
-
+    _check_train_args(flow, x_train, x_val, steps, batch_size, lr, grad_clip, print_every)
     params = [p for p in flow.parameters() if p.requires_grad]
     if not params:
         raise ValueError("flow has no trainable parameters")

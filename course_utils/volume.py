@@ -352,41 +352,12 @@ def _field_jvp(v: Field, route: str):
     return v.jvp if has and route != "autodiff" else None
 
 
-def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, route: str = "auto"):
-    """Reverse map and Jacobian-vector products from the augmented JVP recursion (G eq. 41).
+def _jvp_route(v: Field, field_jvp, single: bool, s: torch.Tensor, d: int):
+    """The Euler-step function of :func:`reverse_map_jvp` for its route.
 
-    Args:
-        v: field ``v(t, x)``.
-        x: (d,) one point, or (batch, d) points.
-        u: directions: (m, d) at the single point x (d,); (batch, d) one per row of x; or
-            (batch, m, d), m directions at each row of x.
-        n_steps: Euler steps N.
-        route: how Dv(t_k, x_k) s_k is evaluated: ``"field"`` by the field's own
-            ``v.jvp(t, x, s)`` (e.g. :func:`sequential_jvp` inside ``VelocityMLP``),
-            ``"autodiff"`` by forward-mode AD (``torch.func.jvp`` under ``vmap``, or dual
-            numbers for one direction per point), ``"auto"`` the first when the field has
-            ``jvp``, else the second.
-
-    Returns:
-        ``(z, s)``: z = phi(x) with x's shape and s = J_phi(x) u with u's shape, computed
-        with one forward-mode evaluation of v per step and never a d x d matrix.
+    Returns ``(step, context, s)``: ``step(t, xs, s) -> (v(t, xs), Dv(t, xs) s)``, the
+    context to run the steps in, and the tangents ``s`` in the layout ``step`` expects.
     """
-    x = _vectors(x, "x")
-    single = x.ndim == 1
-    xs = x[None] if single else x
-    batch, d = xs.shape
-    shapes = f"(m, {d})" if single else f"({batch}, {d}) or ({batch}, m, {d})"
-    u = check_finite(check_tensor(u, "u", shapes), "u")
-    ok = u.shape[-1:] == (d,)
-    ok = ok and (u.ndim == 2 if single else u.ndim in (2, 3) and u.shape[0] == batch)
-    if not ok:
-        got = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
-        raise ValueError(f"u must have shape {shapes} for x of shape {tuple(x.shape)}, got {got}")
-    n = check_positive_int(n_steps, "n_steps")
-    field_jvp = _field_jvp(v, route)
-    h = 1.0 / n
-    s = u.to(xs.dtype)
-    # Each route gives (v(t_k, x_k), Dv(t_k, x_k) s_k) for one Euler step.
     context = contextlib.nullcontext()
     if field_jvp is not None:
         # The field pushes the points and all their directions through each layer together;
@@ -429,6 +400,55 @@ def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, ro
             # None: the field ignores x, its Jacobian is zero
             return vel, torch.zeros_like(s) if dv_s is None else dv_s
 
+    return step, context, s
+
+
+def _check_directions(u, x: torch.Tensor) -> torch.Tensor:
+    """Tangents ``u`` for :func:`reverse_map_jvp`: ``(m, d)`` for ``x: (d,)``; ``(batch, d)``
+    or ``(batch, m, d)`` for ``x: (batch, d)``."""
+    single = x.ndim == 1
+    batch, d = (1, x.shape[0]) if single else x.shape
+    shapes = f"(m, {d})" if single else f"({batch}, {d}) or ({batch}, m, {d})"
+    u = check_finite(check_tensor(u, "u", shapes), "u")
+    ok = u.shape[-1:] == (d,)
+    ok = ok and (u.ndim == 2 if single else u.ndim in (2, 3) and u.shape[0] == batch)
+    if not ok:
+        raise ValueError(
+            f"u must have shape {shapes} for x of shape {tuple(x.shape)}, got {tuple(u.shape)}"
+        )
+    return u
+
+
+def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, route: str = "auto"):
+    """Reverse map and Jacobian-vector products from the augmented JVP recursion (G eq. 41).
+
+    Args:
+        v: field ``v(t, x)``.
+        x: (d,) one point, or (batch, d) points.
+        u: directions: (m, d) at the single point x (d,); (batch, d) one per row of x; or
+            (batch, m, d), m directions at each row of x.
+        n_steps: Euler steps N.
+        route: how Dv(t_k, x_k) s_k is evaluated: ``"field"`` by the field's own
+            ``v.jvp(t, x, s)`` (e.g. :func:`sequential_jvp` inside ``VelocityMLP``),
+            ``"autodiff"`` by forward-mode AD (``torch.func.jvp`` under ``vmap``, or dual
+            numbers for one direction per point), ``"auto"`` the first when the field has
+            ``jvp``, else the second.
+
+    Returns:
+        ``(z, s)``: z = phi(x) with x's shape and s = J_phi(x) u with u's shape, computed
+        with one forward-mode evaluation of v per step and never a d x d matrix.
+    """
+    x = _vectors(x, "x")
+    single = x.ndim == 1
+    xs = x[None] if single else x
+    d = xs.shape[1]
+    u = _check_directions(u, x)
+    n = check_positive_int(n_steps, "n_steps")
+    field_jvp = _field_jvp(v, route)
+    h = 1.0 / n
+    s = u.to(xs.dtype)
+    # Each route gives (v(t_k, x_k), Dv(t_k, x_k) s_k) for one Euler step.
+    step, context, s = _jvp_route(v, field_jvp, single, s, d)
     with context:
         for k in range(n, 0, -1):
             vel, dv_s = step(torch.tensor(k * h, dtype=xs.dtype), xs, s)

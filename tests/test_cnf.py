@@ -244,7 +244,7 @@ def test_training_and_scoring_refuse_bad_data_and_lr():
     with pytest.raises(ValueError, match="x must have at least one row"):
         cu.cnf.nll(cnf, x[:0])
     for lr in (0, -1e-3, math.nan):
-        with pytest.raises(ValueError, match="lr must be a positive number"):
+        with pytest.raises(ValueError, match="lr must be a finite number > 0"):
             train_ml(cnf, x, steps=1, lr=lr)
 
 

@@ -308,7 +308,7 @@ def test_bad_training_and_scoring_inputs_are_refused():
     with pytest.raises(ValueError, match="x_val contains NaN"):
         flows.train_flow(flow, x, bad, steps=1, print_every=None)
     for clip in (0, -1.0, math.inf):
-        with pytest.raises(ValueError, match="grad_clip must be a positive number or None"):
+        with pytest.raises(ValueError, match="grad_clip must be a finite number > 0"):
             flows.train_flow(flow, x, x, steps=1, print_every=None, grad_clip=clip)
     with pytest.raises(ValueError, match="bound must be a finite positive number"):
         flows.AffineCoupling([1, 0], bound=math.inf)

@@ -9,12 +9,63 @@ from collections.abc import Callable
 
 import torch
 
-from .._validate import check_data, check_int
+from .._validate import check_choice, check_data, check_int
 from .couplings import COUPLINGS
 from .losses import cfm_loss
 from .paths import GaussianPath, OTPath
 
 __all__ = ["train"]
+
+
+def _check_train_args(field, steps, batch_size, warmup, schedule, coupling, ema) -> None:
+    if not isinstance(field, torch.nn.Module):
+        raise TypeError(f"field must be a torch.nn.Module, got {type(field).__name__}")
+    check_int(steps, "steps", 1)
+    check_int(batch_size, "batch_size", 1)
+    check_int(warmup, "warmup", 0)
+    check_choice(schedule, ("constant", "cosine"), "schedule")
+    if coupling not in COUPLINGS:
+        raise ValueError(f"unknown coupling {coupling!r}; choose one of {list(COUPLINGS)}")
+    if ema is not None and not 0.0 <= float(ema) < 1.0:
+        raise ValueError(f"ema must be a decay in [0, 1) or None, got {ema!r}")
+
+
+def _sampler(data) -> Callable:
+    """``draw(n, generator) -> (n, dim)`` from a data tensor (with replacement) or a sampler."""
+    if isinstance(data, torch.Tensor):
+        data = check_data(data, "data")
+
+        def draw(n, g):
+            return data[torch.randint(0, data.shape[0], (n,), generator=g)]
+
+        return draw
+    if callable(data):
+        return data
+    raise TypeError(
+        "data must be a torch.Tensor of shape (n, dim) or a callable sample(n, generator), "
+        f"got {type(data).__name__}"
+    )
+
+
+def _lr_factor(schedule: str, warmup: int, steps: int) -> Callable[[int], float]:
+    """The learning-rate multiplier per step: linear warm-up, then constant or cosine."""
+
+    def lr_at(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    return lr_at
+
+
+def _ema_update(averaged: torch.nn.Module, field: torch.nn.Module, ema: float, step: int):
+    with torch.no_grad():
+        # short warm-up of the average so early steps do not dominate it
+        d = min(ema, (1 + step) / (10 + step))
+        for pa, pf in zip(averaged.parameters(), field.parameters(), strict=True):
+            pa.lerp_(pf, 1.0 - d)
 
 
 def train(
@@ -58,43 +109,13 @@ def train(
         ``{"model": the EMA copy (or ``field`` itself without EMA), "loss": [per-step
         losses], "seconds": training time, "steps": steps done}``.
     """
-    if not isinstance(field, torch.nn.Module):
-        raise TypeError(f"field must be a torch.nn.Module, got {type(field).__name__}")
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        check_int(value, name, 1)
-    check_int(warmup, "warmup", 0)
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
-    if coupling not in COUPLINGS:
-        raise ValueError(f"unknown coupling {coupling!r}; choose one of {list(COUPLINGS)}")
-    if ema is not None and not 0.0 <= float(ema) < 1.0:
-        raise ValueError(f"ema must be a decay in [0, 1) or None, got {ema!r}")
+    _check_train_args(field, steps, batch_size, warmup, schedule, coupling, ema)
     path = OTPath() if path is None else path
     params = [p for p in field.parameters() if p.requires_grad]
     dtype = params[0].dtype
-    if isinstance(data, torch.Tensor):
-        data = check_data(data, "data")
-
-        def draw(n, g):
-            return data[torch.randint(0, data.shape[0], (n,), generator=g)]
-    elif callable(data):
-        draw = data
-    else:
-        raise TypeError(
-            "data must be a torch.Tensor of shape (n, dim) or a callable sample(n, generator), "
-            f"got {type(data).__name__}"
-        )
-
+    draw = _sampler(data)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-
-    def lr_at(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant":
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(schedule, warmup, steps))
     averaged = copy.deepcopy(field).requires_grad_(False) if ema is not None else field
     losses: list[float] = []
     start = time.perf_counter()
@@ -107,11 +128,7 @@ def train(
         opt.step()
         sched.step()
         if ema is not None:
-            with torch.no_grad():
-                # short warm-up of the average so early steps do not dominate it
-                d = min(float(ema), (1 + step) / (10 + step))
-                for pa, pf in zip(averaged.parameters(), field.parameters(), strict=True):
-                    pa.lerp_(pf, 1.0 - d)
+            _ema_update(averaged, field, float(ema), step)
         losses.append(float(loss.detach()))
         done = step + 1
         if callback is not None:
