@@ -111,7 +111,7 @@ def _course_run(ds, coupling, steps, seed=0, hidden=128):
     out = fm.train(
         model,
         lambda n, g: ds.sample(n, generator=g),
-        fm.OTPath(0.0),
+        path=fm.OTPath(0.0),
         steps=steps,
         batch_size=256,
         lr=3e-3,
@@ -120,7 +120,7 @@ def _course_run(ds, coupling, steps, seed=0, hidden=128):
         coupling=coupling,
         generator=gen,
     )
-    return out["model"], time.process_time() - t0
+    return out.model, time.process_time() - t0
 
 
 def main():

@@ -156,7 +156,7 @@ def log_prob_after(
     _check_callable(transform, "transform")
     _check_callable(base_log_prob, "base_log_prob")
     _check_callable(inverse, "inverse")
-    x = _check_batch(x, "x")
+    x = _check_data(x, "x")
     if jacobian_of not in ("forward", "inverse"):
         raise ValueError(f"jacobian_of must be 'forward' or 'inverse', got {jacobian_of!r}")
     with torch.no_grad():

@@ -28,14 +28,15 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from . import training as _t
 from ._validate import check_batch as _check_batch
 from ._validate import check_data, check_finite, check_int, check_number, standard_normal_log_prob
+from .training import TrainResult
 
 __all__ = [
     "Bijection",
@@ -505,131 +506,142 @@ def nll(flow: Flow, x: torch.Tensor, batch_size: int = 50_000) -> float:
     return total / x.shape[0]
 
 
-@dataclass
-class TrainResult:
-    """What :func:`train_flow` measured.
-
-    Attributes:
-        steps: the optimisation steps at which the NLLs were recorded.
-        train_nll: mean NLL (nats) of the minibatches since the previous record.
-        val_nll: held-out NLL (nats) at those steps.
-        final_val_nll: held-out NLL after the last step.
-        seconds: wall-clock training time (varies between runs and machines).
-    """
-
-    steps: list[int] = field(default_factory=list)
-    train_nll: list[float] = field(default_factory=list)
-    val_nll: list[float] = field(default_factory=list)
-    final_val_nll: float = math.nan
-    seconds: float = 0.0
-
-
-def _check_train_args(flow, x_train, x_val, steps, batch_size, lr, grad_clip, print_every):
+def _check_train_args(flow, data, val_data, grad_clip, cosine):
     if not isinstance(flow, Flow):
         raise TypeError(f"flow must be a course_utils.flows.Flow, got {type(flow).__name__}")
-    check_data(x_train, "x_train", flow.dim)
-    check_data(x_val, "x_val", flow.dim)
-    check_int(steps, "steps", 1)
-    check_int(batch_size, "batch_size", 1)
-    check_number(lr, "lr", positive=True)
+    check_data(data, "data", flow.dim)
+    if val_data is not None:
+        check_data(val_data, "val_data", flow.dim)
     if grad_clip is not None:
         check_number(grad_clip, "grad_clip", positive=True)
-    if print_every is not None:
-        check_int(print_every, "print_every", 0)
+    if cosine is not None and not isinstance(cosine, bool):
+        raise TypeError(f"cosine must be True, False or None, got {cosine!r}")
     dtype = flow._dtype_device()[0]
-    if x_train.dtype != dtype or x_val.dtype != dtype:
-        raise TypeError(
-            f"x_train and x_val must have the flow's dtype {dtype}, "
-            f"got {x_train.dtype} and {x_val.dtype}"
-        )
+    for name, x in (("data", data), ("val_data", val_data)):
+        if x is not None and x.dtype != dtype:
+            raise TypeError(f"{name} must have the flow's dtype {dtype}, got {x.dtype}")
 
 
-def train_flow(
-    flow: Flow,
-    x_train: torch.Tensor,
-    x_val: torch.Tensor,
-    *,
-    steps: int = 2000,
-    batch_size: int = 256,
-    lr: float = 1e-2,
-    print_every: int | None = 500,
-    generator: torch.Generator | None = None,
-    grad_clip: float | None = 1.0,
-    cosine: bool = True,
-) -> TrainResult:
-    """Fit ``flow`` by maximum likelihood (Adam on the minibatch NLL).
-
-    Prints one line every ``print_every`` steps with the training and held-out NLL in
-    nats (plain ``print``, no progress bar, so notebook outputs stay readable; the
-    numbers vary between machines, so put the cell under ``# NBVAL_IGNORE_OUTPUT`` and
-    assert on the returned result instead).
-
-    Args:
-        flow: the :class:`Flow` to train (modified in place).
-        x_train: ``(n_train, dim)`` training points, same dtype as the flow.
-        x_val: ``(n_val, dim)`` held-out points for the reported NLL.
-        steps: number of optimisation steps (>= 1).
-        batch_size: minibatch size (drawn with replacement).
-        lr: Adam learning rate (> 0); decayed to 0 by a cosine schedule if ``cosine``.
-        print_every: print period in steps; None or 0 prints nothing.
-        generator: torch.Generator for the minibatch indices (reproducible runs).
-        grad_clip: clip the gradient norm to this value (None: no clipping). A rare
-            minibatch whose point lands far out in latent space has a huge gradient; the
-            clip keeps it from wrecking Adam's moment estimates (measured on the course's
-            Gaussian mixture: held-out NLL 2.48 with clip 1 against 2.53 with clip 10).
-        cosine: use the cosine learning-rate schedule.
-
-    Returns:
-        A :class:`TrainResult`; ``final_val_nll`` is the held-out NLL in nats.
-    """
-    _check_train_args(flow, x_train, x_val, steps, batch_size, lr, grad_clip, print_every)
-    params = [p for p in flow.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("flow has no trainable parameters")
+def _flow_optimizer(params, lr, schedule, warmup, steps):
     try:  # the fused CPU kernel makes small-model steps about twice as fast
         opt = torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):
         opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
-    every = print_every or 0
-    record_every = every if every else max(steps // 10, 1)
-    result = TrainResult()
-    running, count = 0.0, 0
-    n = x_train.shape[0]
+    if warmup:
+        factor = _t.lr_factor(schedule, warmup, steps)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    if schedule == "cosine":
+        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    return opt, None
+
+
+def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
+    done = result.steps
+    chunk = result.losses[((done - 1) // print_every) * print_every : done]
+    line = f"step {done:5d}/{steps} | train NLL {sum(chunk) / len(chunk):.3f} nats"
+    if result.val_steps and result.val_steps[-1] == result.steps:
+        line += f" | held-out NLL {result.val_losses[-1]:.3f} nats"
+    print(line)
+    sys.stdout.flush()
+
+
+def train_flow(
+    flow: Flow,
+    data: torch.Tensor,
+    val_data: torch.Tensor | None = None,
+    *,
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 1e-2,
+    schedule: str = "cosine",
+    warmup: int = 0,
+    ema: float | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    callback: Callable[[int, float, nn.Module], None] | None = None,
+    print_every: int | None = 500,
+    grad_clip: float | None = 1.0,
+    cosine: bool | None = None,
+) -> TrainResult:
+    """Fit ``flow`` by maximum likelihood (Adam on the minibatch NLL).
+
+    The arguments and the result follow the course's training convention
+    (:mod:`course_utils.training`). Prints one line every ``print_every`` steps with the
+    training and held-out NLL in nats (plain ``print``, no progress bar, so notebook
+    outputs stay readable; the numbers vary between machines, so put the cell under
+    ``# NBVAL_IGNORE_OUTPUT`` and assert on the returned result instead).
+
+    Args:
+        flow: the :class:`Flow` to train (modified in place).
+        data: ``(n_train, dim)`` training points, same dtype as the flow.
+        val_data: ``(n_val, dim)`` held-out points for the reported NLL and the
+            validation curve.
+        steps, batch_size, lr, schedule, warmup, ema, generator, device, callback,
+            print_every: as in :mod:`course_utils.training` (``schedule="cosine"`` by
+            default: torch's ``CosineAnnealingLR`` over ``steps``).
+        grad_clip: clip the gradient norm to this value (None: no clipping). A rare
+            minibatch whose point lands far out in latent space has a huge gradient; the
+            clip keeps it from wrecking Adam's moment estimates (measured on the course's
+            Gaussian mixture: held-out NLL 2.48 with clip 1 against 2.53 with clip 10).
+        cosine: the older form of ``schedule``: ``True`` is ``"cosine"``, ``False`` is
+            ``"constant"`` (``None``: use ``schedule``).
+
+    Returns:
+        A :class:`~course_utils.training.TrainResult`; ``final_val_nll`` (the same as
+        ``final_val_loss``) is the held-out NLL in nats.
+    """
+    if cosine is not None:
+        schedule = "cosine" if cosine else "constant"
+    _check_train_args(flow, data, val_data, grad_clip, cosine)
+    _t.check_common(steps, batch_size, lr, schedule, warmup, ema, generator, callback, print_every)
+    if device is not None:
+        flow.to(device)
+    params = [p for p in flow.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("flow has no trainable parameters")
+    opt, sched = _flow_optimizer(params, lr, schedule, warmup, steps)
+    averaged = _t.ema_copy(flow, ema)
+    result = TrainResult(model=averaged)
+    val_loss = None
+    if val_data is not None:
+        where = params[0].device
+
+        def val_loss():
+            averaged.eval()
+            value = nll(averaged, val_data.to(where))
+            averaged.train()
+            return value
+
     start = time.perf_counter()
     flow.train()
     for step in range(1, steps + 1):
-        idx = torch.randint(0, n, (batch_size,), generator=generator)
-        loss = -flow.log_prob(x_train[idx]).mean()
-        if not bool(torch.isfinite(loss)):
-            raise FloatingPointError(
-                f"the training NLL became {float(loss.detach())} at step {step}: lower lr, "
-                "or use a bounded coupling scale (clamp='tanh')"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, grad_clip)
-        opt.step()
+        loss = _train_flow_step(flow, data, batch_size, generator, opt, params, grad_clip, step)
         if sched is not None:
             sched.step()
-        running += float(loss.detach())
-        count += 1
-        if step % record_every == 0 or step == steps:
-            flow.eval()
-            val = nll(flow, x_val)
-            flow.train()
-            result.steps.append(step)
-            result.train_nll.append(running / count)
-            result.val_nll.append(val)
-            if every and (step % every == 0 or step == steps):
-                print(
-                    f"step {step:5d}/{steps} | train NLL {running / count:.3f} nats | "
-                    f"held-out NLL {val:.3f} nats"
-                )
-                sys.stdout.flush()
-            running, count = 0.0, 0
+        if ema is not None:
+            _t.ema_update(averaged, flow, float(ema), step - 1)
+        result.losses.append(float(loss.detach()))
+        result.steps = step
+        if callback is not None:
+            callback(step, result.losses[-1], averaged)
+        _t.after_step(result, steps, print_every, val_loss, _print_progress)
     flow.eval()
+    averaged.eval()
     result.seconds = time.perf_counter() - start
-    result.final_val_nll = result.val_nll[-1]
     return result
+
+
+def _train_flow_step(flow, data, batch_size, generator, opt, params, grad_clip, step):
+    idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
+    loss = -flow.log_prob(data[idx].to(params[0].device)).mean()
+    if not bool(torch.isfinite(loss)):
+        raise FloatingPointError(
+            f"the training NLL became {float(loss.detach())} at step {step}: lower lr, "
+            "or use a bounded coupling scale (clamp='tanh')"
+        )
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    return loss

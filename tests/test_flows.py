@@ -172,7 +172,10 @@ def test_train_flow_learns_a_gaussian_and_reports_nll(capsys):
     )
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and out[-1].startswith("step   200/200") and "nats" in out[-1]
-    assert res.steps == [100, 200] and len(res.val_nll) == 2
+    assert res.val_steps == [100, 200] and len(res.val_nll) == 2 and res.steps == 200
+    assert len(res.losses) == 200 and res.train_nll == pytest.approx(
+        [sum(res.losses[:100]) / 100, sum(res.losses[100:]) / 100]
+    )
     entropy = float(torch.log(2 * math.pi * math.e * sd**2).sum() / 2)
     assert res.final_val_nll == pytest.approx(flows.nll(flow, x_val), abs=1e-6)
     assert before - entropy > 1.0  # the untrained flow is far off ...
@@ -247,7 +250,7 @@ def test_bad_inputs_give_clear_errors():
     flow = flows.realnvp(2, n_layers=2, hidden=4)
     with pytest.raises(ValueError, match="n must be a positive int"):
         flow.sample(0)
-    with pytest.raises(ValueError, match=r"x_val must have shape \(batch, 2\)"):
+    with pytest.raises(ValueError, match=r"val_data must have shape \(batch, 2\)"):
         flows.train_flow(flow, torch.zeros(10, 2), torch.zeros(10, 3))
     with pytest.raises(TypeError, match="must have the flow's dtype"):
         flows.train_flow(flow, torch.zeros(10, 2, dtype=F64), torch.zeros(10, 2, dtype=F64))
@@ -303,9 +306,9 @@ def test_bad_training_and_scoring_inputs_are_refused():
         flows.nll(flow, bad)
     with pytest.raises(ValueError, match="x must have at least one row"):
         flows.nll(flow, x[:0])
-    with pytest.raises(ValueError, match="x_train contains NaN"):
+    with pytest.raises(ValueError, match="data contains NaN"):
         flows.train_flow(flow, bad, x, steps=1, print_every=None)
-    with pytest.raises(ValueError, match="x_val contains NaN"):
+    with pytest.raises(ValueError, match="val_data contains NaN"):
         flows.train_flow(flow, x, bad, steps=1, print_every=None)
     for clip in (0, -1.0, math.inf):
         with pytest.raises(ValueError, match="grad_clip must be a finite number > 0"):

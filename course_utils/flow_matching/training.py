@@ -1,143 +1,130 @@
-"""Training a velocity field with the CFM loss (AdamW, cosine schedule, EMA)."""
+"""Training a velocity field with the CFM loss (AdamW, schedule, EMA).
+
+The arguments and the result follow the course's training convention
+(:mod:`course_utils.training`).
+"""
 
 from __future__ import annotations
 
-import copy
-import math
+import sys
 import time
 from collections.abc import Callable
 
 import torch
 
-from .._validate import check_choice, check_data, check_int
+from .. import training as _t
+from .._validate import check_data
+from ..training import TrainResult
 from .couplings import COUPLINGS
 from .losses import cfm_loss
 from .paths import GaussianPath, OTPath
 
 __all__ = ["train"]
 
-
-def _check_train_args(field, steps, batch_size, warmup, schedule, coupling, ema) -> None:
-    if not isinstance(field, torch.nn.Module):
-        raise TypeError(f"field must be a torch.nn.Module, got {type(field).__name__}")
-    check_int(steps, "steps", 1)
-    check_int(batch_size, "batch_size", 1)
-    check_int(warmup, "warmup", 0)
-    check_choice(schedule, ("constant", "cosine"), "schedule")
-    if coupling not in COUPLINGS:
-        raise ValueError(f"unknown coupling {coupling!r}; choose one of {list(COUPLINGS)}")
-    if ema is not None and not 0.0 <= float(ema) < 1.0:
-        raise ValueError(f"ema must be a decay in [0, 1) or None, got {ema!r}")
+# validation noise and times: the same draw at every measurement, so the curve is smooth
+_VAL_SEED = 0
 
 
-def _sampler(data) -> Callable:
-    """``draw(n, generator) -> (n, dim)`` from a data tensor (with replacement) or a sampler."""
-    if isinstance(data, torch.Tensor):
-        data = check_data(data, "data")
-
-        def draw(n, g):
-            return data[torch.randint(0, data.shape[0], (n,), generator=g)]
-
-        return draw
-    if callable(data):
-        return data
-    raise TypeError(
-        "data must be a torch.Tensor of shape (n, dim) or a callable sample(n, generator), "
-        f"got {type(data).__name__}"
-    )
-
-
-def _lr_factor(schedule: str, warmup: int, steps: int) -> Callable[[int], float]:
-    """The learning-rate multiplier per step: linear warm-up, then constant or cosine."""
-
-    def lr_at(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant":
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    return lr_at
-
-
-def _ema_update(averaged: torch.nn.Module, field: torch.nn.Module, ema: float, step: int):
+def _validation_loss(model, path, val, coupling) -> float:
+    g = torch.Generator().manual_seed(_VAL_SEED)
     with torch.no_grad():
-        # short warm-up of the average so early steps do not dominate it
-        d = min(ema, (1 + step) / (10 + step))
-        for pa, pf in zip(averaged.parameters(), field.parameters(), strict=True):
-            pa.lerp_(pf, 1.0 - d)
+        return float(cfm_loss(model, path, val, coupling=coupling, generator=g))
 
 
 def train(
     field: torch.nn.Module,
     data,
-    path: GaussianPath | None = None,
+    val_data: torch.Tensor | None = None,
     *,
+    path: GaussianPath | None = None,
     steps: int = 2000,
     batch_size: int = 256,
     lr: float = 3e-3,
     schedule: str = "cosine",
     warmup: int = 0,
-    coupling: str = "independent",
     ema: float | None = 0.999,
-    weight_decay: float = 0.0,
     generator: torch.Generator | None = None,
-    time_budget: float | None = None,
+    device: torch.device | str | None = None,
     callback: Callable[[int, float, torch.nn.Module], None] | None = None,
-) -> dict:
-    """Train a velocity field with the CFM loss and Adam(W).
+    print_every: int | None = None,
+    coupling: str = "independent",
+    weight_decay: float = 0.0,
+    time_budget: float | None = None,
+) -> TrainResult:
+    """Train a velocity field with the CFM loss and AdamW (the course's training convention).
 
     Args:
         field: the model ``v(t, x)`` (an ``nn.Module``; trained in place).
         data: ``(n, dim)`` training points (mini-batches drawn with replacement) or a
             callable ``data(batch_size, generator) -> (batch_size, dim)``.
+        val_data: ``(n_val, dim)`` held-out points: the CFM loss of the (EMA) model on
+            them, with one fixed draw of noise and times, forms the validation curve.
+            For the older form ``train(field, data, path)`` a path given here is taken
+            as ``path``.
         path: conditional path; default ``OTPath()``.
-        steps: optimisation steps.
-        batch_size: points per step.
-        lr: peak learning rate.
-        schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``steps``, after a
-            linear warm-up of ``warmup`` steps).
-        warmup: warm-up steps.
+        steps, batch_size, lr, schedule, warmup, ema, generator, device, callback,
+            print_every: as in :mod:`course_utils.training` (``schedule`` ``"cosine"``
+            and ``ema`` 0.999 by default).
         coupling: ``"independent"`` or ``"ot"`` (see :func:`couple`).
-        ema: decay of an exponential moving average of the weights (``None``: no EMA).
         weight_decay: AdamW weight decay.
-        generator: random generator (mini-batches, noise, times).
         time_budget: stop after this many seconds of training (wall clock), if given.
-        callback: called as ``callback(step, loss, model)`` after every step.
 
     Returns:
-        ``{"model": the EMA copy (or ``field`` itself without EMA), "loss": [per-step
-        losses], "seconds": training time, "steps": steps done}``.
+        A :class:`~course_utils.training.TrainResult`; ``model`` is the EMA copy (or
+        ``field`` itself without EMA).
     """
-    _check_train_args(field, steps, batch_size, warmup, schedule, coupling, ema)
+    if isinstance(val_data, GaussianPath):  # older positional form train(field, data, path)
+        path, val_data = val_data, None
+    _check_train_args(field, coupling)
+    _t.check_common(steps, batch_size, lr, schedule, warmup, ema, generator, callback, print_every)
+    if device is not None:
+        field.to(device)
     path = OTPath() if path is None else path
     params = [p for p in field.parameters() if p.requires_grad]
-    dtype = params[0].dtype
-    draw = _sampler(data)
+    dtype, where = params[0].dtype, params[0].device
+    draw = _t.sampler(data)
+    val = (
+        None
+        if val_data is None
+        else check_data(val_data, "val_data", getattr(field, "dim", None)).to(where, dtype)
+    )
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(schedule, warmup, steps))
-    averaged = copy.deepcopy(field).requires_grad_(False) if ema is not None else field
-    losses: list[float] = []
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _t.lr_factor(schedule, warmup, steps))
+    averaged = _t.ema_copy(field, ema)
+    result = TrainResult(model=averaged)
+    val_loss = None if val is None else (lambda: _validation_loss(averaged, path, val, coupling))
     start = time.perf_counter()
-    done = 0
     for step in range(steps):
-        x1 = draw(batch_size, generator).to(dtype)
+        x1 = draw(batch_size, generator).to(where, dtype)
         loss = cfm_loss(field, path, x1, coupling=coupling, generator=generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if ema is not None:
-            _ema_update(averaged, field, float(ema), step)
-        losses.append(float(loss.detach()))
-        done = step + 1
+            _t.ema_update(averaged, field, float(ema), step)
+        result.losses.append(float(loss.detach()))
+        result.steps = step + 1
         if callback is not None:
-            callback(step, losses[-1], averaged)
+            callback(step + 1, result.losses[-1], averaged)
+        _t.after_step(result, steps, print_every, val_loss, _print_progress)
         if time_budget is not None and time.perf_counter() - start > time_budget:
             break
-    return {
-        "model": averaged,
-        "loss": losses,
-        "seconds": time.perf_counter() - start,
-        "steps": done,
-    }
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
+    recent = result.losses[-print_every:]
+    line = f"step {result.steps:5d}/{steps} | train loss {sum(recent) / len(recent):.4f}"
+    if result.val_steps and result.val_steps[-1] == result.steps:
+        line += f" | held-out loss {result.val_losses[-1]:.4f}"
+    print(line)
+    sys.stdout.flush()
+
+
+def _check_train_args(field, coupling) -> None:
+    if not isinstance(field, torch.nn.Module):
+        raise TypeError(f"field must be a torch.nn.Module, got {type(field).__name__}")
+    if coupling not in COUPLINGS:
+        raise ValueError(f"unknown coupling {coupling!r}; choose one of {list(COUPLINGS)}")
