@@ -712,14 +712,14 @@ assert best20 < 5
 mix = cu.data.get("gaussian_mixture")
 torch.manual_seed(0)
 out_mix = fm.train(fm.VelocityMLP(2, hidden=128, n_hidden=3, n_freq=0),
-                   lambda n, g: mix.sample(n, generator=g), fm.OTPath(0.0),
+                   lambda n, g: mix.sample(n, generator=g), path=fm.OTPath(0.0),
                    steps=1000, batch_size=BATCH, lr=3e-3, ema=0.999, generator=gen(0))
-model_mix = out_mix["model"]
+model_mix = out_mix.model
 test_mix = mix.sample(2000, generator=gen(21))
 nll = float(-fm.log_prob(model_mix, test_mix, rtol=1e-5, atol=1e-5).mean())
 nfe_ll = cu.ode.last_stats().nfe
 entropy = mix.entropy()
-print(f"trained {out_mix['steps']} steps in {out_mix['seconds']:.1f} s (wall clock)")
+print(f"trained {out_mix.steps} steps in {out_mix.seconds:.1f} s (wall clock)")
 print(f"held-out NLL = {nll:.3f} nats, entropy of the data = {entropy:.3f} nats, "
       f"KL(q || p_model) = NLL - H = {nll - entropy:.3f} nats  (dopri5 NFE {nfe_ll})")
 assert 0 < nll - entropy < 0.15

@@ -98,15 +98,15 @@ torch.manual_seed(0)
 model = cu.flow_matching.VelocityMLP(dim=2, hidden=64, n_hidden=3, n_freq=2)
 result = cu.flow_matching.train(model, train_x, steps=1500, batch_size=256, lr=3e-3,
                                 generator=torch.Generator().manual_seed(1))
-v = result["model"].double().requires_grad_(False)  # float64 for all the analysis below
-print(f"trained {result['steps']} steps in {result['seconds']:.1f} s; "
-      f"last 100 losses average {np.mean(result['loss'][-100:]):.3f}")
+v = result.model.double().requires_grad_(False)  # float64 for all the analysis below
+print(f"trained {result.steps} steps in {result.seconds:.1f} s; "
+      f"last 100 losses average {np.mean(result.losses[-100:]):.3f}")
 with torch.no_grad():
     z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(2), dtype=F64)
     samples = vol.forward_map(v, z, 50)
 ed = cu.metrics.energy_distance(samples, data.sample(2000, generator=g, dtype=F64))
 print(f"energy distance of 2000 samples to held-out data: {ed:.4f}")
-assert np.mean(result["loss"][-100:]) < 4.0 and ed < 0.05  # CFM loss has a positive floor
+assert np.mean(result.losses[-100:]) < 4.0 and ed < 0.05  # CFM loss has a positive floor
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
