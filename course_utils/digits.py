@@ -11,17 +11,19 @@ lecture (course time: noise at t = 0, data at t = 1; batches first, ``(batch, 64
 1. **uniform dequantization** ``x = (k + u) / 17``, ``u ~ U[0, 1)^64``: a point of
    ``[0, 1)^64``. For any density ``p`` of ``x``, Jensen's inequality gives the bound
 
-       log P(k) = log int_{[0,1)^D} p_y(k + u) du >= E_u[log p_x((k + u) / 17)] - D log 17,
+       log P(k) = log int_{[0,1)^D} q(k + u) du >= E_u[log q(k + u)]
+                = E_u[log p_x((k + u) / 17)] - D log 17,
 
-   where ``p_y(y) = p_x(y / 17) / 17^D`` is the density of ``y = k + u``. So a continuous
+   where ``q(k + u) = p_x((k + u) / 17) / 17^D`` is the density of ``k + u`` and
+   ``P(k)`` the probability it gives the bin of ``k``. So a continuous
    model's dequantized log-likelihood lower-bounds a discrete model's log-probability;
-2. **logit preprocessing** ``z = logit(alpha + (1 - 2 alpha) x)``, an invertible map
+2. **logit preprocessing** ``y = logit(alpha + (1 - 2 alpha) x)``, an invertible map
    ``(0, 1)^64 -> R^64`` with log-determinant (:func:`logit_transform`)
 
-       log |det dz/dx| = sum_i [log(1 - 2 alpha) - log s_i - log(1 - s_i)],  s = alpha + (1 - 2 alpha) x;
+       log |det dy/dx| = sum_i [log(1 - 2 alpha) - log s_i - log(1 - s_i)],  s = alpha + (1 - 2 alpha) x;
 
-3. a model of ``z`` (a Gaussian, a RealNVP, a flow-matching CNF) gives
-   ``log p_x(x) = log p_z(z) + log |det dz/dx|`` and
+3. a model of ``y`` (a Gaussian, a RealNVP, a flow-matching CNF; its latent at t = 0 is
+   ``z ~ N(0, I)``) gives ``log p_x(x) = log p_y(y) + log |det dy/dx|`` and
    **bits per dimension** (:func:`bits_per_dim`)
 
        bpd = -(log p_x(x) - D log 17) / (D log 2),
@@ -210,7 +212,7 @@ def quantize(x: torch.Tensor, n_levels: int = N_LEVELS) -> torch.Tensor:
 
 
 def logit_transform(x: torch.Tensor, alpha: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """``z = logit(alpha + (1 - 2 alpha) x)`` and ``log |det dz/dx|`` (nats) per row.
+    """``y = logit(alpha + (1 - 2 alpha) x)`` and ``log |det dz/dx|`` (nats) per row.
 
     The squeeze into ``[alpha, 1 - alpha]`` keeps the logit finite at ``x = 0`` (RealNVP's
     preprocessing, Dinh et al. 2017, with their ``alpha = 0.05``).
@@ -220,8 +222,8 @@ def logit_transform(x: torch.Tensor, alpha: float = 0.05) -> tuple[torch.Tensor,
         alpha: squeeze in ``[0, 0.5)``; ``alpha = 0`` needs ``x`` in the open cube.
 
     Returns:
-        ``(z, log_det)``: ``z (batch, dim)`` and ``log_det (batch,)`` with
-        ``log p_x(x) = log p_z(z) + log_det``.
+        ``(y, log_det)``: ``y (batch, dim)`` and ``log_det (batch,)`` with
+        ``log p_x(x) = log p_y(y) + log_det``.
     """
     x = check_data(x, "x")
     alpha = _alpha(alpha)
@@ -233,29 +235,29 @@ def logit_transform(x: torch.Tensor, alpha: float = 0.05) -> tuple[torch.Tensor,
     s = alpha + (1 - 2 * alpha) * x
     if alpha == 0 and bool(((s == 0) | (s == 1)).any()):
         raise ValueError("with alpha = 0, x must lie in the open cube (0, 1)^dim")
-    z = torch.log(s) - torch.log1p(-s)
+    y = torch.log(s) - torch.log1p(-s)
     log_det = (math.log(1 - 2 * alpha) - torch.log(s) - torch.log1p(-s)).sum(1)
-    return z, log_det
+    return y, log_det
 
 
-def inverse_logit_transform(z: torch.Tensor, alpha: float = 0.05) -> torch.Tensor:
-    """Undo :func:`logit_transform`: ``x = (sigmoid(z) - alpha) / (1 - 2 alpha)``, ``(batch, dim)``.
+def inverse_logit_transform(y: torch.Tensor, alpha: float = 0.05) -> torch.Tensor:
+    """Undo :func:`logit_transform`: ``x = (sigmoid(y) - alpha) / (1 - 2 alpha)``, ``(batch, dim)``.
 
     Model samples can fall slightly outside ``[0, 1]``; :func:`quantize` clips them.
     """
-    z = check_batch(z, "z")
+    y = check_batch(y, "y")
     alpha = _alpha(alpha)
-    return (torch.sigmoid(z) - alpha) / (1 - 2 * alpha)
+    return (torch.sigmoid(y) - alpha) / (1 - 2 * alpha)
 
 
 def preprocess(
     k: torch.Tensor, alpha: float = 0.05, *, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dequantize grey levels and apply the logit map: ``k (batch, 64) -> (z, log_det)``.
+    """Dequantize grey levels and apply the logit map: ``k (batch, 64) -> (y, log_det)``.
 
-    ``logit_transform(dequantize(k, generator=generator), alpha)``: ``z (batch, 64)`` in
-    the default dtype and ``log_det (batch,)`` = ``log |det dz/dx|``, so that a model's
-    ``log p_z(z) + log_det`` is ``log p_x(x)`` for :func:`bits_per_dim`.
+    ``logit_transform(dequantize(k, generator=generator), alpha)``: ``y (batch, 64)`` in
+    the default dtype and ``log_det (batch,)`` = ``log |det dy/dx|``, so that a model's
+    ``log p_y(y) + log_det`` is ``log p_x(x)`` for :func:`bits_per_dim`.
     """
     return logit_transform(dequantize(k, generator=generator), alpha)
 
@@ -264,7 +266,7 @@ def bits_per_dim(log_px, dim: int = DIM, n_levels: int = N_LEVELS) -> float:
     """Mean bits per dimension of dequantized data from ``log p_x`` (nats) on ``[0, 1)^dim``.
 
     ``bpd = -mean(log p_x - dim * log(n_levels)) / (dim * log 2)``: the density of
-    ``y = k + u = n_levels * x`` is ``p_x / n_levels^dim``; by the dequantization bound
+    ``k + u = n_levels * x`` is ``p_x / n_levels^dim``; by the dequantization bound
     this upper-bounds the code length (bits per pixel) of a discrete model of ``k``.
 
     Args:
@@ -289,37 +291,37 @@ def bits_per_dim(log_px, dim: int = DIM, n_levels: int = N_LEVELS) -> float:
 # --------------------------------------------------------------------------- Gaussian baseline
 
 
-def fit_gaussian(z: torch.Tensor, ridge: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_gaussian(y: torch.Tensor, ridge: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed-form MLE of a full-covariance Gaussian: sample mean and ``(1/n)`` covariance.
 
     Args:
-        z: ``(n, dim)`` points.
+        y: ``(n, dim)`` points.
         ridge: added to the diagonal of the covariance (0: the plain MLE).
 
     Returns:
         ``(mean (dim,), cov (dim, dim))``.
     """
-    z = check_data(z, "z")
-    if z.shape[0] < 2:
-        raise ValueError(f"z needs at least 2 rows to fit a covariance, got {z.shape[0]}")
-    mean = z.mean(0)
-    c = z - mean
-    cov = c.T @ c / z.shape[0]
-    return mean, cov + ridge * torch.eye(z.shape[1], dtype=z.dtype)
+    y = check_data(y, "y")
+    if y.shape[0] < 2:
+        raise ValueError(f"y needs at least 2 rows to fit a covariance, got {y.shape[0]}")
+    mean = y.mean(0)
+    c = y - mean
+    cov = c.T @ c / y.shape[0]
+    return mean, cov + ridge * torch.eye(y.shape[1], dtype=y.dtype)
 
 
-def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
-    """``log N(z; mean, cov)`` in nats via a Cholesky factor: ``z (batch, dim) -> (batch,)``."""
-    z = check_batch(z, "z")
-    d = z.shape[1]
+def gaussian_log_prob(y: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """``log N(y; mean, cov)`` in nats via a Cholesky factor: ``y (batch, dim) -> (batch,)``."""
+    y = check_batch(y, "y")
+    d = y.shape[1]
     if mean.shape != (d,) or cov.shape != (d, d):
         raise ValueError(
             f"mean must be ({d},) and cov ({d}, {d}), got {tuple(mean.shape)} and {tuple(cov.shape)}"
         )
-    chol, info = torch.linalg.cholesky_ex(cov.to(z.dtype))
+    chol, info = torch.linalg.cholesky_ex(cov.to(y.dtype))
     if int(info) != 0:
         raise ValueError("cov must be symmetric positive definite (Cholesky failed)")
-    w = torch.linalg.solve_triangular(chol, (z - mean.to(z.dtype)).T, upper=False)
+    w = torch.linalg.solve_triangular(chol, (y - mean.to(y.dtype)).T, upper=False)
     half_logdet = torch.log(torch.diagonal(chol)).sum()
     return -0.5 * (w**2).sum(0) - half_logdet - 0.5 * d * math.log(2 * math.pi)
 
@@ -402,13 +404,13 @@ def image_realnvp(
 
 
 class ConditionalVelocityMLP(nn.Module):
-    """A class-conditional velocity field ``v(t, x, y)`` with a "no class" token.
+    """A class-conditional velocity field ``v(t, x, c)`` with a "no class" token.
 
-    The input is ``[x, t, sin(2 pi k t), cos(2 pi k t), onehot(y)]`` where ``onehot`` has
-    ``n_classes + 1`` slots; the last slot is the null class ``y = n_classes`` (written
-    ``y = None``), which the training of :func:`train_conditional` uses for a fraction
+    The input is ``[x, t, sin(2 pi k t), cos(2 pi k t), onehot(c)]`` where ``onehot`` has
+    ``n_classes + 1`` slots; the last slot is the null class ``c = n_classes`` (written
+    ``c = None``), which the training of :func:`train_conditional` uses for a fraction
     ``p_uncond`` of the batch, so that one network learns both the conditional field
-    ``v(t, x, y)`` and the unconditional one ``v(t, x, None)`` (classifier-free guidance,
+    ``v(t, x, c)`` and the unconditional one ``v(t, x, None)`` (classifier-free guidance,
     Ho & Salimans 2022).
 
     Args:
@@ -444,51 +446,51 @@ class ConditionalVelocityMLP(nn.Module):
         layers.append(nn.Linear(width, dim))
         self.net = nn.Sequential(*layers)
 
-    def _labels(self, y, batch: int, device) -> torch.Tensor:
-        if y is None:
+    def _labels(self, c, batch: int, device) -> torch.Tensor:
+        if c is None:
             return torch.full((batch,), self.n_classes, dtype=torch.long, device=device)
-        y = torch.as_tensor(y, device=device)
-        if y.is_floating_point() or y.dtype == torch.bool:
-            raise TypeError(f"y must hold integer classes, got dtype {y.dtype}")
-        y = y.long()
-        if y.ndim == 0:
-            y = y.expand(batch)
-        if y.shape != (batch,):
+        c = torch.as_tensor(c, device=device)
+        if c.is_floating_point() or c.dtype == torch.bool:
+            raise TypeError(f"c must hold integer classes, got dtype {c.dtype}")
+        c = c.long()
+        if c.ndim == 0:
+            c = c.expand(batch)
+        if c.shape != (batch,):
             raise ValueError(
-                f"y must be None, an int or have shape ({batch},), got {tuple(y.shape)}"
+                f"c must be None, an int or have shape ({batch},), got {tuple(c.shape)}"
             )
-        if bool(((y < 0) | (y > self.n_classes)).any()):
+        if bool(((c < 0) | (c > self.n_classes)).any()):
             raise ValueError(
-                f"y must hold classes 0..{self.n_classes - 1} (or {self.n_classes} = no class)"
+                f"c must hold classes 0..{self.n_classes - 1} (or {self.n_classes} = no class)"
             )
-        return y
+        return c
 
-    def forward(self, t, x: torch.Tensor, y=None) -> torch.Tensor:
-        """``t``: number, 0-d or ``(batch,)``; ``x: (batch, dim)``; ``y``: None, int or ``(batch,)``.
+    def forward(self, t, x: torch.Tensor, c=None) -> torch.Tensor:
+        """``t``: number, 0-d or ``(batch,)``; ``x: (batch, dim)``; ``c``: None, int or ``(batch,)``.
 
         Returns:
-            ``(batch, dim)`` velocities; ``y = None`` gives the unconditional field.
+            ``(batch, dim)`` velocities; ``c = None`` gives the unconditional field.
         """
         x = check_batch(x, "x", self.dim)
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         tc = (t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(x.shape[0]))[:, None]
         ang = tc * self.freqs.to(x.dtype)
         onehot = nn.functional.one_hot(
-            self._labels(y, x.shape[0], x.device), self.n_classes + 1
+            self._labels(c, x.shape[0], x.device), self.n_classes + 1
         ).to(x.dtype)
         return self.net(torch.cat([x, tc, torch.sin(ang), torch.cos(ang), onehot], 1))
 
 
-def guided_field(model: ConditionalVelocityMLP, y, scale: float) -> Callable:
-    """The classifier-free guided field ``v_w = v(t, x, None) + w (v(t, x, y) - v(t, x, None))``.
+def guided_field(model: ConditionalVelocityMLP, c, scale: float) -> Callable:
+    """The classifier-free guided field ``v_w = v(t, x, None) + w (v(t, x, c) - v(t, x, None))``.
 
     ``w = 0`` is the unconditional model, ``w = 1`` the conditional one, ``w > 1``
     extrapolates away from the unconditional field (Ho & Salimans write the same
-    combination as ``(1 + w') v(y) - w' v(None)`` with ``w' = w - 1``).
+    combination as ``(1 + w') v(c) - w' v(None)`` with ``w' = w - 1``).
 
     Args:
         model: a trained :class:`ConditionalVelocityMLP`.
-        y: the class (an int, or ``(batch,)`` classes matching the batch being sampled).
+        c: the class (an int, or ``(batch,)`` classes matching the batch being sampled).
         scale: the guidance scale ``w`` (a finite number).
 
     Returns:
@@ -502,11 +504,11 @@ def guided_field(model: ConditionalVelocityMLP, y, scale: float) -> Callable:
 
     def field(t, x):
         if w == 1.0:
-            return model(t, x, y)
+            return model(t, x, c)
         v_null = model(t, x, None)
         if w == 0.0:
             return v_null
-        return v_null + w * (model(t, x, y) - v_null)
+        return v_null + w * (model(t, x, c) - v_null)
 
     return field
 
@@ -514,7 +516,7 @@ def guided_field(model: ConditionalVelocityMLP, y, scale: float) -> Callable:
 def cfg_loss(
     model: ConditionalVelocityMLP,
     x1: torch.Tensor,
-    y: torch.Tensor,
+    c: torch.Tensor,
     path: GaussianPath | None = None,
     *,
     p_uncond: float = 0.1,
@@ -523,12 +525,12 @@ def cfg_loss(
     """CFM loss of a conditional field with label dropout (classifier-free guidance training).
 
     Each label is replaced by the null class with probability ``p_uncond``; then the loss
-    is :func:`course_utils.flow_matching.cfm_loss`'s ``mean ||v(t, x_t, y) - u_t(x_t | x1)||^2``.
+    is :func:`course_utils.flow_matching.cfm_loss`'s ``mean ||v(t, x_t, c) - u_t(x_t | x1)||^2``.
 
     Args:
         model: the field.
         x1: ``(batch, dim)`` data points.
-        y: ``(batch,)`` their classes.
+        c: ``(batch,)`` their classes.
         path: conditional path (default ``OTPath()``).
         p_uncond: label-dropout probability in ``[0, 1]``.
         generator: random generator for noise, times and dropout.
@@ -541,14 +543,14 @@ def cfg_loss(
         raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond!r}")
     path = OTPath() if path is None else path
     n = x1.shape[0]
-    y = model._labels(y, n, x1.device)
+    c = model._labels(c, n, x1.device)
     drop = torch.rand(n, generator=generator) < p_uncond
-    y = torch.where(drop.to(y.device), torch.full_like(y, model.n_classes), y)
+    c = torch.where(drop.to(c.device), torch.full_like(c, model.n_classes), c)
     x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype)
     t = torch.rand(n, generator=generator, dtype=x1.dtype)
     xt = path.sample_xt(x0, x1, t)
     ut = path.target(x0, x1, t)
-    return ((model(t, xt, y) - ut) ** 2).sum(1).mean()
+    return ((model(t, xt, c) - ut) ** 2).sum(1).mean()
 
 
 def train_conditional(
@@ -567,7 +569,7 @@ def train_conditional(
 
     Args:
         model: trained in place.
-        draw: ``draw(n, generator) -> (x1 (n, dim), y (n,))``, a fresh batch (e.g. freshly
+        draw: ``draw(n, generator) -> (x1 (n, dim), c (n,))``, a fresh batch (e.g. freshly
             dequantized images and their labels).
         steps, batch_size, lr: optimisation settings.
         p_uncond: label-dropout probability.
@@ -592,8 +594,8 @@ def train_conditional(
     losses = []
     start = time.perf_counter()
     for step in range(steps):
-        x1, y = draw(batch_size, generator)
-        loss = cfg_loss(model, x1, y, path, p_uncond=p_uncond, generator=generator)
+        x1, c = draw(batch_size, generator)
+        loss = cfg_loss(model, x1, c, path, p_uncond=p_uncond, generator=generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
