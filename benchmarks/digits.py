@@ -46,14 +46,6 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def _classifier(data):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(max_iter=2000).fit(
-        data.train_images.numpy(), data.train_labels.numpy()
-    )
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoints", action="store_true", help="evaluate the saved models")
@@ -168,9 +160,9 @@ def main(argv=None) -> None:
 
     # ------------------------------------------------------------------ guidance
     print("## 4. Classifier-free guidance (500 samples, 50 per class, RK4 x10)\n")
-    clf = _classifier(data)
+    clf = D.DigitClassifier(data.train_images, data.train_labels)
     print(
-        f"logistic regression: test accuracy on real digits {clf.score(data.test_images.numpy(), data.test_labels.numpy()):.3f}"
+        f"logistic regression: test accuracy on real digits {clf.accuracy(data.test_images, data.test_labels):.3f}"
     )
     y = torch.arange(10).repeat_interleave(50)
     real = data.train_images.double()
@@ -187,7 +179,7 @@ def main(argv=None) -> None:
                 fm.sample(D.guided_field(cond, y, w), z0, method="rk4", steps=10)
             )
         )
-        acc = float((torch.from_numpy(clf.predict(px.numpy())) == y).double().mean())
+        acc = clf.accuracy(px, y)
         x = px.double()
         div = sum(float(torch.pdist(x[y == c]).mean()) for c in range(10)) / 10
         print(f"| {w:.1f} | {acc:.3f} | {div:.2f} |")

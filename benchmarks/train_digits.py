@@ -136,7 +136,7 @@ def main(argv=None) -> None:
         "seed": SEED,
         "alpha": ALPHA,
         "test_dequant_seed": TEST_DEQUANT_SEED,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "python": platform.python_version(),
         "threads": 1,
     }

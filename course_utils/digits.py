@@ -38,6 +38,7 @@ lecture (course time: noise at t = 0, data at t = 1; batches first, ``(batch, 64
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import time
@@ -75,6 +76,7 @@ __all__ = [
     "guided_field",
     "cfg_loss",
     "train_conditional",
+    "DigitClassifier",
     "nearest_distances",
     "image_grid",
     "show_grid",
@@ -611,6 +613,51 @@ def train_conditional(
 # --------------------------------------------------------------------------- evaluation helpers
 
 
+class DigitClassifier:
+    """A multinomial logistic regression on grey levels (scikit-learn), to judge samples.
+
+    Fitted on real images ``(n, 64)`` of grey levels (scaled to ``[0, 1]``) with their
+    classes. BLAS runs on one thread: on a shared CPU scikit-learn's default threading was
+    50 times slower here (0.4 s against 20-35 s for the fit).
+
+    Args:
+        images: ``(n, 64)`` grey levels ``0..16`` (integer tensor).
+        labels: ``(n,)`` classes.
+        max_iter: L-BFGS iterations.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, max_iter: int = 500):
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        images = _levels(images, "images")
+        labels = torch.as_tensor(labels)
+        if labels.shape != (images.shape[0],):
+            raise ValueError(
+                f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}"
+            )
+        with threadpool_limits(1):
+            self.model = LogisticRegression(max_iter=max_iter).fit(
+                self._features(images), labels.numpy()
+            )
+
+    @staticmethod
+    def _features(images: torch.Tensor) -> np.ndarray:
+        return images.detach().cpu().numpy().astype(np.float64) / (N_LEVELS - 1)
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Predicted classes ``(n,)`` of ``(n, 64)`` grey-level images (e.g. quantized samples)."""
+        from threadpoolctl import threadpool_limits
+
+        images = _levels(images, "images")
+        with threadpool_limits(1):
+            return torch.from_numpy(self.model.predict(self._features(images)))
+
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Fraction of ``images`` classified as ``labels`` (a float in [0, 1])."""
+        return float((self.predict(images) == torch.as_tensor(labels)).double().mean())
+
+
 def nearest_distances(
     x: torch.Tensor, reference: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -699,7 +746,8 @@ def save_checkpoint(path, model: nn.Module, config: dict, provenance: dict) -> P
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prov = {"commit": _git_commit(), **provenance}
+    # plain JSON-like values only, so that torch.load(..., weights_only=True) reads them
+    prov = json.loads(json.dumps({"commit": _git_commit(), **provenance}, default=str))
     state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
     torch.save({"config": dict(config), "provenance": prov, "state_dict": state}, path)
     return path
