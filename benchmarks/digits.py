@@ -24,6 +24,7 @@ Times are wall-clock seconds with one torch thread on a shared machine.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -203,10 +204,12 @@ def main(argv=None) -> None:
 
     # ------------------------------------------------------------------ volume metrics
     print("## 6. Volume metrics of the FM reverse map (logit space, Euler x20, 64 directions)\n")
-    f64 = field.double()
+    f64 = copy.deepcopy(field).double().requires_grad_(False)
     print("| test image | radius | D0 | C0 | S0 | D1 | C1 | S1 |")
     print("|---|---|---|---|---|---|---|---|")
-    for i in (0, 1, 2):
+    # three test digits of different classes
+    picks = [int(torch.nonzero(data.test_labels == c)[0, 0]) for c in (0, 3, 6)]
+    for i in picks:
         for r in (0.1, 0.5, 1.0):
             m = volume.volume_metrics(
                 f64,
