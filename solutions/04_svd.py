@@ -1,50 +1,36 @@
-"""Build solutions/04_svd.ipynb (run from the repository root).
+# %% [markdown]
+# # Problem set 04 · The SVD and numerical linear algebra (22 points)
+#
+# Six questions, from a $2\times2$ SVD by hand to a Woodbury update of a precision matrix.
+# Write your code in place of the lines that raise `NotImplementedError`, run the cell, then
+# run the **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is
+# expected. The checks here are a first test only; the grader runs more tests on inputs you
+# do not see, so make your functions correct for any valid input, not only for the checked
+# one.
+#
+# Rules: work in `float64` (set below), keep the function names and signatures, and use
+# `torch` operations. The lecture `notebooks/04_svd.ipynb` has everything you need. Where a
+# question says "without `torch.linalg.svd`" (or `pinv`, `inv` of an $n\times n$ matrix), the
+# point is to use the construction asked for; the grader tests the results.
+#
+# | Question | Topic | Points |
+# |---|---|---|
+# | 1 | SVD of a $2\times2$ matrix by hand, then from $A^\top A$ | 3 |
+# | 2 | best rank-$k$ approximation and its error | 4 |
+# | 3 | Woodbury: precision and log-determinant of "diagonal + low rank" | 4 |
+# | 4 | condition number and a perturbation bound | 4 |
+# | 5 | back-propagation through a two-layer network (M, Problem 1) | 4 |
+# | 6 | minimum-norm least squares through the SVD | 3 |
 
-    .venv/bin/python tools/build_04_svd_solutions.py
-    COURSE_THREADS=1 .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
-        solutions/04_svd.ipynb
-    .venv/bin/course-grade release 04_svd
-"""
+# %%
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+import course_utils as cu
 
-from nbbuild import Builder
+device = cu.setup(seed=0)
 
-b = Builder("p04")
-
-
-answer = b.answer
-check = b.check
-
-
-b.md(
-    r"""
-# Problem set 04 · The SVD and numerical linear algebra (22 points)
-
-Six questions, from a $2\times2$ SVD by hand to a Woodbury update of a precision matrix.
-Write your code in place of the lines that raise `NotImplementedError`, run the cell, then
-run the **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is
-expected. The checks here are a first test only; the grader runs more tests on inputs you
-do not see, so make your functions correct for any valid input, not only for the checked
-one.
-
-Rules: work in `float64` (set below), keep the function names and signatures, and use
-`torch` operations. The lecture `notebooks/04_svd.ipynb` has everything you need. Where a
-question says "without `torch.linalg.svd`" (or `pinv`, `inv` of an $n\times n$ matrix), the
-point is to use the construction asked for; the grader tests the results.
-
-| Question | Topic | Points |
-|---|---|---|
-| 1 | SVD of a $2\times2$ matrix by hand, then from $A^\top A$ | 3 |
-| 2 | best rank-$k$ approximation and its error | 4 |
-| 3 | Woodbury: precision and log-determinant of "diagonal + low rank" | 4 |
-| 4 | condition number and a perturbation bound | 4 |
-| 5 | back-propagation through a two-layer network (M, Problem 1) | 4 |
-| 6 | minimum-norm least squares through the SVD | 3 |
-""",
-    "title",
-)
-b.setup()
-b.code(
-    r"""
+# %%
 torch.set_default_dtype(torch.float64)
 
 
@@ -53,45 +39,33 @@ def amplification(A, b, db):
     x = torch.linalg.solve(A, b)
     dx = torch.linalg.solve(A, b + db) - x
     return (dx.norm() / x.norm()) / (db.norm() / b.norm())
-""",
-    "given",
-)
 
-# ---------------------------------------------------------------------------------------
-b.md(
-    r"""
-## Question 1 (3 points): SVD of a $2\times2$ matrix
 
-**(a) By hand.** For $A=\begin{pmatrix}3&0\\4&5\end{pmatrix}$ compute $A^\top A$, its
-eigenvalues and eigenvectors, and from them the singular values $\sigma_1\ge\sigma_2$
-and the first right and left singular vectors $v_1$, $u_1=Av_1/\sigma_1$. Enter them as
-exact expressions (for example `2 * 3**0.5`, `torch.tensor([1.0, 2.0]) / 5**0.5`):
-`sigma_hand` (a list of two numbers, descending), `v1_hand`, `u1_hand` (unit vectors;
-`v1_hand` of either sign, `u1_hand` then fixed by $u_1=Av_1/\sigma_1$).
+# %% [markdown]
+# ## Question 1 (3 points): SVD of a $2\times2$ matrix
+#
+# **(a) By hand.** For $A=\begin{pmatrix}3&0\\4&5\end{pmatrix}$ compute $A^\top A$, its
+# eigenvalues and eigenvectors, and from them the singular values $\sigma_1\ge\sigma_2$
+# and the first right and left singular vectors $v_1$, $u_1=Av_1/\sigma_1$. Enter them as
+# exact expressions (for example `2 * 3**0.5`, `torch.tensor([1.0, 2.0]) / 5**0.5`):
+# `sigma_hand` (a list of two numbers, descending), `v1_hand`, `u1_hand` (unit vectors;
+# `v1_hand` of either sign, `u1_hand` then fixed by $u_1=Av_1/\sigma_1$).
+#
+# **(b) In general.** Write `svd_2x2(A)` returning `(U, s, Vt)` with `A = U @ diag(s) @ Vt`,
+# `s` descending and `U`, `Vt` orthogonal, for any **invertible** $2\times2$ matrix `A`,
+# **from the eigen-decomposition of $A^\top A$** (`torch.linalg.eigh`; not
+# `torch.linalg.svd`). Careful with the order `eigh` returns, and do not use the
+# eigenvalues of $A$ itself.
 
-**(b) In general.** Write `svd_2x2(A)` returning `(U, s, Vt)` with `A = U @ diag(s) @ Vt`,
-`s` descending and `U`, `Vt` orthogonal, for any **invertible** $2\times2$ matrix `A`,
-**from the eigen-decomposition of $A^\top A$** (`torch.linalg.eigh`; not
-`torch.linalg.svd`). Careful with the order `eigh` returns, and do not use the
-eigenvalues of $A$ itself.
-""",
-    "q1-task",
-)
-answer(
-    "q1",
-    r"""
+# %% course={"question": "q1", "role": "answer"}
 ### BEGIN SOLUTION
 # A^T A = [[25, 20], [20, 25]]: eigenvalues 45 (v = (1, 1)/sqrt 2) and 5 (v = (1, -1)/sqrt 2)
 sigma_hand = [45**0.5, 5**0.5]
 v1_hand = torch.tensor([1.0, 1.0]) / 2**0.5
 u1_hand = torch.tensor([3.0, 9.0]) / (2**0.5 * 45**0.5)   # A v1 / sigma_1 = (1, 3)/sqrt 10
 ### END SOLUTION
-""",
-    "q1-answer-a",
-)
-answer(
-    "q1",
-    r'''
+
+# %% course={"question": "q1", "role": "answer"}
 def svd_2x2(A):
     """SVD of an invertible 2 x 2 matrix from eigh(A^T A).
 
@@ -108,12 +82,9 @@ def svd_2x2(A):
     U = (A @ V) / s                            # u_i = A v_i / sigma_i
     return U, s, V.T
     ### END SOLUTION
-''',
-    "q1-answer-b",
-)
-check(
-    "q1",
-    r"""
+
+
+# %% course={"question": "q1", "role": "check"}
 A1 = torch.tensor([[3.0, 0.0], [4.0, 5.0]])
 lam1, V1 = torch.linalg.eigh(A1.T @ A1)                  # independent reference
 cu.checks.check_close("q1a sigma", lambda: torch.as_tensor(sigma_hand, dtype=torch.float64),
@@ -130,32 +101,25 @@ cu.checks.check_close("q1b singular values", lambda: svd_2x2(A1b)[1], [3.0, 1.0]
                       hint="singular values are >= 0 and descending; they are not the eigenvalues of A")
 cu.checks.check_close("q1b U diag(s) Vt == A", lambda: (lambda r: r[0] @ torch.diag(r[1]) @ r[2])(svd_2x2(A1)),
                       A1, rtol=1e-10, atol=1e-12)
-cu.checks.check_close("q1b U orthogonal", lambda: (lambda r: r[0].T @ r[0])(svd_2x2(A1)), torch.eye(2),
+_ = cu.checks.check_close("q1b U orthogonal", lambda: (lambda r: r[0].T @ r[0])(svd_2x2(A1)), torch.eye(2),
                       atol=1e-12)
-""",
-)
 
-# ---------------------------------------------------------------------------------------
-b.md(
-    r"""
-## Question 2 (4 points): best rank-$k$ approximation and its error
 
-**(a)** Write `best_rank_k(A, k)` returning the best rank-$k$ approximation
-$A_k=\sum_{i\le k}\sigma_iu_iv_i^\top$ of a matrix `A` of shape `(m, n)`, for
-$0\le k\le\min(m,n)$ (you may use `torch.linalg.svd` here).
+# %% [markdown]
+# ## Question 2 (4 points): best rank-$k$ approximation and its error
+#
+# **(a)** Write `best_rank_k(A, k)` returning the best rank-$k$ approximation
+# $A_k=\sum_{i\le k}\sigma_iu_iv_i^\top$ of a matrix `A` of shape `(m, n)`, for
+# $0\le k\le\min(m,n)$ (you may use `torch.linalg.svd` here).
+#
+# **(b)** Write `rank_k_error(s, k)` returning the Frobenius error $\|A-A_k\|_F$ computed
+# **from the singular values `s` alone** (a 1-D tensor, descending), without forming any
+# matrix.
+#
+# **(c)** Write `smallest_rank(A, rel_tol)`: the smallest $k$ (a Python `int`) such that
+# $\|A-A_k\|_F\le$ `rel_tol` $\cdot\,\|A\|_F$.
 
-**(b)** Write `rank_k_error(s, k)` returning the Frobenius error $\|A-A_k\|_F$ computed
-**from the singular values `s` alone** (a 1-D tensor, descending), without forming any
-matrix.
-
-**(c)** Write `smallest_rank(A, rel_tol)`: the smallest $k$ (a Python `int`) such that
-$\|A-A_k\|_F\le$ `rel_tol` $\cdot\,\|A\|_F$.
-""",
-    "q2-task",
-)
-answer(
-    "q2",
-    r'''
+# %% course={"question": "q2", "role": "answer"}
 def best_rank_k(A, k):
     """Best rank-k approximation of A: (m, n) -> (m, n)."""
     ### BEGIN SOLUTION
@@ -181,12 +145,9 @@ def smallest_rank(A, rel_tol):
             return k
     return len(s)
     ### END SOLUTION
-''',
-    "q2-answer",
-)
-check(
-    "q2",
-    r"""
+
+
+# %% course={"question": "q2", "role": "check"}
 g2 = torch.Generator().manual_seed(2)
 A2 = torch.randn(7, 5, generator=g2)
 s2 = torch.linalg.svdvals(A2)
@@ -199,36 +160,29 @@ cu.checks.check_close("q2a k = 0 and k = 5", lambda: [float(best_rank_k(A2, 0).a
 cu.checks.check_close("q2b error from singular values", lambda: rank_k_error(torch.tensor([4.0, 3.0, 2.0, 1.0]), 2),
                       5**0.5, rtol=1e-12, hint="sqrt of the sum of the discarded sigma_i^2")
 # diag(3, 2, 1): ||A||_F = sqrt 14; error of A_1 = sqrt 5 (0.60 ||A||_F), of A_2 = 1 (0.27 ||A||_F)
-cu.checks.check_equal("q2c smallest rank", lambda: smallest_rank(torch.diag(torch.tensor([3.0, 2.0, 1.0])), 0.5), 2)
-""",
-)
+_ = cu.checks.check_equal("q2c smallest rank", lambda: smallest_rank(torch.diag(torch.tensor([3.0, 2.0, 1.0])), 0.5), 2)
 
-# ---------------------------------------------------------------------------------------
-b.md(
-    r"""
-## Question 3 (4 points): Woodbury update of a precision matrix
 
-A Gaussian with covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ with
-$D=\operatorname{diag}(d)$, $d>0$, $B\in\mathbb R^{n\times k}$ and $k\ll n$, appears in factor
-analysis and in flows with a few learned directions. Its precision $\Sigma^{-1}$ and
-$\log\det\Sigma$ can be computed from a $k\times k$ matrix only.
+# %% [markdown]
+# ## Question 3 (4 points): Woodbury update of a precision matrix
+#
+# A Gaussian with covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ with
+# $D=\operatorname{diag}(d)$, $d>0$, $B\in\mathbb R^{n\times k}$ and $k\ll n$, appears in factor
+# analysis and in flows with a few learned directions. Its precision $\Sigma^{-1}$ and
+# $\log\det\Sigma$ can be computed from a $k\times k$ matrix only.
+#
+# **(a)** Write `factor_precision(d, B)` returning $\Sigma^{-1}$ with the Woodbury identity
+# (mind the sign!). Invert only $D$ (elementwise) and a $k\times k$ matrix; do not call
+# `torch.linalg.inv` or `solve` on an $n\times n$ matrix.
+#
+# **(b)** Write `factor_logdet(d, B)` returning $\log\det\Sigma$ with the matrix determinant
+# lemma $\det(D+BB^\top)=\det D\,\det(I_k+B^\top D^{-1}B)$.
+#
+# **(c)** A new observation adds a rank-one term: $\Sigma'=\Sigma+ww^\top$. Write
+# `precision_rank_one_update(P, w)` that returns $\Sigma'^{-1}$ given $P=\Sigma^{-1}$, with
+# Sherman–Morrison ($O(n^2)$, no inverse).
 
-**(a)** Write `factor_precision(d, B)` returning $\Sigma^{-1}$ with the Woodbury identity
-(mind the sign!). Invert only $D$ (elementwise) and a $k\times k$ matrix; do not call
-`torch.linalg.inv` or `solve` on an $n\times n$ matrix.
-
-**(b)** Write `factor_logdet(d, B)` returning $\log\det\Sigma$ with the matrix determinant
-lemma $\det(D+BB^\top)=\det D\,\det(I_k+B^\top D^{-1}B)$.
-
-**(c)** A new observation adds a rank-one term: $\Sigma'=\Sigma+ww^\top$. Write
-`precision_rank_one_update(P, w)` that returns $\Sigma'^{-1}$ given $P=\Sigma^{-1}$, with
-Sherman–Morrison ($O(n^2)$, no inverse).
-""",
-    "q3-task",
-)
-answer(
-    "q3",
-    r'''
+# %% course={"question": "q3", "role": "answer"}
 def factor_precision(d, B):
     """(diag(d) + B B^T)^{-1} by Woodbury; d: (n,), B: (n, k) -> (n, n)."""
     ### BEGIN SOLUTION
@@ -252,12 +206,9 @@ def precision_rank_one_update(P, w):
     Pw = P @ w
     return P - torch.outer(Pw, Pw) / (1 + w @ Pw)
     ### END SOLUTION
-''',
-    "q3-answer",
-)
-check(
-    "q3",
-    r"""
+
+
+# %% course={"question": "q3", "role": "check"}
 g3 = torch.Generator().manual_seed(3)
 d3 = torch.rand(6, generator=g3) + 0.5
 B3 = torch.randn(6, 2, generator=g3)
@@ -267,34 +218,27 @@ cu.checks.check_close("q3a precision", lambda: factor_precision(d3, B3), torch.l
                       rtol=1e-9, atol=1e-11, hint="Woodbury has a MINUS sign in front of the correction")
 cu.checks.check_close("q3b log det", lambda: factor_logdet(d3, B3), torch.linalg.slogdet(Sigma3).logabsdet,
                       rtol=1e-10, hint="sum(log d) + log det(I + B^T D^{-1} B)")
-cu.checks.check_close("q3c rank-one update", lambda: precision_rank_one_update(torch.linalg.inv(Sigma3), w3),
+_ = cu.checks.check_close("q3c rank-one update", lambda: precision_rank_one_update(torch.linalg.inv(Sigma3), w3),
                       torch.linalg.inv(Sigma3 + torch.outer(w3, w3)), rtol=1e-9, atol=1e-11,
                       hint="P - P w w^T P / (1 + w^T P w)")
-""",
-)
 
-# ---------------------------------------------------------------------------------------
-b.md(
-    r"""
-## Question 4 (4 points): condition number and a perturbation bound
 
-**(a)** Write `cond2(A)`: the 2-norm condition number $\kappa(A)=\sigma_{\max}/\sigma_{\min}$
-of a square invertible `A`, as a float (not with `torch.linalg.cond` or `numpy.linalg.cond`).
+# %% [markdown]
+# ## Question 4 (4 points): condition number and a perturbation bound
+#
+# **(a)** Write `cond2(A)`: the 2-norm condition number $\kappa(A)=\sigma_{\max}/\sigma_{\min}$
+# of a square invertible `A`, as a float (not with `torch.linalg.cond` or `numpy.linalg.cond`).
+#
+# **(b)** Write `relative_error_bound(A, b, db)`: the upper bound $\kappa(A)\,\|\delta b\|/\|b\|$
+# on the relative change $\|\delta x\|/\|x\|$ of the solution of $Ax=b$ when $b$ becomes
+# $b+\delta b$ (a float).
+#
+# **(c)** The bound is attained. Write `worst_case(A)` returning unit vectors `(b, db)` for
+# which the amplification $\dfrac{\|\delta x\|/\|x\|}{\|\delta b\|/\|b\|}$ equals $\kappa(A)$
+# (the given function `amplification(A, b, db)` measures it). *Hint:* which $b$ gives the
+# smallest $\|x\|$, which $\delta b$ the largest $\|\delta x\|$?
 
-**(b)** Write `relative_error_bound(A, b, db)`: the upper bound $\kappa(A)\,\|\delta b\|/\|b\|$
-on the relative change $\|\delta x\|/\|x\|$ of the solution of $Ax=b$ when $b$ becomes
-$b+\delta b$ (a float).
-
-**(c)** The bound is attained. Write `worst_case(A)` returning unit vectors `(b, db)` for
-which the amplification $\dfrac{\|\delta x\|/\|x\|}{\|\delta b\|/\|b\|}$ equals $\kappa(A)$
-(the given function `amplification(A, b, db)` measures it). *Hint:* which $b$ gives the
-smallest $\|x\|$, which $\delta b$ the largest $\|\delta x\|$?
-""",
-    "q4-task",
-)
-answer(
-    "q4",
-    r'''
+# %% course={"question": "q4", "role": "answer"}
 def cond2(A):
     """sigma_max / sigma_min of a square invertible A (float)."""
     ### BEGIN SOLUTION
@@ -317,12 +261,9 @@ def worst_case(A):
     # b along u_1 gives x = v_1 / sigma_1 (small); db along u_n gives dx = v_n / sigma_n (big)
     return U[:, 0], U[:, -1]
     ### END SOLUTION
-''',
-    "q4-answer",
-)
-check(
-    "q4",
-    r"""
+
+
+# %% course={"question": "q4", "role": "check"}
 A4 = torch.tensor([[1.0, 100.0], [0.0, 1.0]])     # both eigenvalues are 1
 cu.checks.check_close("q4a cond2", lambda: cond2(A4), np.linalg.cond(A4.numpy()), rtol=1e-8,
                       hint="use singular values, not eigenvalues")
@@ -332,31 +273,24 @@ cu.checks.check_close("q4b bound", lambda: relative_error_bound(A4, b4, db4),
 cu.checks.check_true("q4b bound holds", lambda: float(amplification(A4, b4, db4)) * 1e-6 / 2**0.5
                      <= relative_error_bound(A4, b4, db4) * (1 + 1e-9),
                      "the measured relative change of x must not exceed your bound")
-cu.checks.check_close("q4c worst case attains kappa", lambda: amplification(A4, *worst_case(A4)),
+_ = cu.checks.check_close("q4c worst case attains kappa", lambda: amplification(A4, *worst_case(A4)),
                       np.linalg.cond(A4.numpy()), rtol=1e-6, hint="b along u_1, db along u_n")
-""",
-)
 
-# ---------------------------------------------------------------------------------------
-b.md(
-    r"""
-## Question 5 (4 points): back-propagation through a two-layer network (M, Problem 1)
 
-With $\sigma=\tanh$, parameters $W\in\mathbb R^{N\times d}$ (row $i$ is $w_i^\top$),
-$b,a\in\mathbb R^N$, one input $x\in\mathbb R^d$ and target $y$:
+# %% [markdown]
+# ## Question 5 (4 points): back-propagation through a two-layer network (M, Problem 1)
+#
+# With $\sigma=\tanh$, parameters $W\in\mathbb R^{N\times d}$ (row $i$ is $w_i^\top$),
+# $b,a\in\mathbb R^N$, one input $x\in\mathbb R^d$ and target $y$:
+#
+# $$\hat y=\frac1N\sum_{i=1}^N a_i\tanh(w_i^\top x+b_i),\qquad \mathcal L=(y-\hat y)^2 .$$
+#
+# Write `two_layer_grads(W, b, a, x, y)` returning the tuple
+# $(\partial\mathcal L/\partial W,\ \partial\mathcal L/\partial b,\ \partial\mathcal L/\partial a)$
+# with shapes `(N, d)`, `(N,)`, `(N,)`, **derived by hand** (no `backward`, no
+# `torch.autograd` in the answer; use $\tanh'=1-\tanh^2$). The check compares with autograd.
 
-$$\hat y=\frac1N\sum_{i=1}^N a_i\tanh(w_i^\top x+b_i),\qquad \mathcal L=(y-\hat y)^2 .$$
-
-Write `two_layer_grads(W, b, a, x, y)` returning the tuple
-$(\partial\mathcal L/\partial W,\ \partial\mathcal L/\partial b,\ \partial\mathcal L/\partial a)$
-with shapes `(N, d)`, `(N,)`, `(N,)`, **derived by hand** (no `backward`, no
-`torch.autograd` in the answer; use $\tanh'=1-\tanh^2$). The check compares with autograd.
-""",
-    "q5-task",
-)
-answer(
-    "q5",
-    r'''
+# %% course={"question": "q5", "role": "answer"}
 def two_layer_grads(W, b, a, x, y):
     """Hand-derived gradients of L = (y - mean_i a_i tanh(w_i.x + b_i))^2.
 
@@ -371,12 +305,9 @@ def two_layer_grads(W, b, a, x, y):
     delta = dL_dyhat * a * (1 - h**2) / N        # dL/dz_i
     return torch.outer(delta, x), delta, dL_dyhat * h / N
     ### END SOLUTION
-''',
-    "q5-answer",
-)
-check(
-    "q5",
-    r"""
+
+
+# %% course={"question": "q5", "role": "check"}
 def autograd_grads(W, b, a, x, y):
     # independent reference: let autograd differentiate the loss
     W, b, a = (t.clone().requires_grad_(True) for t in (W, b, a))
@@ -389,26 +320,19 @@ ref5 = autograd_grads(W5, b5, a5, x5, torch.tensor(0.3))
 for j, name in enumerate(("dL/dW", "dL/db", "dL/da")):
     cu.checks.check_close(f"q5 {name}", lambda j=j: two_layer_grads(W5, b5, a5, x5, torch.tensor(0.3))[j],
                           ref5[j], rtol=1e-10, atol=1e-12, hint="chain rule: dL/dyhat * dyhat/dz_i * dz_i/dparam")
-""",
-)
 
-# ---------------------------------------------------------------------------------------
-b.md(
-    r"""
-## Question 6 (3 points): minimum-norm least squares through the SVD
 
-Write `min_norm_solution(X, y)` returning $\beta^+=X^+y=V\Sigma^+U^\top y$ for any
-`X` of shape `(n, p)` and `y` of shape `(n,)`, from the thin SVD of `X`: invert the
-singular values larger than `1e-10 * sigma_1` and set the others to zero (no
-`torch.linalg.pinv`, `lstsq` or `inv`). It must work for $n>p$ (the ordinary least-squares
-solution), for $p>n$ (the interpolating solution of smallest norm) and for rank-deficient
-`X`.
-""",
-    "q6-task",
-)
-answer(
-    "q6",
-    r'''
+# %% [markdown]
+# ## Question 6 (3 points): minimum-norm least squares through the SVD
+#
+# Write `min_norm_solution(X, y)` returning $\beta^+=X^+y=V\Sigma^+U^\top y$ for any
+# `X` of shape `(n, p)` and `y` of shape `(n,)`, from the thin SVD of `X`: invert the
+# singular values larger than `1e-10 * sigma_1` and set the others to zero (no
+# `torch.linalg.pinv`, `lstsq` or `inv`). It must work for $n>p$ (the ordinary least-squares
+# solution), for $p>n$ (the interpolating solution of smallest norm) and for rank-deficient
+# `X`.
+
+# %% course={"question": "q6", "role": "answer"}
 def min_norm_solution(X, y):
     """beta = X^+ y via the SVD; X: (n, p), y: (n,) -> (p,)."""
     ### BEGIN SOLUTION
@@ -418,12 +342,9 @@ def min_norm_solution(X, y):
     s_inv[keep] = 1 / s[keep]
     return Vt.T @ (s_inv * (U.T @ y))
     ### END SOLUTION
-''',
-    "q6-answer",
-)
-check(
-    "q6",
-    r"""
+
+
+# %% course={"question": "q6", "role": "check"}
 g6 = torch.Generator().manual_seed(6)
 X6, y6 = torch.randn(3, 6, generator=g6), torch.randn(3, generator=g6)      # p > n
 cu.checks.check_close("q6 p > n: X^T (X X^T)^{-1} y", lambda: min_norm_solution(X6, y6),
@@ -432,20 +353,11 @@ X6b, y6b = torch.randn(10, 3, generator=g6), torch.randn(10, generator=g6)  # n 
 cu.checks.check_close("q6 n > p: normal equations", lambda: min_norm_solution(X6b, y6b),
                       torch.linalg.solve(X6b.T @ X6b, X6b.T @ y6b), rtol=1e-9, atol=1e-12)
 X6c = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])                    # rank 1
-cu.checks.check_close("q6 rank-deficient", lambda: min_norm_solution(X6c, torch.tensor([1.0, 2.0, 3.0])),
+_ = cu.checks.check_close("q6 rank-deficient", lambda: min_norm_solution(X6c, torch.tensor([1.0, 2.0, 3.0])),
                       [0.5, 0.5], rtol=1e-9, hint="drop singular values that are (numerically) zero")
-""",
-)
 
-b.md(
-    r"""
-## Done
-
-Run every cell from the top (Kernel → Restart and run all) and make sure each check cell
-prints `[PASS]` before you submit.
-""",
-    "end",
-)
-
-if __name__ == "__main__":
-    b.write("solutions/04_svd.ipynb")
+# %% [markdown]
+# ## Done
+#
+# Run every cell from the top (Kernel → Restart and run all) and make sure each check cell
+# prints `[PASS]` before you submit.

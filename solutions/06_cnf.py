@@ -1,54 +1,38 @@
-"""Build solutions/06_cnf.ipynb (run from the repository root).
+# %% [markdown]
+# # Problem set 06 · Continuous normalizing flows (23 points)
+#
+# Six questions on the machinery of a CNF: the divergence, Hutchinson's estimator and its
+# variance, the augmented ODE, the linear CNF in closed form, and the adjoint. Write your code
+# in place of the lines that raise `NotImplementedError`, run the cell, then run the **check
+# cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is expected. The checks
+# here are a first test only; the grader runs more tests on inputs you do not see (other
+# fields, other dimensions), so make your functions correct for any valid input.
+#
+# Rules: work in `float64` (set below); keep the function names and signatures; shapes are
+# batch-first (`x: (batch, d)`); use `torch` operations. Fields are called `v(t, x)` with `t`
+# a number or a 0-d tensor and return `(batch, d)`. Time runs from $t=0$ (base
+# $\mathcal N(0,I)$) to $t=1$ (data). Do **not** call `cu.cnf` or `cu.ode` inside your
+# answers (they are fine in your own tests); everything you need is in
+# `notebooks/06_cnf.ipynb`.
+#
+# | Question | Topic | Points |
+# |---|---|---|
+# | 1 | the divergence, by hand and by autograd | 3 |
+# | 2 | Hutchinson's estimator | 4 |
+# | 3 | the variance of Hutchinson's estimator | 3 |
+# | 4 | the augmented ODE: an Euler step and a log-likelihood | 4 |
+# | 5 | the linear CNF in closed form | 4 |
+# | 6 | the adjoint of Euler steps, by hand | 5 |
 
-    PYTHONPATH=tools .venv/bin/python tools/build_06_cnf_solutions.py
-    COURSE_THREADS=1 .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
-        solutions/06_cnf.ipynb
-    .venv/bin/course-grade release 06_cnf
-"""
+# %%
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+import course_utils as cu
 
-from nbbuild import Builder
+device = cu.setup(seed=0)
 
-b = Builder("p06")
-
-
-answer = b.answer
-check = b.check
-
-
-b.md(
-    r"""
-# Problem set 06 · Continuous normalizing flows (23 points)
-
-Six questions on the machinery of a CNF: the divergence, Hutchinson's estimator and its
-variance, the augmented ODE, the linear CNF in closed form, and the adjoint. Write your code
-in place of the lines that raise `NotImplementedError`, run the cell, then run the **check
-cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is expected. The checks
-here are a first test only; the grader runs more tests on inputs you do not see (other
-fields, other dimensions), so make your functions correct for any valid input.
-
-Rules: work in `float64` (set below); keep the function names and signatures; shapes are
-batch-first (`x: (batch, d)`); use `torch` operations. Fields are called `v(t, x)` with `t`
-a number or a 0-d tensor and return `(batch, d)`. Time runs from $t=0$ (base
-$\mathcal N(0,I)$) to $t=1$ (data). Do **not** call `cu.cnf` or `cu.ode` inside your
-answers (they are fine in your own tests); everything you need is in
-`notebooks/06_cnf.ipynb`.
-
-| Question | Topic | Points |
-|---|---|---|
-| 1 | the divergence, by hand and by autograd | 3 |
-| 2 | Hutchinson's estimator | 4 |
-| 3 | the variance of Hutchinson's estimator | 3 |
-| 4 | the augmented ODE: an Euler step and a log-likelihood | 4 |
-| 5 | the linear CNF in closed form | 4 |
-| 6 | the adjoint of Euler steps, by hand | 5 |
-""",
-    "title",
-)
-
-b.setup()
-
-b.code(
-    r"""
+# %%
 import math
 
 torch.set_default_dtype(torch.float64)
@@ -76,32 +60,23 @@ class SmallField(torch.nn.Module):
     def forward(self, t, x):
         tt = torch.full((x.shape[0], 1), float(t))
         return torch.tanh(torch.cat([x, tt], dim=1) @ self.w1 + self.b1) @ self.w2
-""",
-    "given",
-)
 
-# --------------------------------------------------------------- Q1
-b.md(
-    r"""
-## Question 1 (3 points): the divergence, by hand and by autograd
 
-**(a)** For the given field $v(t,x)=\big(x_1^2x_2+t,\ \sin x_1-x_2^3\big)$ (`v_q`), derive
-$\nabla\!\cdot v=\partial v_1/\partial x_1+\partial v_2/\partial x_2$ by hand and write
-`div_by_hand(x)` returning it for every row of `x: (batch, 2)` (no autograd).
+# %% [markdown]
+# ## Question 1 (3 points): the divergence, by hand and by autograd
+#
+# **(a)** For the given field $v(t,x)=\big(x_1^2x_2+t,\ \sin x_1-x_2^3\big)$ (`v_q`), derive
+# $\nabla\!\cdot v=\partial v_1/\partial x_1+\partial v_2/\partial x_2$ by hand and write
+# `div_by_hand(x)` returning it for every row of `x: (batch, 2)` (no autograd).
+#
+# **(b)** Write a **generic** `divergence(v, t, x)` returning the exact divergence of any
+# row-wise field `v` at time `t` for every row of `x: (batch, d)`, with `torch.autograd.grad`:
+# one backward pass per dimension (pass $i$ differentiates $\sum_b v_i(t,x_b)$ and keeps the
+# $i$-th entry of the gradient). Return a `(batch,)` tensor. It must work whether or not `x`
+# already requires grad (hint: `x.detach().requires_grad_(True)` inside
+# `torch.enable_grad()`).
 
-**(b)** Write a **generic** `divergence(v, t, x)` returning the exact divergence of any
-row-wise field `v` at time `t` for every row of `x: (batch, d)`, with `torch.autograd.grad`:
-one backward pass per dimension (pass $i$ differentiates $\sum_b v_i(t,x_b)$ and keeps the
-$i$-th entry of the gradient). Return a `(batch,)` tensor. It must work whether or not `x`
-already requires grad (hint: `x.detach().requires_grad_(True)` inside
-`torch.enable_grad()`).
-""",
-    "q1-task",
-)
-
-answer(
-    "q1",
-    r'''
+# %% course={"question": "q1", "role": "answer"}
 def div_by_hand(x):
     """Divergence of v_q at x: (batch, 2) -> (batch,), in closed form."""
     ### BEGIN SOLUTION
@@ -121,48 +96,36 @@ def divergence(v, t, x):
             div = div + g[:, i]
     return div.detach()
     ### END SOLUTION
-''',
-    "q1-answer",
-)
 
-check(
-    "q1",
-    r"""
+
+# %% course={"question": "q1", "role": "check"}
 x_q1 = torch.tensor([[0.0, 0.0], [1.0, 2.0], [-0.5, 1.5]])
 known = torch.tensor([0.0, 4.0 - 12.0, -1.5 - 6.75])  # 2 x1 x2 - 3 x2^2, worked out by hand
 cu.checks.check_close("q1a by hand", lambda: div_by_hand(x_q1), known, rtol=1e-10,
                       hint="differentiate the first component in x1 and the second in x2")
 cu.checks.check_close("q1b autograd on v_q", lambda: divergence(v_q, 0.3, x_q1), known, rtol=1e-10)
 M3 = torch.tensor([[1.0, 2.0, 0.0], [0.5, -3.0, 1.0], [2.0, 0.0, 0.25]])
-cu.checks.check_close("q1b a linear field in 3-D (trace)",
+_ = cu.checks.check_close("q1b a linear field in 3-D (trace)",
                       lambda: divergence(lambda t, x: x @ M3.T, 0.0, torch.randn(4, 3)),
                       torch.full((4,), -1.75), rtol=1e-10)
-""",
-)
 
-# --------------------------------------------------------------- Q2
-b.md(
-    r"""
-## Question 2 (4 points): Hutchinson's estimator
 
-Write `hutchinson(v, t, x, n_probes, kind="rademacher", generator=None)` returning, for every
-row of `x: (batch, d)`, the average over `n_probes` independent probe vectors $u$ of
-$u^\top Ju$, where $J=\partial v/\partial x$ at that row. Use **one
-vector–Jacobian product per probe** (`torch.autograd.grad` with the probe as `grad_outputs`),
-never the full Jacobian. `kind="rademacher"`: entries $\pm1$ with probability $\tfrac12$;
-`kind="gaussian"`: entries $\mathcal N(0,1)$; any other `kind` raises `ValueError`. Draw
-the probes with `generator` (a `torch.Generator` or `None`), each row its own probes.
+# %% [markdown]
+# ## Question 2 (4 points): Hutchinson's estimator
+#
+# Write `hutchinson(v, t, x, n_probes, kind="rademacher", generator=None)` returning, for every
+# row of `x: (batch, d)`, the average over `n_probes` independent probe vectors $u$ of
+# $u^\top Ju$, where $J=\partial v/\partial x$ at that row. Use **one
+# vector–Jacobian product per probe** (`torch.autograd.grad` with the probe as `grad_outputs`),
+# never the full Jacobian. `kind="rademacher"`: entries $\pm1$ with probability $\tfrac12$;
+# `kind="gaussian"`: entries $\mathcal N(0,1)$; any other `kind` raises `ValueError`. Draw
+# the probes with `generator` (a `torch.Generator` or `None`), each row its own probes.
+#
+# The grader checks the shape, that the estimate is **exact** for Rademacher probes when $J$
+# is diagonal (why?), and that the mean over many probes is within Monte-Carlo error of the
+# exact divergence, for both kinds.
 
-The grader checks the shape, that the estimate is **exact** for Rademacher probes when $J$
-is diagonal (why?), and that the mean over many probes is within Monte-Carlo error of the
-exact divergence, for both kinds.
-""",
-    "q2-task",
-)
-
-answer(
-    "q2",
-    r'''
+# %% course={"question": "q2", "role": "answer"}
 def hutchinson(v, t, x, n_probes, kind="rademacher", generator=None):
     """Hutchinson estimate of div v(t, .) at every row of x: (batch, d) -> (batch,)."""
     ### BEGIN SOLUTION
@@ -181,13 +144,9 @@ def hutchinson(v, t, x, n_probes, kind="rademacher", generator=None):
             total = total + (vjp * eps).sum(dim=1)
     return (total / n_probes).detach()
     ### END SOLUTION
-''',
-    "q2-answer",
-)
 
-check(
-    "q2",
-    r"""
+
+# %% course={"question": "q2", "role": "check"}
 x_q2 = torch.tensor([[0.3, -0.8], [1.2, 0.4], [-1.0, 2.0]])
 g_q2 = torch.Generator().manual_seed(0)
 cu.checks.check_equal("q2 shape", lambda: tuple(hutchinson(v_q, 0.0, x_q2, 3, generator=g_q2).shape), (3,))
@@ -207,33 +166,25 @@ cu.checks.check_true(
     lambda: bool(((hutchinson(v_q, 0.0, x_q2, 4000, "rademacher", g_q2) - exact).abs() < 0.25).all()),
     "the mean over many probes is close to the exact divergence",
 )
-cu.checks.check_true(
+_ = cu.checks.check_true(
     "q2 unbiased (gaussian, 4000 probes)",
     lambda: bool(((hutchinson(v_q, 0.0, x_q2, 4000, "gaussian", g_q2) - exact).abs() < tol_gauss).all()),
     "the mean over many probes is close to the exact divergence",
 )
-""",
-)
 
-# --------------------------------------------------------------- Q3
-b.md(
-    r"""
-## Question 3 (3 points): the variance of Hutchinson's estimator
 
-For a fixed matrix $A\in\mathbb R^{d\times d}$ (not necessarily symmetric) and **one** probe,
-write `hutchinson_variance(A, kind)` returning $\operatorname{Var}[u^\top Au]$
-in closed form (a Python float): $2\|S\|_F^2$ for Gaussian probes and
-$2\|S\|_F^2-2\sum_iA_{ii}^2$ for Rademacher probes, with $S=\tfrac12(A+A^\top)$.
+# %% [markdown]
+# ## Question 3 (3 points): the variance of Hutchinson's estimator
+#
+# For a fixed matrix $A\in\mathbb R^{d\times d}$ (not necessarily symmetric) and **one** probe,
+# write `hutchinson_variance(A, kind)` returning $\operatorname{Var}[u^\top Au]$
+# in closed form (a Python float): $2\|S\|_F^2$ for Gaussian probes and
+# $2\|S\|_F^2-2\sum_iA_{ii}^2$ for Rademacher probes, with $S=\tfrac12(A+A^\top)$.
+#
+# Then write `probes_needed(A, std, kind)`: the smallest number $M$ of probes whose average has
+# standard deviation at most `std` (an `int`).
 
-Then write `probes_needed(A, std, kind)`: the smallest number $M$ of probes whose average has
-standard deviation at most `std` (an `int`).
-""",
-    "q3-task",
-)
-
-answer(
-    "q3",
-    r'''
+# %% course={"question": "q3", "role": "answer"}
 def hutchinson_variance(A, kind):
     """Variance of one-probe Hutchinson estimates of tr A; A: (d, d) -> float."""
     ### BEGIN SOLUTION
@@ -252,13 +203,9 @@ def probes_needed(A, std, kind):
     ### BEGIN SOLUTION
     return max(1, math.ceil(hutchinson_variance(A, kind) / std**2 - 1e-12))
     ### END SOLUTION
-''',
-    "q3-answer",
-)
 
-check(
-    "q3",
-    r"""
+
+# %% course={"question": "q3", "role": "check"}
 A_q3 = torch.tensor([[1.0, 2.0, 0.0], [-1.0, 0.5, 3.0], [0.0, 1.0, -2.0]])
 e_r = 2.0 * torch.randint(0, 2, (200_000, 3), generator=torch.Generator().manual_seed(1)) - 1.0
 e_g = torch.randn(200_000, 3, generator=torch.Generator().manual_seed(2))
@@ -269,34 +216,26 @@ cu.checks.check_close("q3 variance (gaussian)", lambda: hutchinson_variance(A_q3
                       empirical["gaussian"], rtol=0.03, hint="S = (A + A^T) / 2")
 B_sym = torch.tensor([[2.0, 1.0], [1.0, -1.0]])  # symmetric: 2 (||B||_F^2 - sum b_ii^2) = 4
 cu.checks.check_close("q3 symmetric case", lambda: hutchinson_variance(B_sym, "rademacher"), 4.0)
-cu.checks.check_equal("q3 probes for std 0.1", lambda: probes_needed(B_sym, 0.1, "rademacher"), 400)
-""",
-)
+_ = cu.checks.check_equal("q3 probes for std 0.1", lambda: probes_needed(B_sym, 0.1, "rademacher"), 400)
 
-# --------------------------------------------------------------- Q4
-b.md(
-    r"""
-## Question 4 (4 points): the augmented ODE — an Euler step and a log-likelihood
 
-The augmented ODE is $\frac{d}{dt}(x,\lambda)=\big(v(t,x),\,-\nabla\!\cdot v(t,x)\big)$, where
-$\lambda$ changes like the log-density along the path (lecture, section 3).
+# %% [markdown]
+# ## Question 4 (4 points): the augmented ODE — an Euler step and a log-likelihood
+#
+# The augmented ODE is $\frac{d}{dt}(x,\lambda)=\big(v(t,x),\,-\nabla\!\cdot v(t,x)\big)$, where
+# $\lambda$ changes like the log-density along the path (lecture, section 3).
+#
+# **(a)** Write `augmented_euler_step(v, t, x, ell, h)` (the argument `ell` holds $\lambda$)
+# returning the pair `(x + h * v(t, x), ell - h * div v(t, x))` with the exact divergence
+# (use your `divergence` from question 1). `h` may be negative (a step backwards in time).
+#
+# **(b)** Write `log_prob_euler(v, x, n_steps)`: the CNF log-density $\log p_1(x)$ of the
+# data points `x: (batch, d)`, obtained by `n_steps` Euler steps of the augmented ODE
+# **backwards** from $t=1$ (where $x(1)=x$, $\lambda(1)=0$) to $t=0$, then
+# $\log p_1(x)=\log p_0(x(0))-\lambda(0)$ with $p_0=\mathcal N(0,I)$. Step $k=0,\dots,n-1$ evaluates
+# the field at $t_k=1-k/n$ with $h=-1/n$.
 
-**(a)** Write `augmented_euler_step(v, t, x, ell, h)` (the argument `ell` holds $\lambda$)
-returning the pair `(x + h * v(t, x), ell - h * div v(t, x))` with the exact divergence
-(use your `divergence` from question 1). `h` may be negative (a step backwards in time).
-
-**(b)** Write `log_prob_euler(v, x, n_steps)`: the CNF log-density $\log p_1(x)$ of the
-data points `x: (batch, d)`, obtained by `n_steps` Euler steps of the augmented ODE
-**backwards** from $t=1$ (where $x(1)=x$, $\lambda(1)=0$) to $t=0$, then
-$\log p_1(x)=\log p_0(x(0))-\lambda(0)$ with $p_0=\mathcal N(0,I)$. Step $k=0,\dots,n-1$ evaluates
-the field at $t_k=1-k/n$ with $h=-1/n$.
-""",
-    "q4-task",
-)
-
-answer(
-    "q4",
-    r'''
+# %% course={"question": "q4", "role": "answer"}
 def augmented_euler_step(v, t, x, ell, h):
     """One Euler step of d/dt (x, ell) = (v, -div v); returns (x_new, ell_new)."""
     ### BEGIN SOLUTION
@@ -313,13 +252,9 @@ def log_prob_euler(v, x, n_steps):
         x, ell = augmented_euler_step(v, 1.0 - k / n_steps, x, ell, h)
     return log_normal(x) - ell
     ### END SOLUTION
-''',
-    "q4-answer",
-)
 
-check(
-    "q4",
-    r"""
+
+# %% course={"question": "q4", "role": "check"}
 x_q4 = torch.tensor([[0.5, -1.0], [2.0, 0.3]])
 cu.checks.check_close("q4a state", lambda: augmented_euler_step(v_q, 0.5, x_q4, torch.zeros(2), 0.1)[0],
                       x_q4 + 0.1 * v_q(0.5, x_q4), rtol=1e-12)
@@ -341,32 +276,24 @@ x_ref, lam_ref = x_q4.clone(), torch.zeros(2)
 for k in range(n):
     t_k = 1 - k / n
     x_ref, lam_ref = x_ref - v_time(t_k, x_ref) / n, lam_ref + (1 + t_k) * torch.trace(A_q4) / n
-cu.checks.check_close("q4b time-dependent field, 50 steps", lambda: log_prob_euler(v_time, x_q4, n),
+_ = cu.checks.check_close("q4b time-dependent field, 50 steps", lambda: log_prob_euler(v_time, x_q4, n),
                       log_normal(x_ref) - lam_ref, rtol=1e-10,
                       hint="step k evaluates the field at t_k = 1 - k/n, k = 0, ..., n - 1")
-""",
-)
 
-# --------------------------------------------------------------- Q5
-b.md(
-    r"""
-## Question 5 (4 points): the linear CNF in closed form
 
-For the linear field $v(t,x)=Ax$ with any $A\in\mathbb R^{d\times d}$ (not necessarily
-diagonal), the flow is $x(1)=e^{A}x(0)$ (`torch.linalg.matrix_exp`).
+# %% [markdown]
+# ## Question 5 (4 points): the linear CNF in closed form
+#
+# For the linear field $v(t,x)=Ax$ with any $A\in\mathbb R^{d\times d}$ (not necessarily
+# diagonal), the flow is $x(1)=e^{A}x(0)$ (`torch.linalg.matrix_exp`).
+#
+# **(a)** Write `linear_cnf_sample(z, A)` mapping base points `z: (batch, d)` (at $t=0$) to
+# $x(1)$.
+#
+# **(b)** Write `linear_cnf_log_prob(x, A)`: the exact $\log p_1(x)$ in nats for every row of
+# `x`, from the instantaneous change of variables (what is $\int_0^1\nabla\!\cdot v\,dt$ here?).
 
-**(a)** Write `linear_cnf_sample(z, A)` mapping base points `z: (batch, d)` (at $t=0$) to
-$x(1)$.
-
-**(b)** Write `linear_cnf_log_prob(x, A)`: the exact $\log p_1(x)$ in nats for every row of
-`x`, from the instantaneous change of variables (what is $\int_0^1\nabla\!\cdot v\,dt$ here?).
-""",
-    "q5-task",
-)
-
-answer(
-    "q5",
-    r'''
+# %% course={"question": "q5", "role": "answer"}
 def linear_cnf_sample(z, A):
     """x(1) = expm(A) z(0) for every row of z: (batch, d) -> (batch, d)."""
     ### BEGIN SOLUTION
@@ -380,13 +307,9 @@ def linear_cnf_log_prob(x, A):
     z = x @ torch.linalg.matrix_exp(-A).T
     return log_normal(z) - torch.trace(A)
     ### END SOLUTION
-''',
-    "q5-answer",
-)
 
-check(
-    "q5",
-    r"""
+
+# %% course={"question": "q5", "role": "check"}
 A_q5 = torch.tensor([[0.2, -1.0], [0.7, -0.5]])
 z_q5 = torch.tensor([[1.0, 0.0], [0.5, -2.0]])
 # independent references: the course's solver and the Gaussian N(0, e^A e^{A^T})
@@ -395,36 +318,28 @@ cu.checks.check_close("q5a samples", lambda: linear_cnf_sample(z_q5, A_q5), refe
 E = torch.linalg.matrix_exp(A_q5)
 gauss = torch.distributions.MultivariateNormal(torch.zeros(2), E @ E.T)
 x_q5 = torch.tensor([[0.3, 0.3], [-1.0, 2.0], [2.5, 0.0]])
-cu.checks.check_close("q5b log-density", lambda: linear_cnf_log_prob(x_q5, A_q5), gauss.log_prob(x_q5),
+_ = cu.checks.check_close("q5b log-density", lambda: linear_cnf_log_prob(x_q5, A_q5), gauss.log_prob(x_q5),
                       rtol=1e-10, hint="the divergence of A x is tr A, at every point and time")
-""",
-)
 
-# --------------------------------------------------------------- Q6
-b.md(
-    r"""
-## Question 6 (5 points): the adjoint of Euler steps, by hand
 
-Take $n$ Euler steps $x_{k+1}=x_k+h\,v(t_k,x_k;\theta)$ from $t=0$ to $t=1$ with $h=1/n$,
-$t_k=kh$, and a loss $L(x_n)$. Given the field `field` (a `torch.nn.Module`, parameters
-$\theta$ = `list(field.parameters())`), the start `x0: (batch, d)` and
-`a_n` $=\partial L/\partial x_n$ (same shape), write `euler_adjoint(field, x0, n_steps, a_n)`
-returning the pair `(a_0, grads)`: $a_0=\partial L/\partial x_0$ and the list of
-$\partial L/\partial\theta$ (one tensor per parameter), computed with the **backward
-recursion** of the lecture:
+# %% [markdown]
+# ## Question 6 (5 points): the adjoint of Euler steps, by hand
+#
+# Take $n$ Euler steps $x_{k+1}=x_k+h\,v(t_k,x_k;\theta)$ from $t=0$ to $t=1$ with $h=1/n$,
+# $t_k=kh$, and a loss $L(x_n)$. Given the field `field` (a `torch.nn.Module`, parameters
+# $\theta$ = `list(field.parameters())`), the start `x0: (batch, d)` and
+# `a_n` $=\partial L/\partial x_n$ (same shape), write `euler_adjoint(field, x0, n_steps, a_n)`
+# returning the pair `(a_0, grads)`: $a_0=\partial L/\partial x_0$ and the list of
+# $\partial L/\partial\theta$ (one tensor per parameter), computed with the **backward
+# recursion** of the lecture:
+#
+# $$a_k=a_{k+1}+h\,a_{k+1}^\top J_k,\qquad \frac{\partial L}{\partial\theta}=\sum_k h\,a_{k+1}^\top\frac{\partial v}{\partial\theta}(t_k,x_k).$$
+#
+# Store the forward states without a graph (under `torch.no_grad()`), then, step by step
+# backwards, use `torch.autograd.grad` for the two vector–Jacobian products at **one** step.
+# Do not back-propagate through the whole chain (the check does that, as the reference).
 
-$$a_k=a_{k+1}+h\,a_{k+1}^\top J_k,\qquad \frac{\partial L}{\partial\theta}=\sum_k h\,a_{k+1}^\top\frac{\partial v}{\partial\theta}(t_k,x_k).$$
-
-Store the forward states without a graph (under `torch.no_grad()`), then, step by step
-backwards, use `torch.autograd.grad` for the two vector–Jacobian products at **one** step.
-Do not back-propagate through the whole chain (the check does that, as the reference).
-""",
-    "q6-task",
-)
-
-answer(
-    "q6",
-    r'''
+# %% course={"question": "q6", "role": "answer"}
 def euler_adjoint(field, x0, n_steps, a_n):
     """Discrete adjoint of n Euler steps: returns (dL/dx0, [dL/dtheta, ...])."""
     ### BEGIN SOLUTION
@@ -445,13 +360,9 @@ def euler_adjoint(field, x0, n_steps, a_n):
         a = a + h * aJ
     return a, grads
     ### END SOLUTION
-''',
-    "q6-answer",
-)
 
-check(
-    "q6",
-    r"""
+
+# %% course={"question": "q6", "role": "check"}
 field_q6 = SmallField(d=2, hidden=8, seed=3)
 x0_q6 = torch.tensor([[0.5, -0.5], [1.0, 1.0], [-2.0, 0.3]], requires_grad=True)
 xs_q6 = x0_q6
@@ -464,20 +375,12 @@ cu.checks.check_close("q6 dL/dx0", lambda: euler_adjoint(field_q6, x0_q6.detach(
                       ref_x0, rtol=1e-9, atol=1e-12, hint="a_k = a_{k+1} + h a_{k+1}^T J_k")
 cu.checks.check_close("q6 dL/dW1", lambda: euler_adjoint(field_q6, x0_q6.detach(), 20, a_n_q6)[1][0],
                       ref_theta[0], rtol=1e-9, atol=1e-12)
-cu.checks.check_close("q6 all parameter gradients",
+_ = cu.checks.check_close("q6 all parameter gradients",
                       lambda: torch.cat([g.reshape(-1) for g in euler_adjoint(field_q6, x0_q6.detach(), 20, a_n_q6)[1]]),
                       torch.cat([g.reshape(-1) for g in ref_theta]), rtol=1e-9, atol=1e-12)
-""",
-)
 
-b.md(
-    r"""
-## Done
-
-Run the whole notebook from the top (Kernel → Restart & Run All) and check that every check
-prints `[PASS]`. Then submit this notebook.
-""",
-    "end",
-)
-
-b.write("solutions/06_cnf.ipynb")
+# %% [markdown]
+# ## Done
+#
+# Run the whole notebook from the top (Kernel → Restart & Run All) and check that every check
+# prints `[PASS]`. Then submit this notebook.

@@ -1,23 +1,13 @@
-"""Build solutions/08_volume_metrics.ipynb (run from the repository root)."""
+# %% [markdown]
+# # 08 · Volume metrics — problem set (14 points)
+#
+# Five questions on `notebooks/08_volume_metrics.ipynb`. Write your code between the lines
+# the exercise marks, run the cell, then run the check cell below it: it prints `[PASS]`, or
+# `[FAIL]` with what was expected. The grader runs further hidden tests on other inputs, so
+# write general code, not code that only passes the visible check. Use float64 tensors.
+# Time convention: latent at $t=0$, data at $t=1$; one ODE $\dot x=v(t,x)$ for both directions.
 
-from nbbuild import Builder
-
-b = Builder("s08")
-
-b.md(
-    r"""
-# 08 · Volume metrics — problem set (14 points)
-
-Five questions on `notebooks/08_volume_metrics.ipynb`. Write your code between the lines
-the exercise marks, run the cell, then run the check cell below it: it prints `[PASS]`, or
-`[FAIL]` with what was expected. The grader runs further hidden tests on other inputs, so
-write general code, not code that only passes the visible check. Use float64 tensors.
-Time convention: latent at $t=0$, data at $t=1$; one ODE $\dot x=v(t,x)$ for both directions.
-""",
-    "title",
-)
-b.code(
-    r"""
+# %%
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -25,11 +15,8 @@ import course_utils as cu
 
 device = cu.setup(seed=0)
 F64 = torch.float64
-""",
-    "setup",
-)
-b.code(
-    r"""
+
+# %%
 # Given (do not edit): a linear field and a small non-linear field used by the checks
 A_lin = torch.tensor([[0.5, -1.0], [1.0, 0.2]], dtype=F64)
 linear_field = lambda t, x: x @ A_lin.T
@@ -40,34 +27,24 @@ def tanh_field(t, x):
     W = torch.tensor([[0.8, -0.6], [0.4, 0.9]], dtype=x.dtype)
     b = torch.tensor([0.3, -0.5], dtype=x.dtype)
     return torch.tanh(x @ W.T + b * t)
-""",
-    "given",
-)
 
-b.md(
-    r"""
-## Question 1 (3 points): uniform points on a sphere in $d$ dimensions
 
-Write `sample_sphere(n, d, radius, generator)` returning an `(n, d)` float64 tensor of points
-distributed **uniformly** on the sphere of the given radius centred at 0. Use only
-`torch.randn(..., generator=generator, dtype=torch.float64)` for randomness.
-""",
-    "q1-task",
-)
-b.answer(
-    "q1",
-    r"""
+# %% [markdown]
+# ## Question 1 (3 points): uniform points on a sphere in $d$ dimensions
+#
+# Write `sample_sphere(n, d, radius, generator)` returning an `(n, d)` float64 tensor of points
+# distributed **uniformly** on the sphere of the given radius centred at 0. Use only
+# `torch.randn(..., generator=generator, dtype=torch.float64)` for randomness.
+
+# %% course={"question": "q1", "role": "answer"}
 def sample_sphere(n, d, radius, generator):
     ### BEGIN SOLUTION
     g = torch.randn(n, d, generator=generator, dtype=torch.float64)
     return radius * g / g.norm(dim=1, keepdim=True)
     ### END SOLUTION
-""",
-    "q1-answer",
-)
-b.check(
-    "q1",
-    r"""
+
+
+# %% course={"question": "q1", "role": "check"}
 pts = lambda: sample_sphere(50_000, 4, 2.0, torch.Generator().manual_seed(0))
 cu.checks.check_close("q1 shape", lambda: list(pts().shape), [50_000, 4])
 cu.checks.check_close("q1 norms equal the radius", lambda: pts().norm(dim=1).max(), 2.0, rtol=1e-10)
@@ -77,27 +54,21 @@ cu.checks.check_close("q1 covariance r^2/d I", lambda: pts().T @ pts() / 50_000,
 # the covariance cannot see directions piling up along the axes; the fourth moment along any
 # unit vector a can: E[(a.u)^4] = 3 / (d (d + 2)) for u uniform on the unit sphere
 axis_diag = torch.stack([torch.eye(4, dtype=F64)[0], torch.full((4,), 0.5, dtype=F64)])
-cu.checks.check_close("q1 fourth moment along an axis and a diagonal",
+_ = cu.checks.check_close("q1 fourth moment along an axis and a diagonal",
                       lambda: ((pts() / 2.0 @ axis_diag.T) ** 4).mean(0), [3 / 24, 3 / 24], atol=0.005,
                       hint="normalise a standard normal vector: other distributions favour some directions")
-""",
-)
 
-b.md(
-    r"""
-## Question 2 (3 points): the reverse map by Euler
 
-Write `reverse_map(v, x, n_steps)`: the reverse map φ from data ($t=1$) to latent ($t=0$)
-for the field `v(t, x)`, with `n_steps` explicit Euler steps of size $h=1/N$ stepping the
-**same** ODE $\dot x = v$ backwards: $x_{k-1}=x_k-h\,v(t_k,x_k)$, $t_k=kh$, $k=N,\dots,1$.
-Call `v` with `t` as a 0-d float64 tensor. For the linear field the answer is
-$x\,((I-A/N)^N)^\top$.
-""",
-    "q2-task",
-)
-b.answer(
-    "q2",
-    r"""
+# %% [markdown]
+# ## Question 2 (3 points): the reverse map by Euler
+#
+# Write `reverse_map(v, x, n_steps)`: the reverse map φ from data ($t=1$) to latent ($t=0$)
+# for the field `v(t, x)`, with `n_steps` explicit Euler steps of size $h=1/N$ stepping the
+# **same** ODE $\dot x = v$ backwards: $x_{k-1}=x_k-h\,v(t_k,x_k)$, $t_k=kh$, $k=N,\dots,1$.
+# Call `v` with `t` as a 0-d float64 tensor. For the linear field the answer is
+# $x\,((I-A/N)^N)^\top$.
+
+# %% course={"question": "q2", "role": "answer"}
 def reverse_map(v, x, n_steps):
     ### BEGIN SOLUTION
     h = 1.0 / n_steps
@@ -105,36 +76,27 @@ def reverse_map(v, x, n_steps):
         x = x - h * v(torch.tensor(k * h, dtype=torch.float64), x)
     return x
     ### END SOLUTION
-""",
-    "q2-answer",
-)
-b.check(
-    "q2",
-    r"""
+
+
+# %% course={"question": "q2", "role": "check"}
 x_chk = torch.tensor([[1.0, 0.5], [-0.3, 2.0]], dtype=F64)
 expected = x_chk @ torch.linalg.matrix_power(torch.eye(2, dtype=F64) - A_lin / 25, 25).T
 cu.checks.check_close("q2 linear field, 25 steps", lambda: reverse_map(linear_field, x_chk, 25), expected,
                       hint="step backwards with x - h v(t_k, x), starting at t = 1")
-cu.checks.check_close("q2 agrees with cu.volume", lambda: reverse_map(tanh_field, x_chk, 10),
+_ = cu.checks.check_close("q2 agrees with cu.volume", lambda: reverse_map(tanh_field, x_chk, 10),
                       cu.volume.reverse_map(tanh_field, x_chk, 10))
-""",
-)
 
-b.md(
-    r"""
-## Question 3 (3 points): one Euler step of the augmented Jacobian ODE
 
-The Jacobian $J(t)=\partial x(t)/\partial x(1)$ of the reverse flow solves $\dot J=Dv(t,x)J$.
-Write `augmented_step(v, t, x, J, h)` for **one** point: given `x` of shape `(d,)`, `J` of shape
-`(d, d)` at time `t` (a float), return `(x_new, J_new)` at time `t - h`:
-$x_{\text{new}}=x-h\,v(t,x)$ and $J_{\text{new}}=(I-h\,Dv(t,x))\,J$. Compute $Dv$ with
-`torch.autograd.functional.jacobian` (remember `v` takes a batch `(1, d)`).
-""",
-    "q3-task",
-)
-b.answer(
-    "q3",
-    r"""
+# %% [markdown]
+# ## Question 3 (3 points): one Euler step of the augmented Jacobian ODE
+#
+# The Jacobian $J(t)=\partial x(t)/\partial x(1)$ of the reverse flow solves $\dot J=Dv(t,x)J$.
+# Write `augmented_step(v, t, x, J, h)` for **one** point: given `x` of shape `(d,)`, `J` of shape
+# `(d, d)` at time `t` (a float), return `(x_new, J_new)` at time `t - h`:
+# $x_{\text{new}}=x-h\,v(t,x)$ and $J_{\text{new}}=(I-h\,Dv(t,x))\,J$. Compute $Dv$ with
+# `torch.autograd.functional.jacobian` (remember `v` takes a batch `(1, d)`).
+
+# %% course={"question": "q3", "role": "answer"}
 def augmented_step(v, t, x, J, h):
     ### BEGIN SOLUTION
     tt = torch.tensor(t, dtype=torch.float64)
@@ -143,12 +105,9 @@ def augmented_step(v, t, x, J, h):
     J_new = (torch.eye(x.shape[0], dtype=torch.float64) - h * dv) @ J
     return x_new, J_new
     ### END SOLUTION
-""",
-    "q3-answer",
-)
-b.check(
-    "q3",
-    r"""
+
+
+# %% course={"question": "q3", "role": "check"}
 x3 = torch.tensor([0.4, -0.2], dtype=F64)
 J3 = torch.tensor([[1.0, 0.2], [0.0, 1.5]], dtype=F64)
 cu.checks.check_close("q3 x_new (linear field)", lambda: augmented_step(linear_field, 1.0, x3, J3, 0.1)[0],
@@ -165,24 +124,18 @@ def chained(n):
     return J
 
 
-cu.checks.check_close("q3 chained steps = Jacobian of the Euler map", lambda: chained(8),
+_ = cu.checks.check_close("q3 chained steps = Jacobian of the Euler map", lambda: chained(8),
                       torch.autograd.functional.jacobian(lambda y: cu.volume.reverse_map(tanh_field, y[None], 8)[0], x3))
-""",
-)
 
-b.md(
-    r"""
-## Question 4 (3 points): the latent-space metrics
 
-Given the exact latent images `x0` `(m, d)` of sphere points, their linearised images `x0_lin`
-`(m, d)` and the latent centre `xc0` `(d,)`, write `latent_metrics(x0, x0_lin, xc0)` returning the
-tuple of floats `(D0, C0, S0)` of G eq. 19–20 (means of Euclidean norms over the m points).
-""",
-    "q4-task",
-)
-b.answer(
-    "q4",
-    r"""
+# %% [markdown]
+# ## Question 4 (3 points): the latent-space metrics
+#
+# Given the exact latent images `x0` `(m, d)` of sphere points, their linearised images `x0_lin`
+# `(m, d)` and the latent centre `xc0` `(d,)`, write `latent_metrics(x0, x0_lin, xc0)` returning the
+# tuple of floats `(D0, C0, S0)` of G eq. 19–20 (means of Euclidean norms over the m points).
+
+# %% course={"question": "q4", "role": "answer"}
 def latent_metrics(x0, x0_lin, xc0):
     ### BEGIN SOLUTION
     D0 = float((x0 - x0_lin).norm(dim=1).mean())
@@ -190,52 +143,34 @@ def latent_metrics(x0, x0_lin, xc0):
     S0 = float((x0_lin - xc0).norm(dim=1).mean())
     return D0, C0, S0
     ### END SOLUTION
-""",
-    "q4-answer",
-)
-b.check(
-    "q4",
-    r"""
+
+
+# %% course={"question": "q4", "role": "check"}
 m4 = cu.volume.volume_metrics(tanh_field, torch.tensor([0.2, 0.1], dtype=F64), 0.3, 10,
                               directions=cu.volume.sample_sphere(16, 2, generator=torch.Generator().manual_seed(1)))
-cu.checks.check_close("q4 (D0, C0, S0)", lambda: latent_metrics(m4["x0"], m4["x0_lin"], m4["xc0"]),
+_ = cu.checks.check_close("q4 (D0, C0, S0)", lambda: latent_metrics(m4["x0"], m4["x0_lin"], m4["xc0"]),
                       [m4["D0"], m4["C0"], m4["S0"]])
-""",
-)
 
-b.md(
-    r"""
-## Question 5 (2 points): ℓ2 distance from cosine similarity
 
-Write `l2_from_cosine(s, nx, ny)`: the Euclidean distance between two vectors with norms
-`nx`, `ny` and cosine similarity `s` (G eq. 3). Inputs may be floats or tensors of equal shape.
-""",
-    "q5-task",
-)
-b.answer(
-    "q5",
-    r"""
+# %% [markdown]
+# ## Question 5 (2 points): ℓ2 distance from cosine similarity
+#
+# Write `l2_from_cosine(s, nx, ny)`: the Euclidean distance between two vectors with norms
+# `nx`, `ny` and cosine similarity `s` (G eq. 3). Inputs may be floats or tensors of equal shape.
+
+# %% course={"question": "q5", "role": "answer"}
 def l2_from_cosine(s, nx, ny):
     ### BEGIN SOLUTION
     return (nx**2 + ny**2 - 2 * s * nx * ny) ** 0.5
     ### END SOLUTION
-""",
-    "q5-answer",
-)
-b.check(
-    "q5",
-    r"""
+
+
+# %% course={"question": "q5", "role": "check"}
 xa = torch.tensor([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], dtype=F64)
 ya = torch.tensor([[0.0, 1.0, 1.0], [-2.0, 1.0, 0.5]], dtype=F64)
-cu.checks.check_close("q5 distances", lambda: l2_from_cosine(cu.volume.cosine_similarity(xa, ya), xa.norm(dim=1), ya.norm(dim=1)),
+_ = cu.checks.check_close("q5 distances", lambda: l2_from_cosine(cu.volume.cosine_similarity(xa, ya), xa.norm(dim=1), ya.norm(dim=1)),
                       (xa - ya).norm(dim=1))
-""",
-)
-b.md(
-    r"""
-**Done.** Re-run the whole notebook (Kernel → Restart and Run All) and check that every
-check prints `[PASS]` before you hand it in.
-""",
-    "end",
-)
-b.write("solutions/08_volume_metrics.ipynb")
+
+# %% [markdown]
+# **Done.** Re-run the whole notebook (Kernel → Restart and Run All) and check that every
+# check prints `[PASS]` before you hand it in.

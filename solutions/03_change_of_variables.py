@@ -1,52 +1,36 @@
-"""Build solutions/03_change_of_variables.ipynb (run from the repository root).
+# %% [markdown]
+# # Problem set 03 · Change of variables (23 points)
+#
+# Six questions on densities under transformations, from routine to demanding. Write your
+# code between the lines that raise `NotImplementedError` (replace them), run the cell, then
+# run the **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is
+# expected. The checks in this notebook are a first test only; the grader runs more tests
+# on inputs you do not see, so make your functions correct for any valid input, not only
+# for the checked one.
+#
+# Rules: work in `float64` (set below), keep the function names and signatures, shapes are
+# batch-first (`x: (batch, dim)`), and use `torch` operations so that autograd works. The
+# lecture `notebooks/03_change_of_variables.ipynb` has everything you need. Do not use
+# `torch.distributions` *inside* your answers (it is fine in your own tests).
+#
+# | Question | Topic | Points |
+# |---|---|---|
+# | 1 | density of an affine map | 3 |
+# | 2 | a log-determinant by hand and by autograd | 4 |
+# | 3 | the density of a non-linear diffeomorphism | 4 |
+# | 4 | a polar-coordinate map | 4 |
+# | 5 | spot the non-invertible maps and repair one | 5 |
+# | 6 | a two-to-one map: sum over preimages | 3 |
 
-    .venv/bin/python tools/build_03_change_of_variables_solutions.py
-    COURSE_THREADS=1 .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
-        solutions/03_change_of_variables.ipynb
-    .venv/bin/course-grade release 03_change_of_variables
-"""
+# %%
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+import course_utils as cu
 
-from nbbuild import Builder
+device = cu.setup(seed=0)
 
-b = Builder("p03")
-
-
-answer = b.answer
-check = b.check
-
-
-b.md(
-    r"""
-# Problem set 03 · Change of variables (23 points)
-
-Six questions on densities under transformations, from routine to demanding. Write your
-code between the lines that raise `NotImplementedError` (replace them), run the cell, then
-run the **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is
-expected. The checks in this notebook are a first test only; the grader runs more tests
-on inputs you do not see, so make your functions correct for any valid input, not only
-for the checked one.
-
-Rules: work in `float64` (set below), keep the function names and signatures, shapes are
-batch-first (`x: (batch, dim)`), and use `torch` operations so that autograd works. The
-lecture `notebooks/03_change_of_variables.ipynb` has everything you need. Do not use
-`torch.distributions` *inside* your answers (it is fine in your own tests).
-
-| Question | Topic | Points |
-|---|---|---|
-| 1 | density of an affine map | 3 |
-| 2 | a log-determinant by hand and by autograd | 4 |
-| 3 | the density of a non-linear diffeomorphism | 4 |
-| 4 | a polar-coordinate map | 4 |
-| 5 | spot the non-invertible maps and repair one | 5 |
-| 6 | a two-to-one map: sum over preimages | 3 |
-""",
-    "title",
-)
-
-b.setup()
-
-b.code(
-    r"""
+# %%
 import math
 
 from scipy import stats
@@ -58,28 +42,19 @@ torch.set_default_dtype(torch.float64)
 def log_normal(z):
     # log N(0, I_d) for z of shape (batch, d); returns (batch,)
     return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
-""",
-    "given",
-)
 
-# --------------------------------------------------------------- Q1
-b.md(
-    r"""
-## Question 1 (3 points): the density of an affine map
 
-Let $z\sim\mathcal N(0,I_d)$ and $x=Az+b$ with an invertible $A\in\mathbb R^{d\times d}$
-(not necessarily symmetric, possibly with negative determinant). Write
-`affine_log_prob(x, A, b)` returning $\log p_X(x)$ for every row of `x`, **using the
-change-of-variables formula** $\log p_X(x)=\log p_Z(A^{-1}(x-b))-\log|\det A|$.
+# %% [markdown]
+# ## Question 1 (3 points): the density of an affine map
+#
+# Let $z\sim\mathcal N(0,I_d)$ and $x=Az+b$ with an invertible $A\in\mathbb R^{d\times d}$
+# (not necessarily symmetric, possibly with negative determinant). Write
+# `affine_log_prob(x, A, b)` returning $\log p_X(x)$ for every row of `x`, **using the
+# change-of-variables formula** $\log p_X(x)=\log p_Z(A^{-1}(x-b))-\log|\det A|$.
+#
+# Use `torch.linalg.solve` (not an explicit inverse) and `torch.linalg.slogdet`.
 
-Use `torch.linalg.solve` (not an explicit inverse) and `torch.linalg.slogdet`.
-""",
-    "q1-task",
-)
-
-answer(
-    "q1",
-    r'''
+# %% course={"question": "q1", "role": "answer"}
 def affine_log_prob(x, A, b):
     """log-density of x = A z + b, z ~ N(0, I_d).
 
@@ -95,49 +70,37 @@ def affine_log_prob(x, A, b):
     z = torch.linalg.solve(A, (x - b).T).T
     return log_normal(z) - torch.linalg.slogdet(A).logabsdet
     ### END SOLUTION
-''',
-    "q1-answer",
-)
 
-check(
-    "q1",
-    r"""
+
+# %% course={"question": "q1", "role": "check"}
 A1 = torch.tensor([[2.0, 1.0], [0.0, 3.0]])
 b1 = torch.tensor([1.0, -1.0])
 x1 = torch.tensor([[0.0, 0.0], [1.0, -1.0], [4.0, 2.5]])
 # independent reference: x is Gaussian with mean b and covariance A A^T
 reference = torch.distributions.MultivariateNormal(b1, A1 @ A1.T).log_prob(x1)
-cu.checks.check_close("q1 affine log-density", lambda: affine_log_prob(x1, A1, b1), reference,
+_ = cu.checks.check_close("q1 affine log-density", lambda: affine_log_prob(x1, A1, b1), reference,
                       rtol=1e-8, hint="log p_Z(A^{-1}(x - b)) - log|det A|")
-""",
-)
 
-# --------------------------------------------------------------- Q2
-b.md(
-    r"""
-## Question 2 (4 points): a log-determinant by hand and by autograd
 
-Consider the map $g:\mathbb R^2\to\mathbb R^2$,
+# %% [markdown]
+# ## Question 2 (4 points): a log-determinant by hand and by autograd
+#
+# Consider the map $g:\mathbb R^2\to\mathbb R^2$,
+#
+# $$g(z)=\big(z_1e^{z_2},\ z_2^3+z_2\big).$$
+#
+# **(a)** Compute its Jacobian $J_g(z)$ and $\log|\det J_g(z)|$ by hand, and write
+# `log_det_by_hand(z)` returning it for every row of `z` (a closed-form expression, no
+# autograd).
+#
+# **(b)** Write a **generic** function `log_det_autograd(f, z)` that returns
+# $\log|\det J_f(z)|$ for *any* row-wise map `f: (batch, d) -> (batch, d)` and every row of
+# `z: (batch, d)`, using `torch.autograd` (for example
+# `torch.autograd.functional.jacobian` on one point at a time) and `torch.linalg.slogdet`.
+# Do not call `cu.change_of_variables` here (use it to test yourself if you like). The
+# grader also tries your function on other maps, in other dimensions.
 
-$$g(z)=\big(z_1e^{z_2},\ z_2^3+z_2\big).$$
-
-**(a)** Compute its Jacobian $J_g(z)$ and $\log|\det J_g(z)|$ by hand, and write
-`log_det_by_hand(z)` returning it for every row of `z` (a closed-form expression, no
-autograd).
-
-**(b)** Write a **generic** function `log_det_autograd(f, z)` that returns
-$\log|\det J_f(z)|$ for *any* row-wise map `f: (batch, d) -> (batch, d)` and every row of
-`z: (batch, d)`, using `torch.autograd` (for example
-`torch.autograd.functional.jacobian` on one point at a time) and `torch.linalg.slogdet`.
-Do not call `cu.change_of_variables` here (use it to test yourself if you like). The
-grader also tries your function on other maps, in other dimensions.
-""",
-    "q2-task",
-)
-
-answer(
-    "q2",
-    r'''
+# %% course={"question": "q2", "role": "answer"}
 def g2(z):
     """The map of question 2, row-wise: (batch, 2) -> (batch, 2)."""
     return torch.stack([z[:, 0] * torch.exp(z[:, 1]), z[:, 1] ** 3 + z[:, 1]], dim=1)
@@ -157,13 +120,9 @@ def log_det_autograd(f, z):
     jacobians = [torch.autograd.functional.jacobian(lambda v: f(v[None])[0], zb) for zb in z]
     return torch.linalg.slogdet(torch.stack(jacobians)).logabsdet
     ### END SOLUTION
-''',
-    "q2-answer",
-)
 
-check(
-    "q2",
-    r"""
+
+# %% course={"question": "q2", "role": "check"}
 z2_pts = torch.tensor([[0.0, 0.0], [1.0, 1.0], [-0.5, -2.0]])
 # at (0, 0) the Jacobian is the identity; at (1, 1) it is [[e, e], [0, 4]]
 known = torch.tensor([0.0, 1.0 + math.log(4.0), -2.0 + math.log(13.0)])
@@ -171,44 +130,33 @@ cu.checks.check_close("q2a by hand", lambda: log_det_by_hand(z2_pts), known, rto
                       hint="the Jacobian is triangular: multiply its diagonal")
 cu.checks.check_close("q2b autograd on g2", lambda: log_det_autograd(g2, z2_pts), known, rtol=1e-10)
 rot = lambda z: 3.0 * z @ torch.tensor([[0.0, -1.0], [1.0, 0.0]]).T   # 3 x a rotation: det 9
-cu.checks.check_close("q2b autograd on a linear map", lambda: log_det_autograd(rot, z2_pts),
+_ = cu.checks.check_close("q2b autograd on a linear map", lambda: log_det_autograd(rot, z2_pts),
                       torch.full((3,), math.log(9.0)), rtol=1e-10)
-""",
-)
 
-# --------------------------------------------------------------- Q3
-b.md(
-    r"""
-## Question 3 (4 points): the density of a non-linear diffeomorphism
 
-The map `g2` of question 2 is a diffeomorphism of $\mathbb R^2$: $t\mapsto t^3+t$ is a
-strictly increasing bijection of $\mathbb R$, and for fixed $z_2$ the map
-$z_1\mapsto z_1e^{z_2}$ is one too; $\det J>0$ everywhere. Let $z\sim\mathcal N(0,I_2)$ and
-$x=g_2(z)$.
+# %% [markdown]
+# ## Question 3 (4 points): the density of a non-linear diffeomorphism
+#
+# The map `g2` of question 2 is a diffeomorphism of $\mathbb R^2$: $t\mapsto t^3+t$ is a
+# strictly increasing bijection of $\mathbb R$, and for fixed $z_2$ the map
+# $z_1\mapsto z_1e^{z_2}$ is one too; $\det J>0$ everywhere. Let $z\sim\mathcal N(0,I_2)$ and
+# $x=g_2(z)$.
+#
+# **(a)** Write `g2_inverse(x)`. The given function `solve_cubic(c)` returns the real
+# solution $t$ of $t^3+t=c$ (elementwise).
+#
+# **(b)** Write `log_prob_x(x)` $=\log p_X(x)$ for every row of `x`, with the change-of-variables
+# formula (you may use your `log_det_by_hand` from question 2).
 
-**(a)** Write `g2_inverse(x)`. The given function `solve_cubic(c)` returns the real
-solution $t$ of $t^3+t=c$ (elementwise).
-
-**(b)** Write `log_prob_x(x)` $=\log p_X(x)$ for every row of `x`, with the change-of-variables
-formula (you may use your `log_det_by_hand` from question 2).
-""",
-    "q3-task",
-)
-
-b.code(
-    r'''
+# %%
 def solve_cubic(c):
     """Real root of t^3 + t = c, elementwise (Cardano; stable for both signs of c)."""
     a = c.abs()
     u = torch.pow(a / 2 + torch.sqrt(a**2 / 4 + 1 / 27), 1 / 3)
     return torch.sign(c) * (u - 1 / (3 * u))
-''',
-    "q3-given",
-)
 
-answer(
-    "q3",
-    r'''
+
+# %% course={"question": "q3", "role": "answer"}
 def g2_inverse(x):
     """Inverse of g2: (batch, 2) -> (batch, 2)."""
     ### BEGIN SOLUTION
@@ -223,13 +171,9 @@ def log_prob_x(x):
     z = g2_inverse(x)
     return log_normal(z) - log_det_by_hand(z)
     ### END SOLUTION
-''',
-    "q3-answer",
-)
 
-check(
-    "q3",
-    r"""
+
+# %% course={"question": "q3", "role": "check"}
 x3 = torch.tensor([[0.3, -1.0], [2.0, 10.0], [-5.0, 0.5]])
 cu.checks.check_close("q3a g2(g2_inverse(x)) == x", lambda: g2(g2_inverse(x3)), x3, rtol=1e-10, atol=1e-12)
 # g2 maps (0, 0) to (0, 0) with det J = 1, so p_X(0) = p_Z(0) = 1 / (2 pi)
@@ -238,37 +182,29 @@ cu.checks.check_close("q3b log p_X at the origin", lambda: log_prob_x(torch.zero
 # independent check: the same density from the autograd helper of the lecture
 reference = cov.log_prob_after(g2, log_normal, x3, inverse=lambda x: torch.stack(
     [x[:, 0] * torch.exp(-solve_cubic(x[:, 1])), solve_cubic(x[:, 1])], dim=1))
-cu.checks.check_close("q3b log p_X at three points", lambda: log_prob_x(x3), reference, rtol=1e-9)
-""",
-)
+_ = cu.checks.check_close("q3b log p_X at three points", lambda: log_prob_x(x3), reference, rtol=1e-9)
 
-# --------------------------------------------------------------- Q4
-b.md(
-    r"""
-## Question 4 (4 points): a polar-coordinate map
 
-Let $r\sim\mathrm{Gamma}(2,1)$ (density $re^{-r}$ on $r>0$) and $\theta\sim\mathrm{Unif}(0,2\pi)$
-be independent, and $x=(r\cos\theta,\ r\sin\theta)$. The polar map
-$(r,\theta)\mapsto x$ is a diffeomorphism from $(0,\infty)\times(0,2\pi)$ onto the plane
-minus the ray $\{x_2=0,\ x_1\ge0\}$ (a set of zero area, which does not matter for densities).
+# %% [markdown]
+# ## Question 4 (4 points): a polar-coordinate map
+#
+# Let $r\sim\mathrm{Gamma}(2,1)$ (density $re^{-r}$ on $r>0$) and $\theta\sim\mathrm{Unif}(0,2\pi)$
+# be independent, and $x=(r\cos\theta,\ r\sin\theta)$. The polar map
+# $(r,\theta)\mapsto x$ is a diffeomorphism from $(0,\infty)\times(0,2\pi)$ onto the plane
+# minus the ray $\{x_2=0,\ x_1\ge0\}$ (a set of zero area, which does not matter for densities).
+#
+# **(a)** Write `polar_log_abs_det(r_theta)`: $\log|\det J|$ of the polar map at every row
+# $(r,\theta)$ of `r_theta: (batch, 2)`.
+#
+# **(b)** Write `polar_log_prob(x)` $=\log p_X(x)$ for every row of `x` (derive the closed form:
+# it is surprisingly simple).
+#
+# **(c)** Write `sample_polar(n, generator)` returning `n` samples of $x$, shape `(n, 2)`, using
+# only `torch.rand(..., generator=generator)` for randomness. Hint: the sum of two independent
+# $\mathrm{Exp}(1)$ variables is $\mathrm{Gamma}(2,1)$, and $-\log U\sim\mathrm{Exp}(1)$ for
+# $U\sim\mathrm{Unif}(0,1)$.
 
-**(a)** Write `polar_log_abs_det(r_theta)`: $\log|\det J|$ of the polar map at every row
-$(r,\theta)$ of `r_theta: (batch, 2)`.
-
-**(b)** Write `polar_log_prob(x)` $=\log p_X(x)$ for every row of `x` (derive the closed form:
-it is surprisingly simple).
-
-**(c)** Write `sample_polar(n, generator)` returning `n` samples of $x$, shape `(n, 2)`, using
-only `torch.rand(..., generator=generator)` for randomness. Hint: the sum of two independent
-$\mathrm{Exp}(1)$ variables is $\mathrm{Gamma}(2,1)$, and $-\log U\sim\mathrm{Exp}(1)$ for
-$U\sim\mathrm{Unif}(0,1)$.
-""",
-    "q4-task",
-)
-
-answer(
-    "q4",
-    r'''
+# %% course={"question": "q4", "role": "answer"}
 def polar_log_abs_det(r_theta):
     """log|det d(r cos t, r sin t)/d(r, t)|; r_theta: (batch, 2) -> (batch,)."""
     ### BEGIN SOLUTION
@@ -292,13 +228,9 @@ def sample_polar(n, generator):
     theta = 2 * math.pi * u[:, 2]
     return torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=1)
     ### END SOLUTION
-''',
-    "q4-answer",
-)
 
-check(
-    "q4",
-    r"""
+
+# %% course={"question": "q4", "role": "check"}
 rt = torch.tensor([[0.5, 0.3], [2.0, 4.0]])
 polar = lambda v: torch.stack([v[:, 0] * torch.cos(v[:, 1]), v[:, 0] * torch.sin(v[:, 1])], dim=1)
 cu.checks.check_close("q4a log|det|", lambda: polar_log_abs_det(rt), cov.log_abs_det_jacobian(polar, rt),
@@ -309,42 +241,33 @@ cu.checks.check_true("q4b integrates to 1 on [-30, 30]^2",
 cu.checks.check_true("q4c samples look like r ~ Gamma(2, 1)",
                      lambda: abs(float(sample_polar(20_000, torch.Generator().manual_seed(0)).norm(dim=1).mean()) - 2) < 0.05,
                      "the mean radius of 20 000 samples must be 2 within 0.05")
-cu.checks.check_true("q4b/c density matches your samples",
+_ = cu.checks.check_true("q4b/c density matches your samples",
                      lambda: cov.histogram_tv(sample_polar(20_000, torch.Generator().manual_seed(1)),
                                               polar_log_prob, 8.0, bins=20) < 0.05,
                      "the histogram distance between samples and density must be < 0.05")
-""",
-)
 
-# --------------------------------------------------------------- Q5
-b.md(
-    r"""
-## Question 5 (5 points): spot the non-invertible maps, then repair one
+# %% [markdown]
+# ## Question 5 (5 points): spot the non-invertible maps, then repair one
+#
+# Four smooth maps $\mathbb R^2\to\mathbb R^2$:
+#
+# * (a) $g_a(z)=(2z_1+z_2,\ z_1-z_2)$
+# * (b) $g_b(z)=(z_1+z_2^3,\ z_2)$
+# * (c) $g_c(z)=(e^{z_1}\cos z_2,\ e^{z_1}\sin z_2)$
+# * (d) $g_d(z)=(z_1^3,\ z_2)$
+#
+# **(i)** Set `not_injective` to the set of letters of the maps that are **not one-to-one** on
+# $\mathbb R^2$, and `not_diffeomorphism` to the set of letters of the maps that are **not
+# diffeomorphisms of $\mathbb R^2$ onto their image** (for example `{"a", "b"}`; use
+# `set()` for none). Think about both conditions: bijectivity and a differentiable inverse
+# ($\det J\ne0$).
+#
+# **(ii)** Repair map (c): restricted to $z_2\in(-\pi,\pi)$ it is a diffeomorphism onto the
+# plane minus the ray $\{x_2=0,\ x_1\le0\}$. Write `inverse_c(x)` (use `torch.atan2`), and
+# `log_prob_c(x)` $=\log p_X(x)$ for $x=g_c(z)$ with independent $z_1\sim\mathcal N(0,1)$ and
+# $z_2\sim\mathrm{Unif}(-\pi,\pi)$.
 
-Four smooth maps $\mathbb R^2\to\mathbb R^2$:
-
-* (a) $g_a(z)=(2z_1+z_2,\ z_1-z_2)$
-* (b) $g_b(z)=(z_1+z_2^3,\ z_2)$
-* (c) $g_c(z)=(e^{z_1}\cos z_2,\ e^{z_1}\sin z_2)$
-* (d) $g_d(z)=(z_1^3,\ z_2)$
-
-**(i)** Set `not_injective` to the set of letters of the maps that are **not one-to-one** on
-$\mathbb R^2$, and `not_diffeomorphism` to the set of letters of the maps that are **not
-diffeomorphisms of $\mathbb R^2$ onto their image** (for example `{"a", "b"}`; use
-`set()` for none). Think about both conditions: bijectivity and a differentiable inverse
-($\det J\ne0$).
-
-**(ii)** Repair map (c): restricted to $z_2\in(-\pi,\pi)$ it is a diffeomorphism onto the
-plane minus the ray $\{x_2=0,\ x_1\le0\}$. Write `inverse_c(x)` (use `torch.atan2`), and
-`log_prob_c(x)` $=\log p_X(x)$ for $x=g_c(z)$ with independent $z_1\sim\mathcal N(0,1)$ and
-$z_2\sim\mathrm{Unif}(-\pi,\pi)$.
-""",
-    "q5-task",
-)
-
-answer(
-    "q5",
-    r"""
+# %% course={"question": "q5", "role": "answer"}
 not_injective = None  # replace None by a set of letters, e.g. {"a", "b"}
 not_diffeomorphism = None
 ### BEGIN SOLUTION
@@ -355,13 +278,8 @@ not_diffeomorphism = None
 not_injective = {"c"}
 not_diffeomorphism = {"c", "d"}
 ### END SOLUTION
-""",
-    "q5-answer-sets",
-)
 
-answer(
-    "q5",
-    r'''
+# %% course={"question": "q5", "role": "answer"}
 def g_c(z):
     """Map (c), row-wise: (batch, 2) -> (batch, 2)."""
     return torch.exp(z[:, :1]) * torch.stack([torch.cos(z[:, 1]), torch.sin(z[:, 1])], dim=1)
@@ -381,13 +299,9 @@ def log_prob_c(x):
     log_base = -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi) - math.log(2 * math.pi)
     return log_base - 2 * z[:, 0]  # det J_c = e^{2 z1}
     ### END SOLUTION
-''',
-    "q5-answer-repair",
-)
 
-check(
-    "q5",
-    r"""
+
+# %% course={"question": "q5", "role": "check"}
 letters = {"a", "b", "c", "d"}
 cu.checks.check_true("q5i answer format",
                      lambda: isinstance(not_injective, set) and isinstance(not_diffeomorphism, set)
@@ -405,28 +319,20 @@ cu.checks.check_close("q5ii log p_X at (1, 0)", lambda: log_prob_c(x5[:1]),
 map_c = lambda z: torch.exp(z[:, :1]) * torch.stack([torch.cos(z[:, 1]), torch.sin(z[:, 1])], dim=1)
 z34 = torch.tensor([[math.log(5.0), math.atan2(4.0, 3.0)]])
 ref34 = -0.5 * z34[:, 0] ** 2 - 0.5 * math.log(2 * math.pi) - math.log(2 * math.pi) - cov.log_abs_det_jacobian(map_c, z34)
-cu.checks.check_close("q5ii log p_X at (3, 4)", lambda: log_prob_c(torch.tensor([[3.0, 4.0]])), ref34, rtol=1e-10,
+_ = cu.checks.check_close("q5ii log p_X at (3, 4)", lambda: log_prob_c(torch.tensor([[3.0, 4.0]])), ref34, rtol=1e-10,
                       hint="log p_Z(z) - log|det J_c(z)| with z = inverse_c(x): the Jacobian term matters")
-""",
-)
 
-# --------------------------------------------------------------- Q6
-b.md(
-    r"""
-## Question 6 (3 points): a two-to-one map
 
-Let $Z\sim\mathcal N(1,1)$ (mean 1, variance 1) and $X=Z^2$. The map $z\mapsto z^2$ is not
-one-to-one, but it is a diffeomorphism on each of the pieces $z>0$ and $z<0$. Write
-`log_prob_square(x)` $=\log p_X(x)$ for `x` of shape `(batch, 1)` with positive entries,
-returning shape `(batch,)`, by adding the contributions of both preimages
-$z=\pm\sqrt x$. Use `torch.logsumexp` to add the two terms in log space.
-""",
-    "q6-task",
-)
+# %% [markdown]
+# ## Question 6 (3 points): a two-to-one map
+#
+# Let $Z\sim\mathcal N(1,1)$ (mean 1, variance 1) and $X=Z^2$. The map $z\mapsto z^2$ is not
+# one-to-one, but it is a diffeomorphism on each of the pieces $z>0$ and $z<0$. Write
+# `log_prob_square(x)` $=\log p_X(x)$ for `x` of shape `(batch, 1)` with positive entries,
+# returning shape `(batch,)`, by adding the contributions of both preimages
+# $z=\pm\sqrt x$. Use `torch.logsumexp` to add the two terms in log space.
 
-answer(
-    "q6",
-    r'''
+# %% course={"question": "q6", "role": "answer"}
 def log_prob_square(x):
     """log-density of X = Z^2, Z ~ N(1, 1); x: (batch, 1) with x > 0 -> (batch,)."""
     ### BEGIN SOLUTION
@@ -437,30 +343,17 @@ def log_prob_square(x):
         terms.append(log_pz - torch.log(2 * z.abs()))  # |dx/dz| = 2|z|
     return torch.logsumexp(torch.stack(terms), dim=0)
     ### END SOLUTION
-''',
-    "q6-answer",
-)
 
-check(
-    "q6",
-    r"""
+
+# %% course={"question": "q6", "role": "check"}
 x6 = torch.tensor([[0.05], [1.0], [4.0], [9.0]])
 # independent reference: X = Z^2 is non-central chi-square, 1 degree of freedom, non-centrality 1
 reference = torch.tensor(stats.ncx2(df=1, nc=1.0).logpdf(x6[:, 0].numpy()))
-cu.checks.check_close("q6 log p_X", lambda: log_prob_square(x6), reference, rtol=1e-8,
+_ = cu.checks.check_close("q6 log p_X", lambda: log_prob_square(x6), reference, rtol=1e-8,
                       hint="two preimages, each with its own |dx/dz|")
-""",
-)
 
-b.md(
-    r"""
-## Done
-
-Run every cell from the top (Kernel → Restart and run all) and make sure each check cell
-prints `[PASS]` before you submit.
-""",
-    "end",
-)
-
-if __name__ == "__main__":
-    b.write("solutions/03_change_of_variables.ipynb")
+# %% [markdown]
+# ## Done
+#
+# Run every cell from the top (Kernel → Restart and run all) and make sure each check cell
+# prints `[PASS]` before you submit.
