@@ -1,17 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 10 · Capstone: flows and flow matching on real images in 64 dimensions
 #
@@ -458,10 +444,10 @@ for r in (0.1, 0.5, 1.0):
     assert abs(m["C1"] - r) < 1e-9
 
 # %% [markdown]
-# In latent space the linearisation is excellent ($D_0\ll C_0$, and $S_0pprox C_0$: the
+# In latent space the linearisation is excellent ($D_0\ll C_0$, and $S_0\approx C_0$: the
 # ball's image is nearly an ellipsoid even at $r=1$). In data space, $D_1$ and $S_1$ exceed
-# the radius itself at $r=0.1$: $\psi$ (forward Euler) does not undo $arphi$ (reverse
-# Euler) exactly; each has an $O(h)$ error, and their round trip $\psi(arphi(x_c))$
+# the radius itself at $r=0.1$: $\psi$ (forward Euler) does not undo $\varphi$ (reverse
+# Euler) exactly; each has an $O(h)$ error, and their round trip $\psi(\varphi(x_c))$
 # misses $x_c$ by more than $r$. The error falls like $1/N$, and $D_1$ with it:
 
 # %%
