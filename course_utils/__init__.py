@@ -30,6 +30,7 @@ _SUBMODULES = (
     "metrics",
     "volume",
     "training",
+    "digits",
     "grading",
 )
 
