@@ -79,7 +79,7 @@ device = cu.setup(seed=0)
 # | Day | Notebook | Sections | Why |
 # |---|---|---|---|
 # | 1 morning | `01_mle` | 1, 2, 4 (squared error part), 9 | the log-likelihood and why maximising it minimises $\mathrm{KL}(p_{\text{data}}\|p_\theta)$ |
-# | 1 morning | `02_odes` | 1–4, 7, 8, 9 | Euler to RK4, batched fields `v(t, x)`, integrating backwards, NFE |
+# | 1 morning | `02_odes` | 1–4, 6–9 | Euler to RK4, adaptive steps and NFE, batched fields `v(t, x)`, integrating backwards |
 # | 1 afternoon | `03_change_of_variables` | 1, 2, 3, 6 | the change-of-variables formula and its log form; log-determinants add |
 # | 1 afternoon | `05_normalizing_flows` | 1, 3, 4 | coupling layers trained by maximum likelihood |
 # | 2 morning | `06_cnf` | 1, 2, 3, 7 | the instantaneous change of variables and the augmented ODE |
