@@ -28,8 +28,13 @@
 # **Estimated time.** 90 minutes (about 30 s to run all cells).
 #
 # **Sources.** R §2, R "Why do we need numerical ODE solvers?" and "Backpropagation through
-# an ODE solver", G §2.1, K (the NFE remark); full titles in the references. Where a note is
-# wrong, a **Pitfall** box states the correct result next to the cell that exposes it.
+# an ODE solver", G §2.1, K (the NFE remark); full titles in the references.
+# **Pitfall** boxes state a tempting wrong claim, show the cell that exposes it and cite
+# where it appears; the notes' misprints are listed in [`docs/ERRATA.md`](../docs/ERRATA.md).
+#
+# **Route.** Sections 1–4 and 6–9 are core; 5 and 10 are marked *(optional)*. Later
+# notebooks link to two boxes here: [what NFE counts](#nfe) (section 6) and
+# [the reverse-time sign](#reverse-time-sign) (section 8).
 #
 # **The solver in `course_utils`.** Everything taught here is also available, tested, as
 # `cu.ode.odeint(v, x0, t, method=...)` with torchdiffeq's calling convention; later
@@ -136,10 +141,13 @@ print("cu.ode.odeint(method='euler'):", [f"{v:.5f}" for v in y_pkg[:, 0].tolist(
 assert max(abs(a - b) for a, b in zip(y_pkg[:, 0].tolist(), euler_values[:6], strict=True)) < 1e-14
 
 # %% [markdown]
-# > **Pitfall.** R writes the Euler update for this example as $y_{t+1} = y_t - 2\Delta t\,
-# > y_t$ and then calls its results $y_1, y_2$. The subscript counts **steps**, not time:
-# > $y_1 = 2.4$ approximates $y(0.1) = 2.456$, not $y(1) = 0.406$. Write $y_{n+1}$ and
-# > $t_n = n\,\Delta t$ to keep the two apart; the cell below prints both readings.
+# > **Pitfall.** *Common mistake:* writing the Euler update as $y_{t+1}=y_t-2\Delta t\,y_t$
+# > and then reading $y_1$ as "the solution at $t=1$". The subscript counts **steps**, not
+# > time: $y_1=2.4$ approximates $y(0.1)=2.456$, not $y(1)=0.406$. Write $y_{n+1}$ and
+# > $t_n=n\,\Delta t$ to keep the two apart (the course's notation: subscripts of $y$ are step
+# > numbers, times appear as arguments). *Check (next cell):* it prints both readings and
+# > asserts that $y_1$ is within 0.06 of $y(0.1)$ and farther than that from $y(1)$; the
+# > assertion fails for the reading "$y_1\approx y(1)$". *(R §2, Euler's method example.)*
 
 # %%
 print(f"y_1 (Euler, one step of 0.1) = {euler_values[1]:.4f}")
@@ -322,7 +330,7 @@ for name, step in STEPS.items():
 # default. But every explicit method has a second limit that accuracy does not reveal.
 
 # %% [markdown]
-# ## 5. The stability limit of explicit Euler
+# ## 5. The stability limit of explicit Euler *(optional)*
 #
 # On $y' = -2y$ Euler multiplies by $1 - 2h$ at every step. The exact solution decays, but
 # the numerical one decays only if $|1 - 2h| < 1$, that is $0 < h < 1$. At $h = 1$ the iterates
@@ -559,14 +567,47 @@ assert -0.3 < slope_steps < -0.15 and 0.8 < slope_err < 1.2
 assert nfe_stiff[0] > 0.6 * nfe_stiff[2]  # loosening 1e-4 -> 1e-2 barely helps on the stiff problem
 
 # %% [markdown]
-# > **Pitfall.** K guesses that "NFE" means the number of Euler steps $N$ after which the
-# > samples stop changing between $N$ and $N+1$ steps, and concludes that the metric would
-# > take very long to evaluate. It is simpler: NFE is the number of times the solver called
-# > the vector field (the neural network) during **one** solve at a fixed tolerance — for
-# > the dopri5 of this package and of scipy, $2 + 6\times(\text{accepted}+\text{rejected
-# > steps})$. It is a
-# > by-product of the solve (printed above), measures the cost of sampling, and for a
-# > fixed-step method is simply stages $\times$ steps.
+# > **Pitfall.** <a id="nfe"></a> *Common mistake:* "NFE is the number of Euler steps $N$
+# > after which the samples stop changing between $N$ and $N+1$ steps, so measuring it
+# > takes many solves." NFE — the **number of function evaluations** — is simpler: the
+# > number of times the solver called the vector field (the neural network) during **one**
+# > solve at a fixed tolerance. For the dopri5 of this package and of scipy it is
+# > $2+6\times(\text{accepted}+\text{rejected steps})$; for a fixed-step method it is
+# > stages $\times$ steps. It is a by-product of the solve, and it measures the cost of
+# > sampling. *Check (next cell):* a field that counts its own calls agrees with
+# > `last_stats().nfe` and with that formula, while "the number of Euler steps after which
+# > the result stops changing" (to the same tolerance) is a different, much larger number.
+# > *(K, notes on the experiments of Lipman et al., "Evaluation metrics".)*
+
+# %%
+calls = [0]
+
+
+def v_counted(t, y):  # the oscillator field, counting its calls
+    calls[0] += 1
+    return v_osc(t, y)
+
+
+y_end = odeint(v_counted, tt(1.0, 0.0), tt(0.0, T_osc), rtol=1e-6, atol=1e-6)[-1]
+s = last_stats()
+
+
+def euler_osc(n):  # Euler on the oscillator with n steps, in plain floats (fast)
+    p_, q_, h_ = 1.0, 0.0, T_osc / n
+    for k in range(n):
+        c = math.cos(k * h_)
+        p_, q_ = p_ + h_ * (-q_ + 0.5 * c * p_), q_ + h_ * (p_ - 0.1 * q_)
+    return np.array([p_, q_])
+
+
+n_euler = 1  # the misreading: Euler steps until N and N + 1 steps agree to 1e-6
+while np.abs(euler_osc(n_euler) - euler_osc(n_euler + 1)).max() > 1e-6:
+    n_euler = int(n_euler * 1.2) + 1
+print(f"calls counted: {calls[0]}, last_stats().nfe: {s.nfe}, 2 + 6 x (accepted + rejected): "
+      f"{2 + 6 * (s.n_accepted + s.n_rejected)}")
+print(f"'Euler steps until N and N+1 agree to 1e-6': about {n_euler} (a different quantity)")
+assert calls[0] == s.nfe == 2 + 6 * (s.n_accepted + s.n_rejected)
+assert n_euler > 10 * s.nfe
 
 # %% [markdown]
 # **Dense output.** dopri5 also provides a 4th-order interpolant inside each step (Shampine
@@ -731,17 +772,22 @@ for k, n in enumerate(ns_rt):
 assert ratios[0] > 1 > ratios[-1] and ratios[0] / ratios[-1] > 2.5  # h^5 / h^4: 2x per halving
 
 # %% [markdown]
-# > **Pitfall.** G eq. (10) writes the reverse flow as $\frac{d}{dt}X(t) = -u_\theta(X(t),t)$
-# > "with $X(1)\sim\pi_1$", solved backwards from $t=1$ to $t=0$. That flips the direction
-# > **twice**: integrating backwards already makes every step $-|h|\,u_\theta$. Taken
-# > literally, eq. (10) moves the points *further forward* along the flow. The correct
-# > statements are either (a) the same ODE $\dot X = u_\theta(X,t)$ integrated from $t=1$
-# > to $t=0$, or (b) the reversed time $s = 1-t$ with $\frac{d}{ds}X = -u_\theta(X, 1-s)$
-# > integrated from $s=0$ to $s=1$ (minus sign **and** time argument $1-s$). G's Euler
-# > formula (11), $X(0)\approx X(1)-\sum_k \frac1N u_\theta(X(1-\tfrac kN),1-\tfrac kN)$, is
-# > correct — it is (a) with Euler — and therefore contradicts (10). (The same sign slip
-# > reappears in G's Jacobian ODE (28)–(29); notebook 08 treats it.) The cell below runs
-# > all four versions.
+# > **Pitfall.** <a id="reverse-time-sign"></a> *Common mistake:* "to run the flow
+# > backwards, flip the sign of the field, $\frac{d}{dt}x_t=-v(t,x_t)$, and integrate from
+# > $t=1$ down to $t=0$." That reverses the direction **twice**: integrating from 1 down to
+# > 0 already makes every step $h<0$, i.e. moves by $-|h|\,v$. Taken literally the recipe
+# > moves the points *further forward* along the flow. Either of two statements is right:
+# > (a) the **same** ODE $\dot x=v(t,x)$ integrated from $t=1$ to $t=0$ (what `odeint` does
+# > with a decreasing time grid), or (b) the reversed time $s=1-t$ with
+# > $\frac{d}{ds}x=-v(1-s,x)$ integrated from $s=0$ to $s=1$ — a minus sign **and** the time
+# > argument $1-s$, never one without the other. The Euler form of (a) is
+# > $x_{(k+1)/N}^{\leftarrow}=x^{\leftarrow}_{k/N}-\tfrac1N v\big(1-\tfrac kN,x^{\leftarrow}_{k/N}\big)$,
+# > starting from the data point at $t=1$.
+# > *Check (next cell):* (a) and (b) return to the starting points (the cell asserts an
+# > error below $10^{-6}$), the doubly reversed recipe misses them by more than 1 (asserted),
+# > and the explicit Euler form agrees with `odeint(..., method="euler")` on the decreasing
+# > grid. Notebook 08 applies the same rule to the Jacobian ODE. *(G eq. (10); G's Euler
+# > formula (11) is correct, i.e. form (a).)*
 
 # %%
 x_start = x0_cloud[:100]
@@ -749,15 +795,15 @@ x1 = odeint(v_four, x_start, tt(0.0, 1.0), rtol=1e-8, atol=1e-10)[-1]
 back_a = odeint(v_four, x1, tt(1.0, 0.0), rtol=1e-8, atol=1e-10)[-1]
 back_b = odeint(lambda s, x: -v_four(1 - s, x), x1, tt(0.0, 1.0), rtol=1e-8, atol=1e-10)[-1]
 back_g10 = odeint(lambda t, x: -v_four(t, x), x1, tt(1.0, 0.0), rtol=1e-8, atol=1e-10)[-1]
-N = 200  # G eq. (11): Euler backwards with the iterates X(1 - k/N)
+N = 200  # Euler backwards by hand, from t = 1: x <- x - (1/N) v(1 - k/N, x)
 x_g11 = x1.clone()
 for k in range(N):
     x_g11 = x_g11 - (1 / N) * v_four(torch.tensor(1 - k / N), x_g11)
 euler_back = odeint(v_four, x1, tt(1.0, 0.0), method="euler", step_size=1 / N)[-1]
 for label, xb in [("(a) same ODE, t from 1 to 0", back_a), ("(b) s = 1 - t, field -v(1 - s, x)", back_b),
-                  ("G eq. (10) literally: -v, t from 1 to 0", back_g10), ("G eq. (11), Euler N = 200", x_g11)]:
+                  ("-v and t from 1 to 0 (reversed twice)", back_g10), ("Euler form of (a), N = 200", x_g11)]:
     print(f"{label:42s} max |x0_hat - x0| = {float((xb - x_start).abs().max()):.2e}")
-print(f"G eq. (11) vs odeint(euler, t from 1 to 0): max difference < 1e-12: "
+print(f"Euler by hand vs odeint(euler, t from 1 to 0): max difference < 1e-12: "
       f"{bool((x_g11 - euler_back).abs().max() < 1e-12)}")
 assert (back_a - x_start).abs().max() < 1e-6 and (back_b - x_start).abs().max() < 1e-6
 assert (back_g10 - x_start).abs().max() > 1.0
@@ -823,14 +869,18 @@ assert nfe_outlier > 2 * nfe_calm
 # matching (notebook 07) trains *without* solving ODEs and tends to learn straighter, more
 # easily integrated fields — one reason it is cheaper.
 #
-# > **Pitfall.** R's remark "the neural network defines $f$, and the ODE solver defines the
-# > depth" is often read as "the number of steps is a fixed architecture choice, like the
-# > number of layers". That holds for a fixed-step solver only; with an adaptive solver
-# > the "depth" (NFE) is decided at run time by the field, the batch and the tolerance, as
-# > measured in the two cells above.
+# > **Pitfall.** <a id="adaptive-depth"></a> *Common mistake:* "in a neural ODE the network
+# > defines the field and the solver defines the depth, so the number of steps is a fixed
+# > architecture choice, like the number of layers of a ResNet." That holds for a
+# > fixed-step solver only. With an adaptive solver the "depth" (NFE) is decided at run time
+# > by the field, the batch and the tolerance. *Check (the two cells above):* sharpening the
+# > field multiplies the NFE (asserted: more than 2× from $\kappa=1$ to $\kappa=100$), and
+# > adding one point to a batch of 500 more than doubles it (asserted), while RK4 with a
+# > fixed step costs the same for every batch. *(R, "Solving the CNF ODE in practice": "the neural network
+# > defines $f$, and the ODE solver defines the depth".)*
 
 # %% [markdown]
-# ## 10. Differentiating through the solver
+# ## 10. Differentiating through the solver *(optional)*
 #
 # A solver built from torch operations is differentiable: autograd runs backwards through
 # every step ("discretise, then differentiate"). R's slide on Euler writes, for
@@ -876,13 +926,17 @@ print(f"exact gradient of the ODE      : {g_exact:.6f}   (differs by O(dt): the 
 assert abs(g_note - float(g_autograd)) < 1e-12 and abs(g_total - g_note) > 0.1
 
 # %% [markdown]
-# > **Pitfall.** In R's formula, $\frac{\partial z_{k+1}}{\partial\theta}=\Delta t\,
-# > \partial_\theta f$ is only the *explicit* dependence of step $k$ on $\theta$. The full
-# > derivative $\frac{dz_{k+1}}{d\theta}$ also carries $\frac{dz_k}{d\theta}$ through the
-# > earlier steps; inserting it in the sum counts every earlier step again, and the result
-# > above is wrong by a wide margin. Note also that autograd differentiates the *discrete*
-# > solver: its gradient is exact for the Euler map, and approximates the ODE's gradient
-# > only up to the solver error.
+# > **Pitfall.** *Common mistake:* in the sum $\frac{\partial L}{\partial\theta}=\sum_k
+# > \frac{\partial L}{\partial z_{k+1}}\frac{\partial z_{k+1}}{\partial\theta}$, reading
+# > $\frac{\partial z_{k+1}}{\partial\theta}$ as the full derivative $\frac{dz_{k+1}}{d\theta}$
+# > of the state after $k+1$ steps. It must be only the *explicit* dependence of step $k$
+# > on $\theta$ with $z_k$ held fixed, $\Delta t\,\partial_\theta f(z_k,t_k;\theta)$: the full
+# > derivative also carries $\frac{dz_k}{d\theta}$ through the earlier steps, so inserting it
+# > counts every earlier step again. *Check (cell above):* the explicit-partial sum equals
+# > autograd to $10^{-12}$ and the total-derivative version misses by more than 0.1 (both
+# > asserted). Note also that autograd differentiates the *discrete* solver: its gradient is
+# > exact for the Euler map and approximates the ODE's gradient only up to the solver error.
+# > *(R, "Backpropagation through an ODE solver".)*
 #
 # Backpropagating through the solver stores every intermediate state (memory grows with the
 # number of steps, as R says). The adjoint method of Chen et al. (2018) instead solves a
@@ -916,24 +970,55 @@ assert abs(g_note - float(g_autograd)) < 1e-12 and abs(g_total - g_note) > 0.1
 #
 # 1. Euler with $h=0.25$ on $y'=-2y$, $y(0)=3$: what are $y_1$ and $y_2$? Is the method
 #    stable at this step?
+#
+# <details><summary>Answer</summary>
+#
+# $y_1=3(1-0.5)=1.5$, $y_2=0.75$ (they approximate $y(0.25)$ and $y(0.5)$); stable, since
+# $|1-2h|=0.5<1$.
+# </details>
+#
 # 2. You halve the step of RK4. By what factor does the global error drop? And the NFE?
+#
+# <details><summary>Answer</summary>
+#
+# By about $2^4=16$ (order 4, in the range where the error is not yet at round-off); the NFE
+# doubles.
+# </details>
+#
 # 3. For $y'=-100y$, what is the largest stable Euler step? Is an accurate answer at
 #    $t=1$ possible with $h=0.05$?
+#
+# <details><summary>Answer</summary>
+#
+# $h<2/100=0.02$. With $h=0.05$ the multiplier is $1-5=-4$ and the iterates blow up,
+# $|y_{20}|=4^{20}|y_0|$, although the exact solution is $e^{-100}y_0$.
+# </details>
+#
 # 4. Why does dopri5 cost $6$, not $7$, evaluations per step?
+#
+# <details><summary>Answer</summary>
+#
+# FSAL ("first same as last"): the 7th stage is $f$ at the new point and is reused as the
+# first stage of the next step.
+# </details>
+#
 # 5. You integrate $\dot x = v(t,x)$ from $t=1$ to $t=0$ with `odeint(v, x1, torch.tensor([1.0, 0.0]))`.
 #    Should you pass `-v`? What happens if you do?
+#
+# <details><summary>Answer</summary>
+#
+# No: the decreasing grid already reverses the direction. Passing `-v` reverses it a second
+# time and moves the points forward along the flow ([the reverse-time
+# sign](#reverse-time-sign), section 8).
+# </details>
+#
 # 6. A CNF batch contains one point far out in the tail. Why can that slow the whole
 #    training step?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. $y_1 = 3(1-0.5)=1.5$, $y_2=0.75$; stable ($|1-2h|=0.5<1$). 2. By $2^4=16$; the NFE
-# doubles. 3. $h<2/100=0.02$; with $h=0.05$ the multiplier is $1-5=-4$, the iterates blow up
-# ($|y_{20}| = 4^{20}|y_0|$). 4. FSAL: the 7th stage is $f$ at the new point and is reused as
-# the first stage of the next step. 5. No: the decreasing grid already reverses the
-# direction; passing `-v` moves points forward along the flow (G eq. 10 pitfall). 6. The
-# error norm is shared by the batch, so the step size is set by the hardest point; all
-# points pay its NFE.
+# The error norm is an RMS over the whole batch and one step size serves every point, so
+# the hardest point sets the step; all points pay its NFE (section 9).
 # </details>
 #
 # ## References
