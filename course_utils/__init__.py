@@ -29,6 +29,7 @@ _SUBMODULES = (
     "flow_matching",
     "metrics",
     "volume",
+    "sde",
     "grading",
 )
 
