@@ -1,0 +1,285 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Problem set 05 · Normalizing flows (14 points)
+#
+# Five questions on discrete flows: invert a coupling layer, add up log-determinants along
+# a chain, the notes' 2-D example in closed form, repair a layer that is not invertible, and
+# train a small RealNVP that beats a stated held-out negative log-likelihood. Write your code
+# where a cell raises `NotImplementedError` (replace that line), run the cell, then run the
+# **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is expected.
+# The checks here are a first test only; the grader runs more tests on inputs you do not see
+# (other masks, dimensions and networks), so write functions that work for any valid input.
+#
+# Rules: keep the function names and signatures; shapes are batch-first (`x: (batch, dim)`);
+# log-determinants have shape `(batch,)`; use `torch` operations. Questions 1–4 work in
+# `float64`, question 5 trains in `float32`. The lecture `notebooks/05_normalizing_flows.ipynb`
+# has everything you need.
+#
+# | Question | Topic | Points |
+# |---|---|---|
+# | 1 | the inverse of an affine coupling layer and its log-determinant | 3 |
+# | 2 | the log-density of a chain of bijections | 2 |
+# | 3 | the notes' shear-then-scale flow in closed form | 2 |
+# | 4 | spot and repair a non-invertible layer | 3 |
+# | 5 | train a RealNVP that beats a held-out NLL of 2.62 nats | 4 |
+
+# %%
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+import course_utils as cu
+
+device = cu.setup(seed=0)
+
+# %%
+import math
+
+F64 = torch.float64
+flows = cu.flows
+
+
+def log_normal(z):
+    # log N(0, I_d) for z of shape (batch, d); returns (batch,), in nats
+    return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+def make_net(dim, hidden=16, seed=0):
+    # a small conditioner (batch, dim) -> (batch, 2 * dim), float64, random weights
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 2 * dim)
+    ).to(F64)
+
+
+def coupling_forward(z, mask, net):
+    # affine coupling: copy the coordinates with mask == 1, scale and shift the others.
+    #   (raw_s, t) = net(mask * z),  s = tanh(raw_s) on the free coordinates
+    #   x = mask * z + (1 - mask) * (z * exp(s) + t),  log|det dx/dz| = sum of s
+    raw_s, t = net(mask * z).chunk(2, dim=1)
+    s, t = (1 - mask) * torch.tanh(raw_s), (1 - mask) * t
+    x = mask * z + (1 - mask) * (z * torch.exp(s) + t)
+    return x, s.sum(dim=1)
+
+
+# %% [markdown]
+# ## Question 1 (3 points): invert a coupling layer
+#
+# `coupling_forward(z, mask, net)` above is an affine coupling layer: the coordinates with
+# `mask == 1` are copied, the others are scaled by $e^{s}$ and shifted by $t$, where $(s,t)$ are
+# computed by `net` from the copied coordinates only. Write `coupling_inverse(x, mask, net)`
+# returning `(z, log_det)` with `z` such that `coupling_forward(z, mask, net)[0] == x`, and
+# `log_det` $=\log|\det \partial z/\partial x|$ of the inverse map, shape `(batch,)`.
+#
+# Do not invert `net` (you cannot: it is an arbitrary network). Recompute $s$ and $t$ from
+# the right input instead.
+
+# %% course={"question": "q1", "role": "answer"}
+def coupling_inverse(x, mask, net):
+    """Inverse of coupling_forward.
+
+    Args:
+        x: points, shape (batch, dim).
+        mask: (dim,) tensor of 0s and 1s (1 = copied coordinate).
+        net: the conditioner used by coupling_forward, (batch, dim) -> (batch, 2 * dim).
+
+    Returns:
+        (z, log_det): z of shape (batch, dim), log|det dz/dx| of shape (batch,).
+    """
+    ### BEGIN SOLUTION
+    raw_s, t = net(mask * x).chunk(2, dim=1)  # mask * x == mask * z: the copied part
+    s, t = (1 - mask) * torch.tanh(raw_s), (1 - mask) * t
+    z = mask * x + (1 - mask) * (x - t) * torch.exp(-s)
+    return z, -s.sum(dim=1)
+    ### END SOLUTION
+
+
+# %% course={"question": "q1", "role": "check"}
+net1 = make_net(2, seed=1)
+mask1 = torch.tensor([1.0, 0.0], dtype=F64)
+z1 = torch.tensor([[0.3, -1.2], [2.0, 0.5], [-1.0, 1.0]], dtype=F64)
+x1, ld1 = coupling_forward(z1, mask1, net1)
+cu.checks.check_close("q1 round trip", lambda: coupling_inverse(x1, mask1, net1)[0], z1,
+                      rtol=1e-10, atol=1e-12, hint="recompute s and t from mask * x")
+_ = cu.checks.check_close("q1 log-det", lambda: coupling_inverse(x1, mask1, net1)[1], -ld1,
+                      rtol=1e-10, atol=1e-12, hint="the inverse's log-det is minus the forward one")
+
+
+# %% [markdown]
+# ## Question 2 (2 points): the log-density of a chain
+#
+# A flow $x=g_K\circ\dots\circ g_1(z)$ with $z\sim\mathcal N(0,I)$ is given as a Python list
+# `layers` of `cu.flows` bijections (`layers[0]` is applied first). Every layer has
+# `inverse(x) -> (z, log_det)` with `log_det` $=\log|\det\partial z/\partial x|$. Write
+# `chain_log_prob(layers, x)` returning $\log p(x)$ for every row of `x`, using only the
+# layers' `inverse` methods and `log_normal` (not `cu.flows.Compose` or `cu.flows.Flow`).
+
+# %% course={"question": "q2", "role": "answer"}
+def chain_log_prob(layers, x):
+    """log p(x) for x = layers[-1](...layers[0](z)), z ~ N(0, I); x: (batch, d) -> (batch,)."""
+    ### BEGIN SOLUTION
+    total = torch.zeros(x.shape[0], dtype=x.dtype)
+    for layer in reversed(layers):
+        x, log_det = layer.inverse(x)
+        total = total + log_det
+    return log_normal(x) + total
+    ### END SOLUTION
+
+
+# %% course={"question": "q2", "role": "check"}
+layers2 = [flows.Shear(0.8), flows.ElementwiseAffine(torch.tensor([2.0, 0.5], dtype=F64)),
+           flows.Permutation([1, 0])]
+x2 = torch.tensor([[0.5, 1.0], [-2.0, 0.3], [1.5, -0.7]], dtype=F64)
+# independent reference: the chain is linear, x = A z with A = P diag(2, 0.5) S, so x ~ N(0, A A^T)
+A2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=F64) @ torch.diag(torch.tensor([2.0, 0.5], dtype=F64)) \
+    @ torch.tensor([[1.0, 0.0], [0.8, 1.0]], dtype=F64)
+reference = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=F64), A2 @ A2.T).log_prob(x2)
+_ = cu.checks.check_close("q2 chain log-density", lambda: chain_log_prob(layers2, x2), reference,
+                      rtol=1e-10, atol=1e-12, hint="invert from the last layer to the first and add the log-dets")
+
+
+# %% [markdown]
+# ## Question 3 (2 points): the notes' example in closed form
+#
+# R builds $x=g_2(g_1(z))$ with the shear $g_1:\ h_1=z_1,\ h_2=z_2+a z_1$ and the per-axis
+# affine map $g_2:\ x_i=\sigma_i h_i+b_i$ ($\sigma_i\neq0$, possibly negative). Write
+# `shear_scale_log_prob(x, a, sigma, b)` returning $\log p(x)$ **in closed form**: invert the
+# two steps by hand, evaluate $\log\mathcal N(z;0,I)$ and subtract the log-determinant. Do not
+# use `cu.flows` here. (`sigma` and `b` are tensors of shape `(2,)`, `a` a float.)
+
+# %% course={"question": "q3", "role": "answer"}
+def shear_scale_log_prob(x, a, sigma, b):
+    """log-density of the shear-then-scale flow at x: (batch, 2); returns (batch,)."""
+    ### BEGIN SOLUTION
+    z1 = (x[:, 0] - b[0]) / sigma[0]
+    z2 = (x[:, 1] - b[1]) / sigma[1] - a * z1
+    return log_normal(torch.stack([z1, z2], dim=1)) - torch.log(torch.abs(sigma[0] * sigma[1]))
+    ### END SOLUTION
+
+
+# %% course={"question": "q3", "role": "check"}
+a3, sigma3, b3 = 1.5, torch.tensor([0.5, 2.0], dtype=F64), torch.tensor([1.0, -1.0], dtype=F64)
+x3 = torch.tensor([[0.0, 0.0], [1.0, -1.0], [2.5, 3.0]], dtype=F64)
+# independent reference: x = A z + b with A = diag(sigma) [[1, 0], [a, 1]] is N(b, A A^T)
+A3 = torch.diag(sigma3) @ torch.tensor([[1.0, 0.0], [a3, 1.0]], dtype=F64)
+reference = torch.distributions.MultivariateNormal(b3, A3 @ A3.T).log_prob(x3)
+cu.checks.check_close("q3 closed form", lambda: shear_scale_log_prob(x3, a3, sigma3, b3), reference,
+                      rtol=1e-10, atol=1e-12, hint="z1 = (x1 - b1)/s1, z2 = (x2 - b2)/s2 - a z1; det = s1 s2")
+# one negative scale: sigma1 sigma2 < 0, the density needs |det|
+sigma3n = torch.tensor([-0.8, 1.5], dtype=F64)
+A3n = torch.diag(sigma3n) @ torch.tensor([[1.0, 0.0], [a3, 1.0]], dtype=F64)
+reference_n = torch.distributions.MultivariateNormal(b3, A3n @ A3n.T).log_prob(x3)
+_ = cu.checks.check_close("q3 a negative scale", lambda: shear_scale_log_prob(x3, a3, sigma3n, b3), reference_n,
+                      rtol=1e-10, atol=1e-12, hint="a scale may be negative: subtract log|sigma1 sigma2|")
+
+
+# %% [markdown]
+# ## Question 4 (3 points): spot and repair a non-invertible layer
+#
+# Someone wrote a "coupling" layer with the scale factor $z_1$ instead of $e^{s(z_1)}$:
+#
+# $$x_1=z_1,\qquad x_2=z_2\,z_1+\sin z_1 .$$
+#
+# **(a)** Show that it is not invertible: set `collision` to a `(2, 2)` float64 tensor whose
+# two rows are **different** points $z$ (at least 0.1 apart) that `broken_layer` maps to the
+# **same** $x$.
+#
+# **(b)** Repair it by replacing the factor $z_1$ with $e^{z_1}$: $x_2=z_2\,e^{z_1}+\sin z_1$.
+# Write `fixed_forward(z)` returning `(x, log|det dx/dz|)` and `fixed_inverse(x)` returning
+# `(z, log|det dz/dx|)`, all batch-first.
+
+# %%
+def broken_layer(z):
+    return torch.stack([z[:, 0], z[:, 1] * z[:, 0] + torch.sin(z[:, 0])], dim=1)
+
+
+# %% course={"question": "q4", "role": "answer"}
+### BEGIN SOLUTION
+collision = torch.tensor([[0.0, 1.0], [0.0, -2.0]], dtype=F64)  # z1 = 0: every z2 gives x = (0, 0)
+### END SOLUTION
+
+
+def fixed_forward(z):
+    """x1 = z1, x2 = z2 exp(z1) + sin(z1); returns (x, log|det dx/dz|)."""
+    ### BEGIN SOLUTION
+    x = torch.stack([z[:, 0], z[:, 1] * torch.exp(z[:, 0]) + torch.sin(z[:, 0])], dim=1)
+    return x, z[:, 0].clone()
+    ### END SOLUTION
+
+
+def fixed_inverse(x):
+    """Inverse of fixed_forward; returns (z, log|det dz/dx|)."""
+    ### BEGIN SOLUTION
+    z = torch.stack([x[:, 0], (x[:, 1] - torch.sin(x[:, 0])) * torch.exp(-x[:, 0])], dim=1)
+    return z, -x[:, 0]
+    ### END SOLUTION
+
+
+# %% course={"question": "q4", "role": "check"}
+cu.checks.check_true("q4a collision", lambda: bool(
+    collision.shape == (2, 2)
+    and (collision[0] - collision[1]).norm() >= 0.1
+    and torch.allclose(broken_layer(collision)[0], broken_layer(collision)[1], atol=1e-9)),
+    "two points at least 0.1 apart with the same image", hint="where is the factor z1 zero?")
+z4 = torch.tensor([[0.4, -1.0], [-1.5, 2.0], [0.0, 0.7]], dtype=F64)
+spec4 = lambda z: torch.stack([z[:, 0], z[:, 1] * torch.exp(z[:, 0]) + torch.sin(z[:, 0])], 1)
+x4 = spec4(z4)
+# independent reference for the log-det: slogdet of the autograd Jacobian of the specified map
+jac4 = torch.func.vmap(torch.func.jacrev(lambda v: spec4(v[None])[0]))(z4)
+cu.checks.check_close("q4b forward", lambda: fixed_forward(z4)[0], x4, rtol=1e-12, atol=1e-12)
+cu.checks.check_close("q4b forward log-det", lambda: fixed_forward(z4)[1],
+                      torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
+cu.checks.check_close("q4b inverse", lambda: fixed_inverse(x4)[0], z4, rtol=1e-12, atol=1e-12)
+_ = cu.checks.check_close("q4b inverse log-det", lambda: fixed_inverse(x4)[1],
+                      -torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
+
+# %% [markdown]
+# ## Question 5 (4 points): train a RealNVP that beats 2.62 nats
+#
+# The cell below draws 4000 training and 4000 held-out points from the course's Gaussian
+# mixture (`cu.data.get("gaussian_mixture")`), whose entropy — the best NLL any model can
+# reach — is about 2.455 nats, while the best single Gaussian scores about 3.18. Build a
+# `cu.flows.Flow` named `model` (for example with `cu.flows.realnvp`), train it by maximum
+# likelihood on `x_train` (for example with `cu.flows.train_flow`), and set `final_nll` to its
+# held-out NLL on `x_val` in nats (`cu.flows.nll(model, x_val)`).
+#
+# To pass, the held-out NLL must be **at most 2.62 nats** on `x_val` *and* on a fresh held-out
+# set the grader draws. Keep training under about 10 seconds on a laptop CPU (a few hundred
+# steps of a small flow are enough); the grader stops notebooks that run too long.
+
+# %%
+mix = cu.data.get("gaussian_mixture")
+g5 = torch.Generator().manual_seed(5)
+x_train, x_val = mix.sample(4000, generator=g5), mix.sample(4000, generator=g5)  # float32
+print(f"entropy of the data distribution: {mix.entropy():.3f} nats")
+
+# %% course={"question": "q5", "role": "answer"}
+# NBVAL_IGNORE_OUTPUT
+### BEGIN SOLUTION
+torch.manual_seed(0)
+model = flows.realnvp(2, n_layers=6, hidden=32)
+flows.train_flow(model, x_train, x_val, steps=600, lr=1e-2, print_every=300,
+                 generator=torch.Generator().manual_seed(0))
+final_nll = flows.nll(model, x_val)
+print(f"held-out NLL {final_nll:.3f} nats")
+### END SOLUTION
+
+# %% course={"question": "q5", "role": "check"}
+cu.checks.check_true("q5 model", lambda: isinstance(model, cu.flows.Flow), "model is a cu.flows.Flow")
+cu.checks.check_true("q5 held-out NLL", lambda: flows.nll(model, x_val) <= 2.62,
+                     "held-out NLL on x_val <= 2.62 nats", hint="more steps, more layers, or lr about 1e-2")
+_ = cu.checks.check_true("q5 final_nll", lambda: abs(float(final_nll) - flows.nll(model, x_val)) < 1e-6,
+                     "final_nll is the held-out NLL of model on x_val",
+                     hint="final_nll = cu.flows.nll(model, x_val)")
+
+# %% [markdown]
+# ## Done
+#
+# Run every cell from the top (Kernel → Restart and run all) and make sure each check cell
+# prints `[PASS]` before you submit.

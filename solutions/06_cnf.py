@@ -1,0 +1,394 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Problem set 06 · Continuous normalizing flows (23 points)
+#
+# Six questions on the machinery of a CNF: the divergence, Hutchinson's estimator and its
+# variance, the augmented ODE, the linear CNF in closed form, and the adjoint. Write your code
+# in place of the lines that raise `NotImplementedError`, run the cell, then run the **check
+# cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is expected. The checks
+# here are a first test only; the grader runs more tests on inputs you do not see (other
+# fields, other dimensions), so make your functions correct for any valid input.
+#
+# Rules: work in `float64` (set below); keep the function names and signatures; shapes are
+# batch-first (`x: (batch, d)`); use `torch` operations. Fields are called `v(t, x)` with `t`
+# a number or a 0-d tensor and return `(batch, d)`. Time runs from $t=0$ (base
+# $\mathcal N(0,I)$) to $t=1$ (data). Do **not** call `cu.cnf` or `cu.ode` inside your
+# answers (they are fine in your own tests); everything you need is in
+# `notebooks/06_cnf.ipynb`.
+#
+# | Question | Topic | Points |
+# |---|---|---|
+# | 1 | the divergence, by hand and by autograd | 3 |
+# | 2 | Hutchinson's estimator | 4 |
+# | 3 | the variance of Hutchinson's estimator | 3 |
+# | 4 | the augmented ODE: an Euler step and a log-likelihood | 4 |
+# | 5 | the linear CNF in closed form | 4 |
+# | 6 | the adjoint of Euler steps, by hand | 5 |
+
+# %%
+import numpy as np
+import torch
+import matplotlib.pyplot as plt
+import course_utils as cu
+
+device = cu.setup(seed=0)
+
+# %%
+import math
+
+torch.set_default_dtype(torch.float64)
+
+
+def log_normal(z):
+    # log N(0, I_d) for z: (batch, d) -> (batch,), in nats
+    return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+def v_q(t, x):
+    # the field of questions 1 and 4: v(t, x) = (x1^2 x2 + t, sin(x1) - x2^3)
+    return torch.stack([x[:, 0] ** 2 * x[:, 1] + t, torch.sin(x[:, 0]) - x[:, 1] ** 3], dim=1)
+
+
+class SmallField(torch.nn.Module):
+    # a tiny time-dependent MLP field in d dimensions (question 6); seeded weights
+    def __init__(self, d=2, hidden=8, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w1 = torch.nn.Parameter(torch.randn(d + 1, hidden, generator=g))
+        self.b1 = torch.nn.Parameter(0.1 * torch.randn(hidden, generator=g))
+        self.w2 = torch.nn.Parameter(0.5 * torch.randn(hidden, d, generator=g))
+
+    def forward(self, t, x):
+        tt = torch.full((x.shape[0], 1), float(t))
+        return torch.tanh(torch.cat([x, tt], dim=1) @ self.w1 + self.b1) @ self.w2
+
+
+# %% [markdown]
+# ## Question 1 (3 points): the divergence, by hand and by autograd
+#
+# **(a)** For the given field $v(t,x)=\big(x_1^2x_2+t,\ \sin x_1-x_2^3\big)$ (`v_q`), derive
+# $\nabla\!\cdot v=\partial v_1/\partial x_1+\partial v_2/\partial x_2$ by hand and write
+# `div_by_hand(x)` returning it for every row of `x: (batch, 2)` (no autograd).
+#
+# **(b)** Write a **generic** `divergence(v, t, x)` returning the exact divergence of any
+# row-wise field `v` at time `t` for every row of `x: (batch, d)`, with `torch.autograd.grad`:
+# one backward pass per dimension (pass $i$ differentiates $\sum_b v_i(t,x_b)$ and keeps the
+# $i$-th entry of the gradient). Return a `(batch,)` tensor. It must work whether or not `x`
+# already requires grad (hint: `x.detach().requires_grad_(True)` inside
+# `torch.enable_grad()`).
+
+# %% course={"question": "q1", "role": "answer"}
+def div_by_hand(x):
+    """Divergence of v_q at x: (batch, 2) -> (batch,), in closed form."""
+    ### BEGIN SOLUTION
+    return 2 * x[:, 0] * x[:, 1] - 3 * x[:, 1] ** 2
+    ### END SOLUTION
+
+
+def divergence(v, t, x):
+    """Exact divergence of v(t, .) at every row of x: (batch, d) -> (batch,)."""
+    ### BEGIN SOLUTION
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        out = v(t, x)
+        div = torch.zeros(x.shape[0])
+        for i in range(x.shape[1]):
+            (g,) = torch.autograd.grad(out[:, i].sum(), x, retain_graph=True)
+            div = div + g[:, i]
+    return div.detach()
+    ### END SOLUTION
+
+
+# %% course={"question": "q1", "role": "check"}
+x_q1 = torch.tensor([[0.0, 0.0], [1.0, 2.0], [-0.5, 1.5]])
+known = torch.tensor([0.0, 4.0 - 12.0, -1.5 - 6.75])  # 2 x1 x2 - 3 x2^2, worked out by hand
+cu.checks.check_close("q1a by hand", lambda: div_by_hand(x_q1), known, rtol=1e-10,
+                      hint="differentiate the first component in x1 and the second in x2")
+cu.checks.check_close("q1b autograd on v_q", lambda: divergence(v_q, 0.3, x_q1), known, rtol=1e-10)
+M3 = torch.tensor([[1.0, 2.0, 0.0], [0.5, -3.0, 1.0], [2.0, 0.0, 0.25]])
+_ = cu.checks.check_close("q1b a linear field in 3-D (trace)",
+                      lambda: divergence(lambda t, x: x @ M3.T, 0.0, torch.randn(4, 3)),
+                      torch.full((4,), -1.75), rtol=1e-10)
+
+
+# %% [markdown]
+# ## Question 2 (4 points): Hutchinson's estimator
+#
+# Write `hutchinson(v, t, x, n_probes, kind="rademacher", generator=None)` returning, for every
+# row of `x: (batch, d)`, the average over `n_probes` independent probe vectors $u$ of
+# $u^\top Ju$, where $J=\partial v/\partial x$ at that row. Use **one
+# vector–Jacobian product per probe** (`torch.autograd.grad` with the probe as `grad_outputs`),
+# never the full Jacobian. `kind="rademacher"`: entries $\pm1$ with probability $\tfrac12$;
+# `kind="gaussian"`: entries $\mathcal N(0,1)$; any other `kind` raises `ValueError`. Draw
+# the probes with `generator` (a `torch.Generator` or `None`), each row its own probes.
+#
+# The grader checks the shape, that the estimate is **exact** for Rademacher probes when $J$
+# is diagonal (why?), and that the mean over many probes is within Monte-Carlo error of the
+# exact divergence, for both kinds.
+
+# %% course={"question": "q2", "role": "answer"}
+def hutchinson(v, t, x, n_probes, kind="rademacher", generator=None):
+    """Hutchinson estimate of div v(t, .) at every row of x: (batch, d) -> (batch,)."""
+    ### BEGIN SOLUTION
+    if kind not in ("rademacher", "gaussian"):
+        raise ValueError(f"kind must be 'rademacher' or 'gaussian', got {kind!r}")
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        out = v(t, x)
+        total = torch.zeros(x.shape[0])
+        for _ in range(n_probes):
+            if kind == "rademacher":
+                eps = 2.0 * torch.randint(0, 2, x.shape, generator=generator) - 1.0
+            else:
+                eps = torch.randn(x.shape, generator=generator)
+            (vjp,) = torch.autograd.grad(out, x, grad_outputs=eps, retain_graph=True)
+            total = total + (vjp * eps).sum(dim=1)
+    return (total / n_probes).detach()
+    ### END SOLUTION
+
+
+# %% course={"question": "q2", "role": "check"}
+x_q2 = torch.tensor([[0.3, -0.8], [1.2, 0.4], [-1.0, 2.0]])
+g_q2 = torch.Generator().manual_seed(0)
+cu.checks.check_equal("q2 shape", lambda: tuple(hutchinson(v_q, 0.0, x_q2, 3, generator=g_q2).shape), (3,))
+diag_field = lambda t, x: torch.stack([torch.sin(x[:, 0]), x[:, 1] ** 2], dim=1)
+cu.checks.check_close("q2 Rademacher is exact for a diagonal Jacobian",
+                      lambda: hutchinson(diag_field, 0.0, x_q2, 1, generator=g_q2),
+                      torch.cos(x_q2[:, 0]) + 2 * x_q2[:, 1], rtol=1e-10)
+exact = 2 * x_q2[:, 0] * x_q2[:, 1] - 3 * x_q2[:, 1] ** 2
+# Monte-Carlo error of a 4000-probe mean: one Gaussian probe has variance 2 ||S||_F^2 with
+# S = (J + J^T) / 2 (lecture, section 5.3); each row may miss by 5 standard deviations
+J_q2 = torch.stack([torch.stack([2 * x_q2[:, 0] * x_q2[:, 1], x_q2[:, 0] ** 2], 1),
+                    torch.stack([torch.cos(x_q2[:, 0]), -3 * x_q2[:, 1] ** 2], 1)], 1)
+S_q2 = 0.5 * (J_q2 + J_q2.transpose(1, 2))
+tol_gauss = 5 * torch.sqrt(2 * (S_q2**2).sum((1, 2)) / 4000)  # about (0.24, 0.19, 1.42)
+cu.checks.check_true(
+    "q2 unbiased (rademacher, 4000 probes)",
+    lambda: bool(((hutchinson(v_q, 0.0, x_q2, 4000, "rademacher", g_q2) - exact).abs() < 0.25).all()),
+    "the mean over many probes is close to the exact divergence",
+)
+_ = cu.checks.check_true(
+    "q2 unbiased (gaussian, 4000 probes)",
+    lambda: bool(((hutchinson(v_q, 0.0, x_q2, 4000, "gaussian", g_q2) - exact).abs() < tol_gauss).all()),
+    "the mean over many probes is close to the exact divergence",
+)
+
+
+# %% [markdown]
+# ## Question 3 (3 points): the variance of Hutchinson's estimator
+#
+# For a fixed matrix $A\in\mathbb R^{d\times d}$ (not necessarily symmetric) and **one** probe,
+# write `hutchinson_variance(A, kind)` returning $\operatorname{Var}[u^\top Au]$
+# in closed form (a Python float): $2\|S\|_F^2$ for Gaussian probes and
+# $2\|S\|_F^2-2\sum_iA_{ii}^2$ for Rademacher probes, with $S=\tfrac12(A+A^\top)$.
+#
+# Then write `probes_needed(A, std, kind)`: the smallest number $M$ of probes whose average has
+# standard deviation at most `std` (an `int`).
+
+# %% course={"question": "q3", "role": "answer"}
+def hutchinson_variance(A, kind):
+    """Variance of one-probe Hutchinson estimates of tr A; A: (d, d) -> float."""
+    ### BEGIN SOLUTION
+    S = 0.5 * (A + A.T)
+    var = 2 * float((S**2).sum())
+    if kind == "rademacher":
+        var -= 2 * float((torch.diagonal(A) ** 2).sum())
+    elif kind != "gaussian":
+        raise ValueError(f"kind must be 'rademacher' or 'gaussian', got {kind!r}")
+    return var
+    ### END SOLUTION
+
+
+def probes_needed(A, std, kind):
+    """Smallest M with std of the M-probe average <= std."""
+    ### BEGIN SOLUTION
+    return max(1, math.ceil(hutchinson_variance(A, kind) / std**2 - 1e-12))
+    ### END SOLUTION
+
+
+# %% course={"question": "q3", "role": "check"}
+A_q3 = torch.tensor([[1.0, 2.0, 0.0], [-1.0, 0.5, 3.0], [0.0, 1.0, -2.0]])
+e_r = 2.0 * torch.randint(0, 2, (200_000, 3), generator=torch.Generator().manual_seed(1)) - 1.0
+e_g = torch.randn(200_000, 3, generator=torch.Generator().manual_seed(2))
+empirical = {kind: float(((e @ A_q3.T) * e).sum(1).var()) for kind, e in (("rademacher", e_r), ("gaussian", e_g))}
+cu.checks.check_close("q3 variance (rademacher)", lambda: hutchinson_variance(A_q3, "rademacher"),
+                      empirical["rademacher"], rtol=0.03, hint="S = (A + A^T) / 2")
+cu.checks.check_close("q3 variance (gaussian)", lambda: hutchinson_variance(A_q3, "gaussian"),
+                      empirical["gaussian"], rtol=0.03, hint="S = (A + A^T) / 2")
+B_sym = torch.tensor([[2.0, 1.0], [1.0, -1.0]])  # symmetric: 2 (||B||_F^2 - sum b_ii^2) = 4
+cu.checks.check_close("q3 symmetric case", lambda: hutchinson_variance(B_sym, "rademacher"), 4.0)
+_ = cu.checks.check_equal("q3 probes for std 0.1", lambda: probes_needed(B_sym, 0.1, "rademacher"), 400)
+
+
+# %% [markdown]
+# ## Question 4 (4 points): the augmented ODE — an Euler step and a log-likelihood
+#
+# The augmented ODE is $\frac{d}{dt}(x,\lambda)=\big(v(t,x),\,-\nabla\!\cdot v(t,x)\big)$, where
+# $\lambda$ changes like the log-density along the path (lecture, section 3).
+#
+# **(a)** Write `augmented_euler_step(v, t, x, ell, h)` (the argument `ell` holds $\lambda$)
+# returning the pair `(x + h * v(t, x), ell - h * div v(t, x))` with the exact divergence
+# (use your `divergence` from question 1). `h` may be negative (a step backwards in time).
+#
+# **(b)** Write `log_prob_euler(v, x, n_steps)`: the CNF log-density $\log p_1(x)$ of the
+# data points `x: (batch, d)`, obtained by `n_steps` Euler steps of the augmented ODE
+# **backwards** from $t=1$ (where $x(1)=x$, $\lambda(1)=0$) to $t=0$, then
+# $\log p_1(x)=\log p_0(x(0))-\lambda(0)$ with $p_0=\mathcal N(0,I)$. Step $k=0,\dots,n-1$ evaluates
+# the field at $t_k=1-k/n$ with $h=-1/n$.
+
+# %% course={"question": "q4", "role": "answer"}
+def augmented_euler_step(v, t, x, ell, h):
+    """One Euler step of d/dt (x, ell) = (v, -div v); returns (x_new, ell_new)."""
+    ### BEGIN SOLUTION
+    return x + h * v(t, x).detach(), ell - h * divergence(v, t, x)
+    ### END SOLUTION
+
+
+def log_prob_euler(v, x, n_steps):
+    """log p_1(x) by n_steps backward Euler steps of the augmented ODE; (batch, d) -> (batch,)."""
+    ### BEGIN SOLUTION
+    ell = torch.zeros(x.shape[0])
+    h = -1.0 / n_steps
+    for k in range(n_steps):
+        x, ell = augmented_euler_step(v, 1.0 - k / n_steps, x, ell, h)
+    return log_normal(x) - ell
+    ### END SOLUTION
+
+
+# %% course={"question": "q4", "role": "check"}
+x_q4 = torch.tensor([[0.5, -1.0], [2.0, 0.3]])
+cu.checks.check_close("q4a state", lambda: augmented_euler_step(v_q, 0.5, x_q4, torch.zeros(2), 0.1)[0],
+                      x_q4 + 0.1 * v_q(0.5, x_q4), rtol=1e-12)
+cu.checks.check_close("q4a log-density change",
+                      lambda: augmented_euler_step(v_q, 0.5, x_q4, torch.zeros(2), 0.1)[1],
+                      -0.1 * (2 * x_q4[:, 0] * x_q4[:, 1] - 3 * x_q4[:, 1] ** 2), rtol=1e-12)
+# linear field v = A x: n backward Euler steps give x(0) = (I - A/n)^n x and lambda(0) = tr A exactly
+A_q4 = torch.tensor([[0.3, -0.5], [0.2, -0.4]])
+n = 50
+z = x_q4 @ torch.linalg.matrix_power(torch.eye(2) - A_q4 / n, n).T
+cu.checks.check_close("q4b linear field, 50 steps", lambda: log_prob_euler(lambda t, x: x @ A_q4.T, x_q4, n),
+                      log_normal(z) - torch.trace(A_q4), rtol=1e-10,
+                      hint="integrate backwards: h = -1/n, start at t = 1 with ell = 0")
+# a time-dependent field v = (1 + t) A x + t c with divergence (1 + t) tr A; reference: the
+# backward Euler steps written out, with the field evaluated at t_k = 1 - k/n
+c_q4 = torch.tensor([1.0, -0.5])
+v_time = lambda t, x: (1 + t) * x @ A_q4.T + t * c_q4
+x_ref, lam_ref = x_q4.clone(), torch.zeros(2)
+for k in range(n):
+    t_k = 1 - k / n
+    x_ref, lam_ref = x_ref - v_time(t_k, x_ref) / n, lam_ref + (1 + t_k) * torch.trace(A_q4) / n
+_ = cu.checks.check_close("q4b time-dependent field, 50 steps", lambda: log_prob_euler(v_time, x_q4, n),
+                      log_normal(x_ref) - lam_ref, rtol=1e-10,
+                      hint="step k evaluates the field at t_k = 1 - k/n, k = 0, ..., n - 1")
+
+
+# %% [markdown]
+# ## Question 5 (4 points): the linear CNF in closed form
+#
+# For the linear field $v(t,x)=Ax$ with any $A\in\mathbb R^{d\times d}$ (not necessarily
+# diagonal), the flow is $x(1)=e^{A}x(0)$ (`torch.linalg.matrix_exp`).
+#
+# **(a)** Write `linear_cnf_sample(z, A)` mapping base points `z: (batch, d)` (at $t=0$) to
+# $x(1)$.
+#
+# **(b)** Write `linear_cnf_log_prob(x, A)`: the exact $\log p_1(x)$ in nats for every row of
+# `x`, from the instantaneous change of variables (what is $\int_0^1\nabla\!\cdot v\,dt$ here?).
+
+# %% course={"question": "q5", "role": "answer"}
+def linear_cnf_sample(z, A):
+    """x(1) = expm(A) z(0) for every row of z: (batch, d) -> (batch, d)."""
+    ### BEGIN SOLUTION
+    return z @ torch.linalg.matrix_exp(A).T
+    ### END SOLUTION
+
+
+def linear_cnf_log_prob(x, A):
+    """Exact log p_1(x) of the linear CNF with base N(0, I); (batch, d) -> (batch,)."""
+    ### BEGIN SOLUTION
+    z = x @ torch.linalg.matrix_exp(-A).T
+    return log_normal(z) - torch.trace(A)
+    ### END SOLUTION
+
+
+# %% course={"question": "q5", "role": "check"}
+A_q5 = torch.tensor([[0.2, -1.0], [0.7, -0.5]])
+z_q5 = torch.tensor([[1.0, 0.0], [0.5, -2.0]])
+# independent references: the course's solver and the Gaussian N(0, e^A e^{A^T})
+reference_x = cu.ode.odeint(lambda t, x: x @ A_q5.T, z_q5, torch.tensor([0.0, 1.0]), rtol=1e-10, atol=1e-12)[-1]
+cu.checks.check_close("q5a samples", lambda: linear_cnf_sample(z_q5, A_q5), reference_x, rtol=1e-7)
+E = torch.linalg.matrix_exp(A_q5)
+gauss = torch.distributions.MultivariateNormal(torch.zeros(2), E @ E.T)
+x_q5 = torch.tensor([[0.3, 0.3], [-1.0, 2.0], [2.5, 0.0]])
+_ = cu.checks.check_close("q5b log-density", lambda: linear_cnf_log_prob(x_q5, A_q5), gauss.log_prob(x_q5),
+                      rtol=1e-10, hint="the divergence of A x is tr A, at every point and time")
+
+
+# %% [markdown]
+# ## Question 6 (5 points): the adjoint of Euler steps, by hand
+#
+# Take $n$ Euler steps $x_{k+1}=x_k+h\,v(t_k,x_k;\theta)$ from $t=0$ to $t=1$ with $h=1/n$,
+# $t_k=kh$, and a loss $L(x_n)$. Given the field `field` (a `torch.nn.Module`, parameters
+# $\theta$ = `list(field.parameters())`), the start `x0: (batch, d)` and
+# `a_n` $=\partial L/\partial x_n$ (same shape), write `euler_adjoint(field, x0, n_steps, a_n)`
+# returning the pair `(a_0, grads)`: $a_0=\partial L/\partial x_0$ and the list of
+# $\partial L/\partial\theta$ (one tensor per parameter), computed with the **backward
+# recursion** of the lecture:
+#
+# $$a_k=a_{k+1}+h\,a_{k+1}^\top J_k,\qquad \frac{\partial L}{\partial\theta}=\sum_k h\,a_{k+1}^\top\frac{\partial v}{\partial\theta}(t_k,x_k).$$
+#
+# Store the forward states without a graph (under `torch.no_grad()`), then, step by step
+# backwards, use `torch.autograd.grad` for the two vector–Jacobian products at **one** step.
+# Do not back-propagate through the whole chain (the check does that, as the reference).
+
+# %% course={"question": "q6", "role": "answer"}
+def euler_adjoint(field, x0, n_steps, a_n):
+    """Discrete adjoint of n Euler steps: returns (dL/dx0, [dL/dtheta, ...])."""
+    ### BEGIN SOLUTION
+    h = 1.0 / n_steps
+    params = list(field.parameters())
+    xs = [x0.detach()]
+    with torch.no_grad():
+        for k in range(n_steps):
+            xs.append(xs[-1] + h * field(k * h, xs[-1]))
+    a = a_n.detach()
+    grads = [torch.zeros_like(p) for p in params]
+    for k in reversed(range(n_steps)):
+        xk = xs[k].clone().requires_grad_(True)
+        with torch.enable_grad():
+            vk = field(k * h, xk)
+            aJ, *a_dtheta = torch.autograd.grad(vk, [xk, *params], grad_outputs=a)
+        grads = [g + h * gp for g, gp in zip(grads, a_dtheta)]
+        a = a + h * aJ
+    return a, grads
+    ### END SOLUTION
+
+
+# %% course={"question": "q6", "role": "check"}
+field_q6 = SmallField(d=2, hidden=8, seed=3)
+x0_q6 = torch.tensor([[0.5, -0.5], [1.0, 1.0], [-2.0, 0.3]], requires_grad=True)
+xs_q6 = x0_q6
+for k in range(20):  # reference: back-propagation through the whole Euler chain
+    xs_q6 = xs_q6 + (1 / 20) * field_q6(k / 20, xs_q6)
+loss_q6 = (xs_q6**2).sum()
+ref_x0, *ref_theta = torch.autograd.grad(loss_q6, [x0_q6, *field_q6.parameters()])
+a_n_q6 = 2 * xs_q6.detach()
+cu.checks.check_close("q6 dL/dx0", lambda: euler_adjoint(field_q6, x0_q6.detach(), 20, a_n_q6)[0],
+                      ref_x0, rtol=1e-9, atol=1e-12, hint="a_k = a_{k+1} + h a_{k+1}^T J_k")
+cu.checks.check_close("q6 dL/dW1", lambda: euler_adjoint(field_q6, x0_q6.detach(), 20, a_n_q6)[1][0],
+                      ref_theta[0], rtol=1e-9, atol=1e-12)
+_ = cu.checks.check_close("q6 all parameter gradients",
+                      lambda: torch.cat([g.reshape(-1) for g in euler_adjoint(field_q6, x0_q6.detach(), 20, a_n_q6)[1]]),
+                      torch.cat([g.reshape(-1) for g in ref_theta]), rtol=1e-9, atol=1e-12)
+
+# %% [markdown]
+# ## Done
+#
+# Run the whole notebook from the top (Kernel → Restart & Run All) and check that every check
+# prints `[PASS]`. Then submit this notebook.
