@@ -1,11 +1,3 @@
-# ---
-# jupyter:
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 06 · Continuous normalizing flows: the instantaneous change of variables, Hutchinson and the adjoint
 #
