@@ -31,6 +31,7 @@ _SUBMODULES = (
     "volume",
     "training",
     "digits",
+    "sde",
     "grading",
 )
 

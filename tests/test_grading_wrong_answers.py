@@ -68,6 +68,10 @@ MISTAKES = {
         ("q1", "q1-answer", "dtype=torch.float64)", "dtype=torch.float64) ** 3"),  # axis-biased
         ("q2", "q2-answer", "range(n_steps, 0, -1)", "range(n_steps)"),  # wrong time grid
     ],
+    "09_sde_diffusion": [
+        ("q1", "q1-answer", "g(t, x) * dW[k]", "g(t, x) * dW[k] * math.sqrt(h)"),  # dW scaled twice
+        ("q5", "q5-answer", "x + 2 * score(t, x)", "x + score(t, x)"),  # reverse drift = PF drift
+    ],
 }
 
 
