@@ -150,7 +150,7 @@ def _train(loss_fn, data, steps: int, n_freq: int, seed: int = 0):
     return ema
 
 
-def quality_table(steps: int, nfes: tuple[int, ...]) -> None:
+def quality_table(steps: int, nfes: tuple[int, ...]) -> None:  # noqa: C901 - six samplers side by side, read top to bottom
     beta_min, beta_max, delta = 0.1, 20.0, 1e-2
     vp = fm.VPPath(beta_min, beta_max)
 

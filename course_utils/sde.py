@@ -343,6 +343,49 @@ def _milstein_correction(sde, noise_type, tt, y, dw, h) -> tuple[torch.Tensor, t
     return _noise_term(noise_type, g.detach(), dw), corr.detach()
 
 
+def _check_method(sde, method: str, unused: dict) -> str:
+    """The SDE's noise type, after checking it suits ``method`` and torchsde's keywords."""
+    noise_type = _check_sde(sde)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if method == "milstein" and noise_type not in _MILSTEIN_NOISE:
+        raise ValueError(
+            f"method 'milstein' needs noise_type in {list(_MILSTEIN_NOISE)} (general noise needs "
+            f"Levy areas), got {noise_type!r}; use method='euler'"
+        )
+    if unused.get("adaptive", False):
+        raise ValueError("adaptive=True is not supported: these solvers use a fixed step dt")
+    known = {"adaptive", "rtol", "atol", "dt_min", "options", "names"}
+    extra = set(unused) - known
+    if extra:
+        raise TypeError(f"sdeint got unexpected keyword arguments {sorted(extra)}")
+    return noise_type
+
+
+def _check_dt(dt) -> float:
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"dt must be a positive number, got {type(dt).__name__}") from exc
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive number, got {dt!r}")
+    return dt
+
+
+def _brownian(bm, generator, y: torch.Tensor, m: int, noise_type: str):
+    """``bm`` checked against ``(batch, m)``, or fresh increments from ``generator``."""
+    if bm is None:
+        return _Increments((y.shape[0], m), y.dtype, y.device, generator)
+    if not callable(bm) or not hasattr(bm, "shape"):
+        raise TypeError("bm must be callable as bm(ta, tb) and have a shape (batch, m)")
+    if tuple(bm.shape) != (y.shape[0], m):
+        raise ValueError(
+            f"bm must have shape (batch, m) = {(y.shape[0], m)} for noise_type "
+            f"{noise_type!r} and y0 of shape {tuple(y.shape)}, got {tuple(bm.shape)}"
+        )
+    return bm
+
+
 def sdeint(
     sde,
     y0: torch.Tensor,
@@ -380,28 +423,10 @@ def sdeint(
             fit the noise type, non-monotone ``ts``, ``dt <= 0``; FloatingPointError when
             the state becomes NaN/inf (the message gives the time).
     """
-    noise_type = _check_sde(sde)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    if method == "milstein" and noise_type not in _MILSTEIN_NOISE:
-        raise ValueError(
-            f"method 'milstein' needs noise_type in {list(_MILSTEIN_NOISE)} (general noise needs "
-            f"Levy areas), got {noise_type!r}; use method='euler'"
-        )
-    if unused.get("adaptive", False):
-        raise ValueError("adaptive=True is not supported: these solvers use a fixed step dt")
-    known = {"adaptive", "rtol", "atol", "dt_min", "options", "names"}
-    extra = set(unused) - known
-    if extra:
-        raise TypeError(f"sdeint got unexpected keyword arguments {sorted(extra)}")
+    noise_type = _check_method(sde, method, unused)
     y = check_data(y0, "y0")
     times = _check_times(ts)
-    try:
-        dt = float(dt)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"dt must be a positive number, got {type(dt).__name__}") from exc
-    if not (math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive number, got {dt!r}")
+    dt = _check_dt(dt)
     if bm is not None and generator is not None:
         raise ValueError("pass either bm (a Brownian path) or generator, not both")
 
@@ -417,16 +442,7 @@ def sdeint(
             got = tuple(f0.shape) if isinstance(f0, torch.Tensor) else type(f0).__name__
             raise ValueError(f"sde.f(t, y) must return the shape of y0 {tuple(y.shape)}, got {got}")
         m = _noise_channels(noise_type, sde.g(t_first, y), y)
-    if bm is None:
-        bm = _Increments((y.shape[0], m), dtype, device, generator)
-    else:
-        if not callable(bm) or not hasattr(bm, "shape"):
-            raise TypeError("bm must be callable as bm(ta, tb) and have a shape (batch, m)")
-        if tuple(bm.shape) != (y.shape[0], m):
-            raise ValueError(
-                f"bm must have shape (batch, m) = {(y.shape[0], m)} for noise_type "
-                f"{noise_type!r} and y0 of shape {tuple(y.shape)}, got {tuple(bm.shape)}"
-            )
+    bm = _brownian(bm, generator, y, m, noise_type)
 
     out = [y]
     with torch.no_grad():
