@@ -273,3 +273,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q8", "title": "the bias of the variance MLE, in words", "points": 3}]

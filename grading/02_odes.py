@@ -242,3 +242,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "predict a stiff experiment", "points": 3}]

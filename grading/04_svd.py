@@ -280,3 +280,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "why not the normal equations?", "points": 3}]

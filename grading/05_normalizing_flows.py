@@ -187,3 +187,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q6", "title": "what the flow does between the modes", "points": 3}]

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 04 · The SVD and numerical linear algebra (22 points)
+# # Problem set 04 · The SVD and numerical linear algebra (25 points)
 #
 # Six questions, from a $2\times2$ SVD by hand to a Woodbury update of a precision matrix.
 # Write your code in place of the lines that raise `NotImplementedError`, run the cell, then
@@ -42,7 +42,7 @@ def amplification(A, b, db):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): SVD of a $2\times2$ matrix
+# ## Question 1 (3 points, routine, about 10 min): SVD of a $2\times2$ matrix
 #
 # **(a) By hand.** For $A=\begin{pmatrix}3&0\\4&5\end{pmatrix}$ compute $A^\top A$, its
 # eigenvalues and eigenvectors, and from them the singular values $\sigma_1\ge\sigma_2$
@@ -106,7 +106,7 @@ _ = cu.checks.check_close("q1b U orthogonal", lambda: (lambda r: r[0].T @ r[0])(
 
 
 # %% [markdown]
-# ## Question 2 (4 points): best rank-$k$ approximation and its error
+# ## Question 2 (4 points, core, about 15 min): best rank-$k$ approximation and its error
 #
 # **(a)** Write `best_rank_k(A, k)` returning the best rank-$k$ approximation
 # $A_k=\sum_{i\le k}\sigma_iu_iv_i^\top$ of a matrix `A` of shape `(m, n)`, for
@@ -164,7 +164,7 @@ _ = cu.checks.check_equal("q2c smallest rank", lambda: smallest_rank(torch.diag(
 
 
 # %% [markdown]
-# ## Question 3 (4 points): Woodbury update of a precision matrix
+# ## Question 3 (4 points, core, about 20 min): Woodbury update of a precision matrix
 #
 # A Gaussian with covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ with
 # $D=\operatorname{diag}(d)$, $d>0$, $B\in\mathbb R^{n\times k}$ and $k\ll n$, appears in factor
@@ -224,7 +224,7 @@ _ = cu.checks.check_close("q3c rank-one update", lambda: precision_rank_one_upda
 
 
 # %% [markdown]
-# ## Question 4 (4 points): condition number and a perturbation bound
+# ## Question 4 (4 points, core, about 15 min): condition number and a perturbation bound
 #
 # **(a)** Write `cond2(A)`: the 2-norm condition number $\kappa(A)=\sigma_{\max}/\sigma_{\min}$
 # of a square invertible `A`, as a float (not with `torch.linalg.cond` or `numpy.linalg.cond`).
@@ -278,7 +278,7 @@ _ = cu.checks.check_close("q4c worst case attains kappa", lambda: amplification(
 
 
 # %% [markdown]
-# ## Question 5 (4 points): back-propagation through a two-layer network (M, Problem 1)
+# ## Question 5 (4 points, challenge, about 25 min): back-propagation through a two-layer network (M, Problem 1)
 #
 # With $\sigma=\tanh$, parameters $W\in\mathbb R^{N\times d}$ (row $i$ is $w_i^\top$),
 # $b,a\in\mathbb R^N$, one input $x\in\mathbb R^d$ and target $y$:
@@ -323,7 +323,7 @@ for j, name in enumerate(("dL/dW", "dL/db", "dL/da")):
 
 
 # %% [markdown]
-# ## Question 6 (3 points): minimum-norm least squares through the SVD
+# ## Question 6 (3 points, core, about 15 min): minimum-norm least squares through the SVD
 #
 # Write `min_norm_solution(X, y)` returning $\beta^+=X^+y=V\Sigma^+U^\top y$ for any
 # `X` of shape `(n, p)` and `y` of shape `(n,)`, from the thin SVD of `X`: invert the
@@ -355,6 +355,34 @@ cu.checks.check_close("q6 n > p: normal equations", lambda: min_norm_solution(X6
 X6c = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])                    # rank 1
 _ = cu.checks.check_close("q6 rank-deficient", lambda: min_norm_solution(X6c, torch.tensor([1.0, 2.0, 3.0])),
                       [0.5, 0.5], rtol=1e-9, hint="drop singular values that are (numerically) zero")
+
+# %% [markdown]
+# ## Question 7 (3 points, core, about 10 min): why not the normal equations? (written)
+#
+# In Question 4 you bounded the relative error of a linear solve by the condition number.
+# Least squares can be solved through the normal equations $X^\top X\beta = X^\top y$ or through
+# the SVD (Question 6). **Explain** in your own words why the normal equations lose about twice
+# as many digits as the SVD route on an ill-conditioned design, **predict** roughly how many
+# correct digits each route gives in float64 for a design with $\kappa(X) = 10^6$, and say when
+# the normal equations are nevertheless a reasonable choice (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q7", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: $\kappa(X^\top X) = \kappa(X)^2$ (the singular values are squared), so rounding
+#   errors of size $\epsilon$ are amplified by $\kappa^2$ instead of $\kappa$.
+# - 1 pt: with $\epsilon \approx 10^{-16}$: about $16 - 6 = 10$ digits via the SVD/QR,
+#   about $16 - 12 = 4$ digits via the normal equations (order-of-magnitude reasoning suffices).
+# - 1 pt: normal equations are fine when $X$ is well conditioned (e.g. $\kappa \lesssim 10^3$)
+#   and $n \gg p$, because they are cheaper ($O(np^2)$ with a small constant, a $p\times p$
+#   system) and need less memory. Half points allowed.
 
 # %% [markdown]
 # ## Done

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 05 · Normalizing flows (14 points)
+# # Problem set 05 · Normalizing flows (17 points)
 #
 # Five questions on discrete flows: invert a coupling layer, add up log-determinants along
 # a chain, the notes' 2-D example in closed form, repair a layer that is not invertible, and
@@ -61,7 +61,7 @@ def coupling_forward(z, mask, net):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): invert a coupling layer
+# ## Question 1 (3 points, routine, about 15 min): invert a coupling layer
 #
 # `coupling_forward(z, mask, net)` above is an affine coupling layer: the coordinates with
 # `mask == 1` are copied, the others are scaled by $e^{s}$ and shifted by $t$, where $(s,t)$ are
@@ -104,7 +104,7 @@ _ = cu.checks.check_close("q1 log-det", lambda: coupling_inverse(x1, mask1, net1
 
 
 # %% [markdown]
-# ## Question 2 (2 points): the log-density of a chain
+# ## Question 2 (2 points, routine, about 10 min): the log-density of a chain
 #
 # A flow $x=g_K\circ\dots\circ g_1(z)$ with $z\sim\mathcal N(0,I)$ is given as a Python list
 # `layers` of `cu.flows` bijections (`layers[0]` is applied first). Every layer has
@@ -137,7 +137,7 @@ _ = cu.checks.check_close("q2 chain log-density", lambda: chain_log_prob(layers2
 
 
 # %% [markdown]
-# ## Question 3 (2 points): the notes' example in closed form
+# ## Question 3 (2 points, core, about 15 min): the notes' example in closed form
 #
 # R builds $x=g_2(g_1(z))$ with the shear $g_1:\ h_1=z_1,\ h_2=z_2+a z_1$ and the per-axis
 # affine map $g_2:\ x_i=\sigma_i h_i+b_i$ ($\sigma_i\neq0$, possibly negative). Write
@@ -172,7 +172,7 @@ _ = cu.checks.check_close("q3 a negative scale", lambda: shear_scale_log_prob(x3
 
 
 # %% [markdown]
-# ## Question 4 (3 points): spot and repair a non-invertible layer
+# ## Question 4 (3 points, challenge, about 20 min): spot and repair a non-invertible layer
 #
 # Someone wrote a "coupling" layer with the scale factor $z_1$ instead of $e^{s(z_1)}$:
 #
@@ -232,7 +232,7 @@ _ = cu.checks.check_close("q4b inverse log-det", lambda: fixed_inverse(x4)[1],
                       -torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
 
 # %% [markdown]
-# ## Question 5 (4 points): train a RealNVP that beats 2.62 nats
+# ## Question 5 (4 points, core, about 15 min): train a RealNVP that beats 2.62 nats
 #
 # The cell below draws 4000 training and 4000 held-out points from the course's Gaussian
 # mixture (`cu.data.get("gaussian_mixture")`), whose entropy — the best NLL any model can
@@ -269,6 +269,36 @@ cu.checks.check_true("q5 held-out NLL", lambda: flows.nll(model, x_val) <= 2.62,
 _ = cu.checks.check_true("q5 final_nll", lambda: abs(float(final_nll) - flows.nll(model, x_val)) < 1e-6,
                      "final_nll is the held-out NLL of model on x_val",
                      hint="final_nll = cu.flows.nll(model, x_val)")
+
+# %% [markdown]
+# ## Question 6 (3 points, core, about 10 min): what the flow does between the modes (written)
+#
+# Your RealNVP in Question 5 is a smooth bijection of $\mathbb R^2$ pushing a Gaussian onto a
+# mixture of Gaussians with well separated modes. **Explain** in your own words why such a flow
+# cannot put (near) zero density between the modes, **predict** what its density looks like on
+# the segment joining two modes (sketch it in words), and name one change to the model or the
+# training that reduces the problem, with the reason (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q6", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: the image of the connected Gaussian under a continuous bijection is connected, and
+#   the base density is positive everywhere, so the flow must stretch a thin region of base mass
+#   across the gap: large Jacobian there means small but non-zero density; separating modes needs
+#   very large $|\det J|$ variation (Lipschitz constants blow up).
+# - 1 pt: prediction: low-density "bridges"/filaments joining the modes along the segment,
+#   density dipping but not to the mixture's near-zero value; held-out NLL worse than the true
+#   entropy.
+# - 1 pt: a remedy with a reason: more/expressive layers (spline couplings), a mixture or
+#   multi-modal base distribution, more training, or a continuous-time model; not "a bigger
+#   learning rate". Half points allowed.
 
 # %% [markdown]
 # ## Done
