@@ -117,7 +117,9 @@ def load_manual(root: str | Path, topic: str) -> list[ManualQuestion]:
     try:
         raw = runpy.run_path(str(spec_path)).get("MANUAL", [])
     except Exception as exc:
-        raise GradingError(f"{spec_path}: could not be loaded ({type(exc).__name__}: {exc})") from None
+        raise GradingError(
+            f"{spec_path}: could not be loaded ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(raw, list):
         raise GradingError(f"{spec_path}: MANUAL must be a list of dicts")
     cells = load_notebook(sol_path)["cells"]
