@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 02 · ODE solvers — problem set (27 points)
+# # 02 · ODE solvers — problem set (31 points)
 #
 # Six questions on the lecture `notebooks/02_odes.ipynb`. For each question, write your code
 # in the **answer cell** (replace the `raise NotImplementedError(...)` line; keep the function
@@ -382,6 +382,79 @@ _ = cu.checks.check_true("q6 adaptive Heun-Euler is accurate",
 # - 1 pt: a sensible recommendation with a reason: an implicit method (backward Euler, stable for
 #   all $h>0$ on this problem), or an adaptive solver whose step control will find $h<0.04$, or
 #   simply the exact solution $e^{-50t}$. Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (4 points, challenge, about 25 min): reach a target error with the fewest evaluations (end-to-end)
+#
+# Integrate the given field `swirl` from $t=0$ to $t=3$ for a batch of 64 standard-normal
+# starting points. **Goal:** a maximum absolute error at $t = 3$ of at most $10^{-6}$ (against
+# the tight reference `reference_end`) with **as few field evaluations as you can**; the
+# budget is 320 evaluations for the whole batch.
+#
+# 1. Build: write `integrate_to_target(v, x0)` returning $x(3)$, `(batch, 2)`. Use any of
+#    your solvers (`solve` with `euler_step` or `rk4_step`, `heun_euler_adaptive`) or
+#    `odeint` with a method and tolerances you choose.
+# 2. Run and measure: count the evaluations with the given `CountingField` and measure the
+#    error on `x0_e2e`; store them in `e2e_nfe` (an int) and `e2e_error` (a float).
+# 3. Read the result: try at least two choices (two methods, or two step counts or
+#    tolerances), print NFE and error for each, and keep the cheapest that meets the target.
+#
+# Tests (on other starting points, with other seeds): error at most $10^{-6}$ (2 points);
+# at most 320 evaluations (1 point); `e2e_nfe` and `e2e_error` are what your
+# `integrate_to_target` really does on `x0_e2e` (1 point). Runs in a few seconds.
+
+# %%
+seed = 0  # the hidden tests use other seeds: your choice must not depend on this one
+x0_e2e = torch.randn(64, 2, generator=torch.Generator().manual_seed(seed))
+
+
+class CountingField:
+    """Wraps a field v(t, x) and counts how often it is called (attribute n)."""
+
+    def __init__(self, v):
+        self.v, self.n = v, 0
+
+    def __call__(self, t, x):
+        self.n += 1
+        return self.v(t, x)
+
+
+def reference_end(x0):
+    # a much tighter solve than the target: its own error is below 1e-10
+    return odeint(swirl, x0, tt(0.0, 3.0), rtol=1e-12, atol=1e-14)[-1]
+
+
+# %% course={"question": "q8", "role": "answer"}
+def integrate_to_target(v, x0):
+    """x(3) of dx/dt = v(t, x) from x0: (batch, 2) at t = 0, max error <= 1e-6."""
+    ### BEGIN SOLUTION
+    return odeint(v, x0, tt(0.0, 3.0), method="dopri5", rtol=1e-7, atol=1e-9)[-1]
+    ### END SOLUTION
+
+
+e2e_nfe, e2e_error = 0, float("nan")
+### BEGIN SOLUTION
+x_ref = reference_end(x0_e2e)
+for name, run in [("rk4, 50 steps", lambda v: solve(rk4_step, v, x0_e2e, 0.0, 3.0, 50)),
+                  ("rk4, 70 steps", lambda v: solve(rk4_step, v, x0_e2e, 0.0, 3.0, 70)),
+                  ("dopri5, rtol 1e-7", lambda v: integrate_to_target(v, x0_e2e))]:
+    counter = CountingField(swirl)
+    err = float((run(counter) - x_ref).abs().max())
+    print(f"{name:18s} NFE {counter.n:4d}   max error {err:.1e}")
+counter = CountingField(swirl)
+e2e_error = float((integrate_to_target(counter, x0_e2e) - x_ref).abs().max())
+e2e_nfe = counter.n
+### END SOLUTION
+
+# %% course={"question": "q8", "role": "check"}
+cu.checks.check_true("q8 e2e_nfe is an int, e2e_error a float", lambda: isinstance(e2e_nfe, int)
+                     and isinstance(e2e_error, float), "e2e_nfe: int, e2e_error: float")
+cu.checks.check_true("q8 target met on x0_e2e", lambda: e2e_error <= 1e-6,
+                     "max error <= 1e-6 against reference_end(x0_e2e)",
+                     hint="a higher-order method, more steps or a tighter tolerance")
+_ = cu.checks.check_true("q8 within the budget", lambda: 0 < e2e_nfe <= 320, "at most 320 evaluations",
+                         hint="Euler needs far too many steps; compare the NFE of a fixed-step RK4 and dopri5")
+
 
 # %% [markdown]
 # ## Before you submit

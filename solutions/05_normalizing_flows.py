@@ -104,36 +104,47 @@ _ = cu.checks.check_close("q1 log-det", lambda: coupling_inverse(x1, mask1, net1
 
 
 # %% [markdown]
-# ## Question 2 (2 points, routine, about 10 min): the log-density of a chain
+# ## Question 2 (2 points, routine, about 10 min): sample a chain and score the samples
 #
 # A flow $x=g_K\circ\dots\circ g_1(z)$ with $z\sim\mathcal N(0,I)$ is given as a Python list
-# `layers` of `cu.flows` bijections (`layers[0]` is applied first). Every layer has
-# `inverse(x) -> (z, log_det)` with `log_det` $=\log|\det\partial z/\partial x|$. Write
-# `chain_log_prob(layers, x)` returning $\log p(x)$ for every row of `x`, using only the
-# layers' `inverse` methods and `log_normal` (not `cu.flows.Compose` or `cu.flows.Flow`).
+# `layers` of `cu.flows` bijections (`layers[0]` is applied first). Calling a layer,
+# `layer(z) -> (x, log_det)`, runs it **forwards** with `log_det` $=\log|\det\partial x/\partial z|$.
+# The lecture scored data by running the chain *backwards*; here go the other way, as a
+# sampler does. Write `chain_sample(layers, z)` returning `(x, log_p)`: the images `x` of the
+# base points `z: (batch, d)` and $\log p(x)$ of each image, computed **in the same forward
+# pass** — only forward calls of the layers and `log_normal`, no `inverse`, no
+# `cu.flows.Compose` or `cu.flows.Flow`.
+#
+# Tests: the images on a hidden chain (1 point); their log-densities on a 3-D chain (1 point).
 
 # %% course={"question": "q2", "role": "answer"}
-def chain_log_prob(layers, x):
-    """log p(x) for x = layers[-1](...layers[0](z)), z ~ N(0, I); x: (batch, d) -> (batch,)."""
+def chain_sample(layers, z):
+    """x = layers[-1](...layers[0](z)) and log p(x); z: (batch, d) -> ((batch, d), (batch,))."""
     ### BEGIN SOLUTION
-    total = torch.zeros(x.shape[0], dtype=x.dtype)
-    for layer in reversed(layers):
-        x, log_det = layer.inverse(x)
-        total = total + log_det
-    return log_normal(x) + total
+    log_p = log_normal(z)
+    x = z
+    for layer in layers:
+        x, log_det = layer(x)
+        log_p = log_p - log_det
+    return x, log_p
     ### END SOLUTION
 
 
 # %% course={"question": "q2", "role": "check"}
 layers2 = [flows.Shear(0.8), flows.ElementwiseAffine(torch.tensor([2.0, 0.5], dtype=F64)),
            flows.Permutation([1, 0])]
-x2 = torch.tensor([[0.5, 1.0], [-2.0, 0.3], [1.5, -0.7]], dtype=F64)
+z2 = torch.tensor([[0.5, 1.0], [-2.0, 0.3], [1.5, -0.7]], dtype=F64)
 # independent reference: the chain is linear, x = A z with A = P diag(2, 0.5) S, so x ~ N(0, A A^T)
 A2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=F64) @ torch.diag(torch.tensor([2.0, 0.5], dtype=F64)) \
     @ torch.tensor([[1.0, 0.0], [0.8, 1.0]], dtype=F64)
-reference = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=F64), A2 @ A2.T).log_prob(x2)
-_ = cu.checks.check_close("q2 chain log-density", lambda: chain_log_prob(layers2, x2), reference,
-                      rtol=1e-10, atol=1e-12, hint="invert from the last layer to the first and add the log-dets")
+gauss2 = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=F64), A2 @ A2.T)
+cu.checks.check_close("q2 images", lambda: chain_sample(layers2, z2)[0], z2 @ A2.T, rtol=1e-10, atol=1e-12,
+                      hint="apply layers[0] first")
+_ = cu.checks.check_true("q2 log-densities of the images",
+                         lambda: torch.allclose(chain_sample(layers2, z2)[1], gauss2.log_prob(chain_sample(layers2, z2)[0]),
+                                                rtol=1e-10, atol=1e-12),
+                         "log p(x) of each returned image under the chain's density",
+                         hint="change of variables forwards: log p(x) = log N(z) - sum of the forward log-dets")
 
 
 # %% [markdown]
@@ -220,16 +231,18 @@ cu.checks.check_true("q4a collision", lambda: bool(
     and torch.allclose(broken_layer(collision)[0], broken_layer(collision)[1], atol=1e-9)),
     "two points at least 0.1 apart with the same image", hint="where is the factor z1 zero?")
 z4 = torch.tensor([[0.4, -1.0], [-1.5, 2.0], [0.0, 0.7]], dtype=F64)
-spec4 = lambda z: torch.stack([z[:, 0], z[:, 1] * torch.exp(z[:, 0]) + torch.sin(z[:, 0])], 1)
-x4 = spec4(z4)
-# independent reference for the log-det: slogdet of the autograd Jacobian of the specified map
-jac4 = torch.func.vmap(torch.func.jacrev(lambda v: spec4(v[None])[0]))(z4)
-cu.checks.check_close("q4b forward", lambda: fixed_forward(z4)[0], x4, rtol=1e-12, atol=1e-12)
-cu.checks.check_close("q4b forward log-det", lambda: fixed_forward(z4)[1],
-                      torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
-cu.checks.check_close("q4b inverse", lambda: fixed_inverse(x4)[0], z4, rtol=1e-12, atol=1e-12)
-_ = cu.checks.check_close("q4b inverse log-det", lambda: fixed_inverse(x4)[1],
-                      -torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
+# properties of any correct repair (the hidden tests compare values): at z1 = 0 the map is the
+# identity, inverse undoes forward, and each log-det matches autograd on your own map
+jac4 = lambda f, z: torch.func.vmap(torch.func.jacrev(lambda v: f(v[None])[0][0]))(z)
+cu.checks.check_close("q4b forward at z1 = 0 is the identity", lambda: fixed_forward(z4[2:])[0], z4[2:],
+                      rtol=1e-12, atol=1e-12, hint="e^0 = 1 and sin 0 = 0")
+cu.checks.check_close("q4b round trip", lambda: fixed_inverse(fixed_forward(z4)[0])[0], z4, rtol=1e-12, atol=1e-12)
+cu.checks.check_true("q4b forward log-det agrees with autograd on fixed_forward", lambda: torch.allclose(
+    fixed_forward(z4)[1], torch.linalg.slogdet(jac4(fixed_forward, z4)).logabsdet, rtol=1e-10, atol=1e-12),
+    "log|det dx/dz| equals slogdet of the Jacobian of your own forward map")
+_ = cu.checks.check_true("q4b inverse log-det = - forward log-det", lambda: torch.allclose(
+    fixed_inverse(fixed_forward(z4)[0])[1], -fixed_forward(z4)[1], rtol=1e-10, atol=1e-12),
+    "log|det dz/dx| at x = f(z) is minus log|det dx/dz| at z")
 
 # %% [markdown]
 # ## Question 5 (4 points, core, about 15 min): train a RealNVP that beats 2.62 nats

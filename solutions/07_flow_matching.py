@@ -128,7 +128,7 @@ for name, (alpha, sigma) in schedules.items():
     traj = sigma[:, None] * x0_q2 + alpha[:, None] * x1_q2
     straight[name] = max_off_chord(traj) < 1e-9
 ### END SOLUTION
-print(straight)
+print("classified:", sorted(straight))
 
 # %% course={"question": "q2", "role": "check"}
 theta = torch.linspace(0, math.pi / 2, 1001)
@@ -138,11 +138,10 @@ cu.checks.check_close("q2a quarter circle", lambda: max_off_chord(arc), 1 - 1 / 
 cu.checks.check_close("q2a straight segment",
                       lambda: max_off_chord(torch.linspace(0, 1, 7)[:, None] * torch.tensor([3.0, -1.0])),
                       0.0, atol=1e-12)
-cu.checks.check_true("q2b format", lambda: set(straight) == {"ot", "vp", "ve"}
+# the hidden tests grade the three values; this check only tests the format
+_ = cu.checks.check_true("q2b straight is a dict of booleans", lambda: set(straight) == {"ot", "vp", "ve"}
                      and all(isinstance(v, bool) for v in straight.values()),
-                     "straight is a dict with keys 'ot', 'vp', 've' and bool values")
-_ = cu.checks.check_true("q2b values", lambda: straight == {"ot": True, "vp": False, "ve": True},
-                     "each of the three paths is classified correctly",
+                     "keys 'ot', 'vp', 've'; the values are graded by the hidden tests",
                      hint="a path is straight when sigma_t and alpha_t are affine in one common "
                      "function of t; print max_off_chord for each")
 
