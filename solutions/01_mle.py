@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 01 · Maximum likelihood — problem set (33 points)
+# # 01 · Maximum likelihood — problem set (37 points)
 #
 # Seven questions on the lecture `notebooks/01_mle.ipynb`. For each question, write your
 # code in the **answer cell** (replace the `raise NotImplementedError(...)` line; keep the
@@ -417,7 +417,63 @@ _ = cu.checks.check_true("q7 Pinsker", lambda: all(tv(a, b) <= np.sqrt(kl(a, b) 
 # - 0 pts for restating the formula without the reason. Half points allowed.
 
 # %% [markdown]
+# ## Question 9 (4 points, challenge, about 20 min): which model explains held-out data? (end-to-end)
+#
+# The cell below draws 1000 training and 1000 held-out values from a heavy-tailed source.
+#
+# 1. **Build**: write `fit_laplace(x)` returning the MLE `(mu, b)` of the Laplace density
+#    $p(x)=\frac{1}{2b}e^{-|x-\mu|/b}$ (derive it: which statistic minimises
+#    $\sum_i|x_i-\mu|$?), as two floats.
+# 2. **Run and measure**: fit a Gaussian (your `gaussian_mle`) and a Laplace model to `x_train` and
+#    measure each model's mean negative log-likelihood per point on `x_test`, in nats:
+#    `nll_gauss`, `nll_laplace` (floats).
+# 3. **Read the result**: set `better` to `"gauss"` or `"laplace"` (the lower held-out NLL)
+#    and `gain = nll_gauss - nll_laplace`.
+#
+# Tests (other seeds and hidden data): `fit_laplace` on hidden data (1 point); your two NLLs
+# are what the fitted models give on `x_test` (1 point); `better` (1 point); the gain is at
+# least 0.05 nats (1 point).
+
+# %%
+seed = 0  # the hidden tests use other seeds
+x_e2e = 0.7 + 1.5 * np.random.default_rng(seed).standard_t(3, size=2000)
+x_train, x_test = x_e2e[:1000], x_e2e[1000:]
+
+# %% course={"question": "q9", "role": "answer"}
+def fit_laplace(x):
+    """MLE (mu, b) of a Laplace density from a 1-D array x, as floats."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=float)
+    mu = float(np.median(x))
+    return mu, float(np.mean(np.abs(x - mu)))
+    ### END SOLUTION
+
+
+nll_gauss = nll_laplace = gain = float("nan")
+better = None
+### BEGIN SOLUTION
+nll_gauss = gaussian_avg_nll(x_test, *gaussian_mle(x_train))
+mu_l, b_l = fit_laplace(x_train)
+nll_laplace = float(np.mean(np.log(2 * b_l) + np.abs(x_test - mu_l) / b_l))
+better = "laplace" if nll_laplace < nll_gauss else "gauss"
+gain = nll_gauss - nll_laplace
+### END SOLUTION
+print(f"held-out NLL: Gaussian {nll_gauss:.3f}, Laplace {nll_laplace:.3f} nats; better: {better}")
+
+# %% course={"question": "q9", "role": "check"}
+cu.checks.check_true("q9 fit_laplace returns two floats, b > 0", lambda: (lambda r: len(r) == 2
+                     and all(isinstance(v, float) for v in r) and r[1] > 0)(fit_laplace([1.0, 2.0, 4.0])),
+                     "(mu, b) with b > 0")
+cu.checks.check_true("q9 fit_laplace ignores one huge outlier's size",
+                     lambda: fit_laplace([0.0, 1.0, 2.0, 3.0, 1e6])[0] == fit_laplace([0.0, 1.0, 2.0, 3.0, 10.0])[0],
+                     "the location estimate is robust", hint="which statistic minimises sum |x_i - mu|?")
+_ = cu.checks.check_true("q9 measured and read", lambda: better in ("gauss", "laplace")
+                         and abs(gain - (nll_gauss - nll_laplace)) < 1e-12 and nll_laplace > 0,
+                         "better is 'gauss' or 'laplace', gain = nll_gauss - nll_laplace")
+
+
+# %% [markdown]
 # ## Done
 #
 # Run *Kernel → Restart and run all* and check that every check cell prints `[PASS]`.
-# Then submit this notebook. Total: 33 points.
+# Then submit this notebook. Total: 37 points.

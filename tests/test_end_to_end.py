@@ -23,6 +23,22 @@ SEEDS = [1, 2, 3, 4, 5]
 
 # topic -> (question id, the task's seed line, [(answer cell id, text in solution, mistake)])
 TASKS = {
+    "01_mle": (
+        "q9",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # the Laplace scale taken as the standard deviation
+            ("q9-answer", "float(np.mean(np.abs(x - mu)))", "float(np.std(x))"),
+            # the location taken as the mean (not robust, not the MLE)
+            ("q9-answer", "mu = float(np.median(x))", "mu = float(np.mean(x))"),
+            # the likelihood measured on the training data instead of the held-out data
+            (
+                "q9-answer",
+                "gaussian_avg_nll(x_test, *gaussian_mle(x_train))",
+                "gaussian_avg_nll(x_train, *gaussian_mle(x_train))",
+            ),
+        ],
+    ),
     "02_odes": (
         "q8",
         "seed = 0  # the hidden tests use other seeds",
