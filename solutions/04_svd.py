@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 04 · The SVD and numerical linear algebra (25 points)
+# # Problem set 04 · The SVD and numerical linear algebra (29 points)
 #
 # Six questions, from a $2\times2$ SVD by hand to a Woodbury update of a precision matrix.
 # Write your code in place of the lines that raise `NotImplementedError`, run the cell, then
@@ -389,6 +389,55 @@ _ = cu.checks.check_close("q6 rank-deficient", lambda: min_norm_solution(X6c, to
 # - 1 pt: normal equations are fine when $X$ is well conditioned (e.g. $\kappa \lesssim 10^3$)
 #   and $n \gg p$, because they are cheaper ($O(np^2)$ with a small constant, a $p\times p$
 #   system) and need less memory. Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (4 points, challenge, about 20 min): denoise a low-rank matrix (end-to-end)
+#
+# The cell below builds a clean matrix `L_e2e` of rank 7 (60 × 40) and a noisy observation
+# `M_e2e = L_e2e + noise`, with i.i.d. noise of standard deviation `noise_e2e`.
+#
+# 1. **Build and run**: for $k = 0, 1, \dots, 15$ compute the rank-$k$ approximation of the
+#    *noisy* `M_e2e` (your `best_rank_k`) and its error against the *clean* matrix,
+#    $\|M_k - L\|_F$: store the 16 errors as a list of floats `err_curve`.
+# 2. **Measure**: `k_best`, the $k$ with the smallest error (an `int`), and
+#    `denoise_gain` $=\|M - L\|_F / \|M_{k_\text{best}} - L\|_F$ (a float).
+# 3. **Read the result without the clean matrix**: in practice $L$ is unknown. Singular
+#    values of pure noise lie below about $\sigma_\text{noise}(\sqrt m+\sqrt n)$; set `k_edge`
+#    to the number of singular values of `M_e2e` above that edge (an `int`), and compare it
+#    with `k_best`. (Why are two of the seven components of $L$ not worth keeping?)
+#
+# Tests (other seeds): the error curve (1 point); `k_best` (1 point); `denoise_gain`, which
+# must be at least 1.5 (1 point); `k_edge` (1 point).
+
+# %%
+seed = 0  # the hidden tests use other seeds
+g_e2e = torch.Generator().manual_seed(seed)
+U_e2e = torch.linalg.qr(torch.randn(60, 7, generator=g_e2e))[0]
+V_e2e = torch.linalg.qr(torch.randn(40, 7, generator=g_e2e))[0]
+L_e2e = U_e2e @ torch.diag(torch.tensor([10.0, 6.0, 3.5, 2.0, 1.2, 0.1, 0.05])) @ V_e2e.T
+noise_e2e = 0.05
+M_e2e = L_e2e + noise_e2e * torch.randn(60, 40, generator=g_e2e)
+
+# %% course={"question": "q8", "role": "answer"}
+err_curve, k_best, denoise_gain, k_edge = [], None, float("nan"), None
+### BEGIN SOLUTION
+err_curve = [float((best_rank_k(M_e2e, k) - L_e2e).norm()) for k in range(16)]
+k_best = min(range(16), key=lambda k: err_curve[k])
+denoise_gain = float((M_e2e - L_e2e).norm()) / err_curve[k_best]
+edge = noise_e2e * (M_e2e.shape[0] ** 0.5 + M_e2e.shape[1] ** 0.5)
+k_edge = int((torch.linalg.svdvals(M_e2e) > edge).sum())
+### END SOLUTION
+print(f"best rank {k_best}, rank above the noise edge {k_edge}, gain {denoise_gain:.2f}")
+
+# %% course={"question": "q8", "role": "check"}
+cu.checks.check_true("q8 err_curve: 16 floats", lambda: len(err_curve) == 16
+                     and all(isinstance(e, float) for e in err_curve), "a list of 16 floats, k = 0..15")
+cu.checks.check_close("q8 err_curve at k = 0 is ||L||_F", lambda: err_curve[0], L_e2e.norm(), rtol=1e-10,
+                      hint="the rank-0 approximation is the zero matrix")
+_ = cu.checks.check_true("q8 k_best, k_edge are ints; the gain is a real gain",
+                         lambda: isinstance(k_best, int) and isinstance(k_edge, int) and denoise_gain > 1,
+                         "ints, and a denoised matrix closer to L than M is")
+
 
 # %% [markdown]
 # ## Done
