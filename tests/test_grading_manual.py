@@ -26,7 +26,17 @@ from test_grading import GRADESCOPE_SCHEMA  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC = "08_volume_metrics"
-TOPICS = sorted(p.stem for p in (ROOT / "grading").glob("0*.py"))
+# the problem sets of issue 21; a new topic joins this list when it gets its written question
+TOPICS = [
+    "01_mle",
+    "02_odes",
+    "03_change_of_variables",
+    "04_svd",
+    "05_normalizing_flows",
+    "06_cnf",
+    "07_flow_matching",
+    "08_volume_metrics",
+]
 LIMITS = Limits(timeout=20.0, submission_timeout=300.0, memory_mb=2048)
 
 
