@@ -246,4 +246,50 @@ QUESTIONS = [
             },
         ],
     },
+    {
+        "id": "q8",
+        "title": "reach a target error with the fewest evaluations",
+        "points": 4,
+        "tests": [
+            {
+                "name": "max error at t = 3 on hidden starting points",
+                "points": 2,
+                "expr": (
+                    "(lambda X: float((integrate_to_target(swirl, X) - reference_end(X)).abs().max()))"
+                    "(torch.randn(64, 2, generator=torch.Generator().manual_seed(1234)))"
+                ),
+                "kind": "max",
+                "bound": 1e-6,
+                "expects": "max |x(3) - reference| <= 1e-6 for any standard-normal batch",
+            },
+            {
+                "name": "field evaluations within the budget",
+                "points": 1,
+                "expr": (
+                    "(lambda c: (integrate_to_target(c, torch.randn(64, 2,"
+                    " generator=torch.Generator().manual_seed(99))), c.n)[1])(CountingField(swirl))"
+                ),
+                "kind": "max",
+                "bound": 320,
+                "expects": "at most 320 calls of the field for a batch of 64 points",
+            },
+            {
+                "name": "reported NFE and error are measured",
+                "points": 1,
+                "expr": (
+                    "(lambda c: (lambda err: max(abs(e2e_nfe - c.n) / max(c.n, 1),"
+                    " abs(e2e_error - err) / max(err, 1e-300)))"
+                    "(float((integrate_to_target(c, x0_e2e) - reference_end(x0_e2e)).abs().max())))"
+                    "(CountingField(swirl))"
+                ),
+                "kind": "max",
+                "bound": 0.01,
+                "expects": "e2e_nfe and e2e_error as measured for integrate_to_target on x0_e2e",
+            },
+        ],
+    },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "predict a stiff experiment", "points": 3}]

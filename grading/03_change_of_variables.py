@@ -226,3 +226,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "forgetting a preimage", "points": 3}]

@@ -288,4 +288,50 @@ QUESTIONS = [
             },
         ],
     },
+    {
+        "id": "q8",
+        "title": "denoise a low-rank matrix",
+        "points": 4,
+        "tests": [
+            {
+                "name": "the error curve against the clean matrix",
+                "points": 1,
+                "expr": "max(abs(float(a) - b) for a, b in zip(err_curve, [float(((lambda r: (r[0][:, :k] * r[1][:k]) @ r[2][:k])(torch.linalg.svd(M_e2e, full_matrices=False)) - L_e2e).norm()) for k in range(16)], strict=True))",
+                "kind": "max",
+                "bound": 1e-8,
+                "expects": "||M_k - L||_F for k = 0..15, M_k the rank-k approximation of the noisy M",
+            },
+            {
+                "name": "the best rank",
+                "points": 1,
+                "expr": "(lambda c: abs(k_best - min(range(16), key=lambda k: c[k])))([float(((lambda r: (r[0][:, :k] * r[1][:k]) @ r[2][:k])(torch.linalg.svd(M_e2e, full_matrices=False)) - L_e2e).norm()) for k in range(16)])",
+                "kind": "max",
+                "bound": 0,
+                "expects": "the k with the smallest error against L",
+            },
+            {
+                "name": "the denoising gain",
+                "points": 1,
+                "expr": (
+                    "(lambda c: float(denoise_gain) if abs(denoise_gain - float((M_e2e - L_e2e).norm())"
+                    " / min(c)) < 1e-6 else -1.0)([float(((lambda r: (r[0][:, :k] * r[1][:k]) @ r[2][:k])(torch.linalg.svd(M_e2e, full_matrices=False)) - L_e2e).norm()) for k in range(16)])"
+                ),
+                "kind": "min",
+                "bound": 1.5,
+                "expects": "||M - L||_F / ||M_k_best - L||_F, above 1.5 here",
+            },
+            {
+                "name": "the rank above the noise edge",
+                "points": 1,
+                "expr": "abs(k_edge - int((torch.linalg.svdvals(M_e2e) > noise_e2e * (60**0.5 + 40**0.5)).sum()))",
+                "kind": "max",
+                "bound": 0,
+                "expects": "the number of singular values of M above noise * (sqrt(m) + sqrt(n))",
+            },
+        ],
+    },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "why not the normal equations?", "points": 3}]

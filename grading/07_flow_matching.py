@@ -216,3 +216,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "straight conditional paths, curved marginal paths", "points": 3}]

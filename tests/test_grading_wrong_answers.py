@@ -49,6 +49,7 @@ MISTAKES = {
         ),
     ],
     "05_normalizing_flows": [
+        ("q2", "q2-answer", "log_p = log_p - log_det", "log_p = log_p + log_det"),  # det sign
         (
             "q3",
             "q3-answer",
