@@ -34,6 +34,8 @@ device = cu.setup(seed=0)
 # | 06 | `06_cnf` | continuous flows, instantaneous change of variables, Hutchinson, adjoint | 90 min |
 # | 07 | `07_flow_matching` | probability paths, conditional flow matching, OT couplings, exact likelihood | 120 min |
 # | 08 | `08_volume_metrics` | how a trained flow maps a ball around a data point: Jacobians, JVPs, SVD | 90 min |
+# | 09 | `09_sde_diffusion` | SDEs, Euler–Maruyama, Fokker–Planck, score matching, diffusion models and how they meet flow matching | 150 min |
+# | 10 | `10_digits` | capstone on real 64-D images: bits/dim, RealNVP vs flow matching, guidance, volume metrics | 90 min |
 #
 # Each topic `NN_topic` has three notebooks with the same name:
 # `notebooks/NN_topic.ipynb` (the lecture), `exercises/NN_topic.ipynb` (the problem set you
