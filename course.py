@@ -4,6 +4,7 @@
     python3 course.py lab     # set everything up, open JupyterLab at notebooks/00_start_here.ipynb
     python3 course.py test    # set everything up, run the whole test suite
     python3 course.py build NN_topic | --all   # authors: sync text sources, execute, release
+    python3 course.py site [--solutions]       # the course website in build/site
 
 Both commands create a virtual environment in ``.venv`` (once), install the course
 package with its test extra into it (again only when ``pyproject.toml`` changed), and
@@ -117,8 +118,14 @@ def cmd_build(args: list[str]) -> int:
     return subprocess.call([str(py), "-m", "course_utils.authoring", "build", *args], cwd=ROOT)
 
 
+def cmd_site(args: list[str]) -> int:
+    """Build the course website into build/site (``--solutions``: instructors' build)."""
+    py = ensure_env("test")
+    return subprocess.call([str(py), "-m", "course_utils.site", "build", *args], cwd=ROOT)
+
+
 def main(argv: list[str]) -> int:
-    commands = {"lab": cmd_lab, "test": cmd_test, "build": cmd_build}
+    commands = {"lab": cmd_lab, "test": cmd_test, "build": cmd_build, "site": cmd_site}
     if not argv or argv[0] not in commands:
         print(__doc__)
         print(

@@ -152,7 +152,9 @@ def stage_site(root: Path, stage: Path, *, solutions: bool = False) -> list[str]
     (stage / "exercises").mkdir()
     for p in exercises:
         nb = nbformat.read(p, as_version=4)
-        nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, _download_cell(p.name))
+        nb.cells.insert(
+            1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, _download_cell(p.name)
+        )
         nbformat.write(nb, stage / "exercises" / p.name)
     sols = sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb")) if solutions else []
     if sols:
@@ -278,7 +280,9 @@ def apply_slides(root: str | Path | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 course.py site", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python3 course.py site", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the website into build/site")
     b.add_argument("--solutions", action="store_true", help="include the solutions (instructors)")

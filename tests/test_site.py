@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import html
 import html.parser
-import json
 import http.server
+import json
 import re
 import shutil
 import threading
@@ -171,7 +171,9 @@ def _solution_lines() -> set[str]:
                 lines.add(line.strip())
     # a line the students are given anyway (in an exercise or a lecture) is no secret
     public = "".join(
-        p.read_text(encoding="utf-8") for d in ("exercises", "notebooks") for p in (ROOT / d).glob("*.ipynb")
+        p.read_text(encoding="utf-8")
+        for d in ("exercises", "notebooks")
+        for p in (ROOT / d).glob("*.ipynb")
     )
     return {ln for ln in lines if json.dumps(ln)[1:-1] not in public}
 
@@ -206,9 +208,7 @@ def test_exercise_download_link_is_the_notebook(built):
 
 @pytest.fixture(scope="module")
 def server(built):
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(built)
-    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built))
     handler.log_message = lambda *a, **k: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -287,8 +287,14 @@ def _images(page) -> list:
 @pytest.mark.browser
 @pytest.mark.parametrize(
     "path",
-    ["index.html", "notebooks/02_odes.html", "notebooks/07_flow_matching.html",
-     "notebooks/08_volume_metrics.html", "notebooks/01_mle.html", "errata.html"],
+    [
+        "index.html",
+        "notebooks/02_odes.html",
+        "notebooks/07_flow_matching.html",
+        "notebooks/08_volume_metrics.html",
+        "notebooks/01_mle.html",
+        "errata.html",
+    ],
 )
 def test_page_renders_offline(offline_page, server, path):
     page, left = offline_page
