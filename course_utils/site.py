@@ -239,7 +239,8 @@ def slide_types(nb: nbformat.NotebookNode) -> list[str]:
         nb: a notebook.
 
     Returns:
-        One of ``"slide"``, ``"subslide"``, ``"-"`` per cell, in order.
+        One of ``"slide"``, ``"subslide"``, ``"-"`` (continue the slide: RISE's default,
+        stored as no ``slideshow`` metadata) per cell, in order.
     """
     types = []
     for i, c in enumerate(nb.cells):
@@ -269,9 +270,14 @@ def apply_slides(root: str | Path | None = None) -> list[str]:
         nb = nbformat.read(pair.notebook, as_version=4)
         n = 0
         for c, kind in zip(nb.cells, slide_types(nb), strict=True):
-            if c.metadata.get("slideshow", {}).get("slide_type") != kind:
+            have = c.metadata.get("slideshow", {}).get("slide_type", "-")
+            if have == kind:
+                continue
+            n += 1
+            if kind == "-":  # RISE's default: no metadata keeps the text source quiet
+                c.metadata.pop("slideshow", None)
+            else:
                 c.metadata["slideshow"] = {"slide_type": kind}
-                n += 1
         if n:
             nbformat.write(nb, pair.notebook)
             authoring.sync(pair, source="notebook")

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 01 · Maximum likelihood
 #
 # Every generative model in this course — normalizing flows, continuous flows, and the
@@ -55,7 +55,7 @@ def below(err, tol=1e-10):
     return f"< {tol:.0e}"
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Likelihood and log-likelihood
 #
 # A **parametric model** is a family of densities $p(x;\theta)$. Given data
@@ -95,7 +95,7 @@ big = rng.normal(mu_true, sigma_true, size=2000)
 dens = np.exp(-((big - mu_true) ** 2) / (2 * sigma_true**2)) / np.sqrt(2 * np.pi * sigma_true**2)
 print(f"product of 2000 densities = {np.prod(dens)}   sum of their logs = {np.log(dens).sum():.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Argmax invariance, numerically.** On a grid of $\mu$ (with $\sigma$ fixed) we maximise
 # $L$, $\ell$ and three strictly increasing functions of $\ell$. Since $\ell<0$ here,
 # $\ell^3$ and $-1/\ell$ are increasing in $\ell$; $\ell^2$ is *decreasing* for $\ell<0$ and
@@ -118,7 +118,7 @@ print(f"{'sample mean':20s}               {x.mean():.3f}")
 argmaxes = [mus[np.argmax(v)] for v in transforms.values()]
 assert len(set(argmaxes[:5])) == 1 and argmaxes[5] != argmaxes[0]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The likelihood surface over both parameters has a single peak. The figure shows the
 # contours of $\ell(\mu,\sigma)$ for our 20 points, the maximiser (computed in section 2)
 # and the true parameters, which differ from it because 20 points carry sampling noise.
@@ -147,7 +147,7 @@ axes[1].legend()
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The Gaussian MLE: SymPy, then autograd
 #
 # Setting the **score** (the gradient of $\ell$) to zero gives the candidates for the
@@ -181,7 +181,7 @@ H = sp.simplify(sp.hessian(ellN, (mu_s, s)).subs(solN))
 print("Hessian at the solution:", H)
 # N S_2 - S_1^2 = N Σ (x_i - x̄)^2 > 0 for non-constant data, so both diagonal entries are < 0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # R parametrises by $\sigma$ instead of $\sigma^2$ and finds $\hat\sigma=\sqrt{\hat\sigma^2}$.
 # This is the **invariance of the MLE under reparametrisation**: if $\eta=g(\theta)$ with
 # $g$ a bijection, then $\hat\eta=g(\hat\theta)$, because the likelihood takes the same set
@@ -194,7 +194,7 @@ ell_sigma = ellN.subs(s, sigma_s**2)
 print("sigma_hat =", sol_sigma[sigma_s])
 print("sigma_hat**2 - s_hat =", sp.simplify(sol_sigma[sigma_s] ** 2 - solN[s]))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Numerical maximisation with autograd.** For models without a closed form we maximise
 # $\ell$ numerically. We optimise $(\mu,\log\sigma)$ so that $\sigma>0$ needs no
 # constraint, let torch compute the gradient, and use L-BFGS, a quasi-Newton method that
@@ -236,7 +236,7 @@ lv2 = torch.zeros((), dtype=torch.float64, requires_grad=True)
 cu.mle.fit_mle(lambda: -cu.mle.gaussian_log_likelihood(x_t, mu2, lv2.exp()), [mu2, lv2])
 print(f"cu.mle.fit_mle:    mu = {mu2.item():.8f}  sigma² = {lv2.exp().item():.8f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The MLE of the variance is biased
 #
 # $\hat\sigma^2$ uses $\hat\mu$, which is fitted to the same data and is therefore closer
@@ -278,7 +278,7 @@ ax.set(xscale="log", xlabel="sample size N", ylabel="mean estimate / true σ²",
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Loss functions are negative log-likelihoods
 #
 # **Gaussian noise gives squared error.** If $y_i=f_\theta(x_i)+\varepsilon_i$ with
@@ -313,7 +313,7 @@ for theta in [np.array([1.0, -0.7]), np.array([0.0, 0.0]), np.array([2.0, 1.0])]
           f" {ell_line(theta) / sse(theta):10.4f}")
 print(f"constant -N/2 log(2πσ²) = {-n_pts / 2 * np.log(2 * np.pi * noise_sd**2):.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M eq. (1.41) writes $\log p(y\mid\beta)\propto-\tfrac12(y-\hat y)^2
 # > =\sum_i(y_i-\hat y_i)^2$ (and eq. (3.8) writes $\log L\propto\sum_i(y_i-f_\theta(x_i))^2$).
 # > Both drop the minus sign, and "$\propto$" is not right either. The correct statement is
@@ -330,7 +330,7 @@ print(f"argmax ℓ = argmin SSE = {np.round(theta_ls, 4)},   ℓ = {ell_line(the
 for scale in (1, 10, 100):
     print(f"SSE at {scale:3d}·θ_LS + (0, 5): {sse(scale * theta_ls + np.array([0, 5])):12.1f}  (the note's objective keeps growing)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Bernoulli labels give binary cross-entropy** (M §3.2 is empty; here is its content).
 # For $y_i\in\{0,1\}$ with $P(y_i=1)=\pi_i$, $p(y_i)=\pi_i^{y_i}(1-\pi_i)^{1-y_i}$, so
 #
@@ -376,7 +376,7 @@ freq = torch.bincount(y_c, minlength=K) / 300
 print("softmax(fitted logits):", np.round(torch.softmax(logits, 0).detach().numpy(), 4),
       "  class frequencies:", np.round(freq.numpy(), 4))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The linear-Gaussian model: least squares, and when it breaks
 #
 # Data $y\in\mathbb R^N$, a design matrix $X\in\mathbb R^{N\times p}$ (rows $x_i^\top$),
@@ -425,7 +425,7 @@ print(f"|GLS - whitened lstsq|_max      {below(np.abs(beta_gls - beta_white).max
 print(f"|autograd score - formula|_max  {below(np.abs(b_rand.grad.numpy() - score_formula).max())}")
 print(f"|score at GLS|_max              {below(np.abs(b_hat.grad.numpy()).max())}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **When does $\hat\beta$ exist?** $X^\top\Sigma^{-1}X$ is $p\times p$ with rank equal to
 # $\operatorname{rank}X\le\min(N,p)$. It is invertible exactly when $X$ has full column
 # rank $p$, which **requires $N\ge p$** (at least as many observations as parameters) and
@@ -438,12 +438,12 @@ for n_small in (2, 3, 5, 40):
     r = np.linalg.matrix_rank(Xs.T @ Si @ Xs)
     print(f"{n_small:2d}   {p}        {r}               {r == p}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M eq. (1.43) says the GLS estimator holds "when $n<p$". It is the other way
 # > round: the inverse exists iff $\operatorname{rank}X=p$, so one needs $n\ge p$ (table
 # > above: with $N=2<p=3$ the matrix has rank 2 and is singular).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **More parameters than data ($p>N$): the minimum-norm solution.** If $X$ has full *row*
 # rank $N<p$, the system $X\beta=y$ has infinitely many solutions, an affine subspace of
 # dimension $p-N$. Every one of them has zero residual and therefore attains the largest
@@ -479,7 +479,7 @@ for lam in (1e-1, 1e-2, 1e-4, 1e-6):
     b_lam = np.linalg.solve(Xw.T @ Sw_inv @ Xw + lam * np.eye(p_w), Xw.T @ Sw_inv @ yw)
     print(f"λ = {lam:.0e}: |β_ridge - β+|_max = {np.abs(b_lam - beta_mn).max():.1e}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M eq. (1.44) gives $\hat\beta=\Sigma^{-1}X^\top(X\Sigma^{-1}X^\top)^{-1}y$
 # > for $p>n$. This does not type-check: $\Sigma^{-1}$ is $n\times n$ and $X^\top$ is
 # > $p\times n$, so $\Sigma^{-1}X^\top$ is undefined unless $n=p$ (next cell). The correct
@@ -506,7 +506,7 @@ c = np.linalg.solve(B.T @ Omega @ B, -B.T @ Omega @ beta_mn)
 print(f"interpolates: |X β_Ω - y| {below(np.linalg.norm(Xw @ beta_omega - yw))};"
       f"  |β_Ω - argmin over null space|_max {below(np.abs(beta_omega - (beta_mn + B @ c)).max())}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # M says the $p>n$ formula follows by "applying Woodbury's identity twice". The identities
 # as printed in M §1.2.3 carry a sign error: the correct forms are
 #
@@ -529,7 +529,7 @@ sm = np.outer(Ai @ u, v @ Ai) / (1 + v @ Ai @ u)
 direct = np.linalg.inv(A + np.outer(u, v))
 print(f"Sherman–Morrison with '-': error {below(np.abs(Ai - sm - direct).max())};   with '+' (M 1.29): error {np.abs(Ai + sm - direct).max():.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Rank-deficient tall designs.** $N\ge p$ is necessary but not sufficient: a duplicated
 # (or collinear) column makes $X^\top X$ singular even with many data points. The
 # maximisers again form an affine set, and `pinv` picks the one with the smallest norm,
@@ -546,7 +546,7 @@ print("another solution", np.round(shifted, 4), f" |β| = {np.linalg.norm(shifte
       f"  same fit: {np.allclose(Xd @ shifted, Xd @ beta_pinv)}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. MAP with a Gaussian prior is ridge regression
 #
 # Bayes' rule turns a prior $p(\beta)$ and the likelihood into the posterior
@@ -594,7 +594,7 @@ beta_ml = np.linalg.lstsq(Phi, y_tr, rcond=None)[0]
 print(f"|β_MLE| = {np.linalg.norm(beta_ml):.2f}  vs  |β_MAP| = {np.linalg.norm(beta_map):.2f}  (the prior shrinks)")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M eq. (3.13) writes $\log p(\theta\mid y)=\sum_i\|y_i-f_\theta(x_i)\|^2+
 # > \lambda\|\theta\|^2$. With unit noise variance and the prior $\mathcal N(0,\lambda^{-1}I)$
 # > of eq. (3.12) the correct expression is
@@ -618,7 +618,7 @@ for scale in (1, 10, 100):
           f"   correct log-posterior = {log_post(scale * theta_ridge):12.2f}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Bayesian linear regression: the whole posterior
 #
 # M §4.2 stops at Bayes' formula. Here is the rest. With prior $\beta\sim\mathcal N(m_0,S_0)$
@@ -702,7 +702,7 @@ axes[1].legend(loc="lower right", fontsize=8)
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The band is narrow near the data and widens where there are none (the data cover
 # $x\in[-1,1]$; the figure extends to $\pm1.4$). The inner band is the uncertainty about the
 # function itself and shrinks as $N$ grows; the outer band adds the irreducible noise
@@ -710,7 +710,7 @@ plt.show()
 # $\tau^2$ and noise $\sigma^2$ were fixed; choosing them by maximising the evidence is
 # "type-II maximum likelihood", beyond this notebook.)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. How good is the MLE? Fisher information, asymptotics, Cramér–Rao
 #
 # For one observation, the **score** is $s(\theta;x)=\partial_\theta\log p(x;\theta)$; it has
@@ -747,7 +747,7 @@ print("-E[∂² log p / ∂λ²]   =", sp.simplify(sp.integrate(-sp.diff(logp, l
 N_e, T = sp.symbols("N T", positive=True)
 print("λ̂ =", sp.solve(sp.Eq(N_e / lam_s - T, 0), lam_s)[0], "= 1 / x̄")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So $I(\lambda)=1/\lambda^2$ and the theory predicts $\hat\lambda\approx\mathcal
 # N(\lambda_0,\lambda_0^2/N)$. We simulate 20 000 data sets for each $N$ and compare the mean,
 # the scaled variance $N\operatorname{Var}(\hat\lambda)$ (target $1/I=\lambda_0^2=4$) and the
@@ -782,7 +782,7 @@ axes[0].legend()
 fig.suptitle("sampling distribution of the exponential-rate MLE vs the normal with Fisher variance", y=1.03)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Cramér–Rao needs unbiasedness.** For Gaussian data the Fisher information matrix of
 # $(\mu,\sigma^2)$ per observation is $\operatorname{diag}\big(1/\sigma^2,\,1/(2\sigma^4)\big)$, so
 # every unbiased estimator of $\sigma^2$ from $N$ points has $\operatorname{Var}\ge2\sigma^4/N$
@@ -803,7 +803,7 @@ print(f"Var(σ̂², MLE)       sim {v_mle.var():.3f}   theory {2 * (N - 1) * sig
 print(f"MSE(s²) = {np.mean((v_unb - sig2) ** 2):.3f}   MSE(σ̂²) = {np.mean((v_mle - sig2) ** 2):.3f}")
 assert v_mle.var() < crb < v_unb.var()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M §4.1 lists the guarantees as "Consistency: $\lim_n\hat\theta_n=\theta$;
 # > Normality: $\hat\theta_n\sim\mathcal N(0,\mathcal I)$; Efficiency:
 # > $\operatorname{Var}(\hat\theta)\ge1/\mathcal I(\theta)$". Three corrections:
@@ -817,7 +817,7 @@ assert v_mle.var() < crb < v_unb.var()
 # > cell shows a biased one beating it), and "efficiency" means the MLE *attains* it
 # > asymptotically.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. The bridge: maximum likelihood minimises $\mathrm{KL}(p_{\text{data}}\,\|\,p_\theta)$
 #
 # Write $\hat p$ for the empirical distribution of the data. The average log-likelihood is an
@@ -848,7 +848,7 @@ H_hat = -np.sum(p_hat * np.log(p_hat))
 print(f"max |ℓ/N + H(p̂) + KL(p̂‖p_θ)| over the grid {below(np.abs(avg_ll + H_hat + kl).max())}")
 print(f"argmax ℓ = {thetas[np.argmax(avg_ll)]:.4f}   argmin KL = {thetas[np.argmin(kl)]:.4f}   x̄/5 = {rolls.mean() / 5:.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Forward vs reverse KL.** KL is not symmetric. Fitting a single Gaussian $q$ to a
 # bimodal $p$ by the forward $\mathrm{KL}(p\|q)$ (maximum likelihood) matches the mean and
 # variance of $p$ and covers both modes (set the gradient to zero: the solution is moment
@@ -886,7 +886,7 @@ ax.set(xlim=(-6, 6), xlabel="x", ylabel="density", title="Gaussian fits to a mix
 ax.legend(fontsize=8)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 10. KL, total variation, Wasserstein and Pinsker's inequality
 #
 # Three ways to compare distributions $P,Q$ with densities $p,q$ (M §10.1):
@@ -930,7 +930,7 @@ for mu_q in (0.1, 0.5, 1.0, 2.0, 4.0):
     assert abs(kl_q - kl_c) < 1e-8 and abs(tv_q - tv_c) < 1e-8 and abs(w1_q - mu_q) < 1e-8
     assert abs(w1_s - mu_q) < 0.1 and tv_c <= np.sqrt(kl_c / 2)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Is the constant in Pinsker's inequality right?** M states
 # $\|p-q\|_{TV}\le\sqrt{\tfrac12\mathrm{KL}(p\|q)}$ with $\|p-q\|_{TV}=\tfrac12\int|p-q|$: that is
 # **correct**, and the constant cannot be improved. The next cell (1) checks it on 20 000
@@ -955,7 +955,7 @@ print(f"(3) with the L1 norm ∫|p-q| (no 1/2) in place of TV, the same constant
       f"  Violations of √(2 KL): {np.sum(l1 > np.sqrt(2 * kl5))}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** Pinsker's constant depends on two conventions that sources mix: TV with or
 # > without the factor $\tfrac12$, and KL in nats or bits. The valid forms are
 # > $\tfrac12\int|p-q|\le\sqrt{\mathrm{KL}_{\text{nats}}/2}$, equivalently
@@ -964,7 +964,7 @@ print(f"(3) with the L1 norm ∫|p-q| (no 1/2) in place of TV, the same constant
 # > the first form consistently and is right; combining M's constant with the L1 norm is wrong
 # > (cell above, line 3).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Wasserstein is an infimum over couplings.** For distributions on finitely many points
 # the optimisation over couplings $\gamma_{jk}\ge0$ with row sums $p$ and column sums $q$ is
 # a linear program. We solve it with `scipy.optimize.linprog`, compare with the CDF formula,
@@ -987,14 +987,14 @@ print(f"W1 by linear program (inf) = {coupling_cost(pa, pb, pts):.4f}   CDF form
 print(f"'distance' of pa to itself: inf over couplings = {coupling_cost(pa, pa, pts):.4f},"
       f"  sup over couplings (M eq. 10.5) = {coupling_cost(pa, pa, pts, sense=-1):.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M eq. (10.5) defines $W_p$ with $\sup_{\gamma\in\Gamma}$; it must be
 # > $\inf$. With the supremum the "distance" of a distribution to itself is positive (1.6
 # > above: the worst coupling moves mass as far as possible), so it is not a distance at all.
 # > The correct definition is $W_p(P,Q)=\big(\inf_{\gamma\in\Gamma(P,Q)}\int\|x-y\|^p\,
 # > d\gamma(x,y)\big)^{1/p}$, with the power $1/p$ applied to the whole infimum.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **What each distance sees.** Move a small mass $\varepsilon$ far away, to $x=M$. TV and KL
 # register only *how much* mass moved, $W_1$ also *how far* — which is why M notes that TV
 # cannot control moments while Wasserstein distances can. If the supports do not overlap,
@@ -1012,7 +1012,7 @@ for shift in (0.5, 5.0):  # point masses δ_0 and δ_shift on the points (0, shi
     print(f"δ_0 vs δ_{shift}: TV = {cu.mle.total_variation(d0, d1):.1f}, KL = {cu.mle.kl_divergence(d0, d1)},"
           f" W1 = {cu.mle.wasserstein1_1d([0.0, shift], [0.0, shift], d0, d1):.1f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * The likelihood is the density of the observed data as a function of the parameters; we

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 04 · The singular value decomposition and the numerical linear algebra behind flows
 #
 # Flows move probability mass with maps whose Jacobians we have to multiply, invert and take
@@ -45,7 +45,7 @@ import scipy.linalg
 torch.set_default_dtype(torch.float64)  # every comparison below is against exact values
 L = cu.linalg  # the helpers this notebook ends up putting in the package
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Definitions: singular values from the eigenvalues of $A^\top A$
 #
 # Let $A\in\mathbb R^{m\times n}$. The matrix $A^\top A\in\mathbb R^{n\times n}$ is symmetric,
@@ -76,7 +76,7 @@ print("sqrt, descending                  :", np.round(sigma_from_eig.numpy(), 4)
 print("torch.linalg.svdvals(A)           :", np.round(sigma_svd.numpy(), 4))
 assert torch.allclose(sigma_from_eig, sigma_svd, atol=1e-12)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M's Definition 1 says $A^\top A$ "is a symmetric matrix so it has positive
 # > eigenvalues". Symmetry only gives **real** eigenvalues (the symmetric matrix below has a
 # > negative one); what makes the eigenvalues of $A^\top A$ non-negative is
@@ -96,7 +96,7 @@ print("A^T A for a rank-2 A (4 x 4), two largest eigenvalues:", np.round(lam_B[:
 print("the other two are zero up to round-off (|lambda| < 1e-12 lambda_1):",
       bool(lam_B[2:].abs().max() < 1e-12 * lam_B[0]))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Rank
 #
 # The rank of $A$ is the number of **non-zero singular values**. Reason: $\ker A=\ker A^\top A$
@@ -112,7 +112,7 @@ print("singular values of B:", np.round(s_B.numpy(), 4))
 print("rank from singular values:", int((s_B > tol).sum()),
       "| torch.linalg.matrix_rank:", int(torch.linalg.matrix_rank(B)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M's proof of Fact 1 says that "the dimension of the kernel is the number of
 # > zero eigenvalues" of $A$. That is true for symmetric (diagonalisable) $A$ but false in
 # > general: the nilpotent matrix $N=\begin{pmatrix}0&1\\0&0\end{pmatrix}$ has the eigenvalue
@@ -127,7 +127,7 @@ print("eigenvalues of N      :", np.round(torch.linalg.eigvals(N).real.numpy(), 
 print("singular values of N  :", np.round(torch.linalg.svdvals(N).numpy(), 4))
 print("rank of N             :", int(torch.linalg.matrix_rank(N)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Computing $U$ and $V$ (M, Theorem 1)
 #
 # The full SVD is $A=U\Sigma V^\top$ with $U\in\mathbb R^{m\times m}$ and
@@ -156,7 +156,7 @@ Sigma[:3, :3] = torch.diag(sigma)
 print("U orthogonal      :", bool(torch.allclose(U.T @ U, torch.eye(5), atol=1e-12)))
 print("U Sigma V^T == A  :", bool(torch.allclose(U @ Sigma @ V.T, A, atol=1e-12)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now compare with the library. The singular values agree, but the vectors may not:
 # $(u_i,v_i)$ and $(-u_i,-v_i)$ give the same $A$, so each pair is only defined up to a
 # sign (and for a repeated $\sigma_i$, up to a rotation inside its eigenspace; the columns
@@ -180,7 +180,7 @@ print("after canonical_signs, U[:, :3] :", bool(torch.allclose(U1[:, :k], U2[:, 
 print("U[:, 3:] spans the same space   :",
       bool(torch.allclose(U1[:, k:] @ U1[:, k:].T, U2[:, k:] @ U2[:, k:].T, atol=1e-10)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # `cu.linalg.svd_via_eig` packages these steps (with a rank tolerance and the sign
 # convention) for later notebooks. It is a teaching construction, not how libraries compute
 # the SVD, because forming $A^\top A$ **squares the condition number**: its round-off is
@@ -200,7 +200,7 @@ rel = lambda S: ((S - true_sigma).abs() / true_sigma)
 print("within 1% of the truth:  via A^T A", (rel(S_eig) < 1e-2).tolist(),
       "| library", (rel(S_svd) < 1e-2).tolist())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Geometry: rotate, stretch, rotate
 #
 # Read $Ax=U\Sigma V^\top x$ right to left: $V^\top$ rotates (or reflects) the input so that
@@ -233,7 +233,7 @@ plt.show()
 print("sigma =", np.round(s2.numpy(), 4))
 print("A v_i == sigma_i u_i:", bool(torch.allclose(A2 @ Vh2_.T, U2_ * s2, atol=1e-12)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### $|\det A|=\prod_i\sigma_i$: the volume factor
 #
 # $\det U,\det V=\pm1$, so $|\det A|=|\det U|\,|\det\Sigma|\,|\det V^\top|=\prod_i\sigma_i$
@@ -257,7 +257,7 @@ print(f"area of the mapped circle (400-gon) = {polygon_area(ellipse):.4f}")
 print(f"pi * sigma_1 * sigma_2              = {torch.pi * s2.prod().item():.4f}")
 print(f"pi * |det A|                        = {torch.pi * abs(torch.linalg.det(A2).item()):.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Low-rank approximation (Eckart–Young)
 #
 # Write the SVD as a sum of rank-one pieces, $A=\sum_i\sigma_iu_iv_i^\top$, and keep the
@@ -301,7 +301,7 @@ axes[4].legend()
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The square is a rank-one block and the stripes are rank two
 # ($\sin(a+b)=\sin a\cos b+\cos a\sin b$), so they appear after a few terms; the disc
 # needs about as many terms as it has distinct rows; the thin diagonal ridge is the
@@ -309,7 +309,7 @@ plt.show()
 # error curve is exactly the tail sum of $\sigma_i^2$: that is a property of the SVD, not
 # of this image.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The spiked Wigner model: a signal hidden in noise
 #
 # M §1.1.3 plants a rank-one signal $x x^\top$ in a symmetric noise matrix and asks whether
@@ -339,7 +339,7 @@ xxT = torch.outer(xs_, xs_)
 print("x x^T x x^T == |x|^2 x x^T (M eq. 1.14):", bool(torch.equal(xxT @ xxT, (xs_ @ xs_) * xxT)),
       "| eigenvalue along x:", f"{(xs_ @ xxT @ xxT @ xs_ / (xs_ @ xs_)).item():.1f}", "= |x|^4 =", f"{(xs_ @ xs_).item() ** 2:.1f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M writes $\mathbb E[W^\top W]=\sigma^2\mathbb I$ without saying what
 # > $\sigma^2$ is. For the GOE as M defines it, $(W^\top W)_{ii}=\sum_k W_{ik}^2$ has
 # > expectation $2+(n-1)=n+1$: **$\sigma^2=n+1$ grows with $n$** (7 for $n=6$ above), while
@@ -377,7 +377,7 @@ for ax, lam_ in zip(axes, (0.5, 2.0), strict=True):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the phase transition: the squared overlap $(v_1^\top x)^2/n$ between the top
 # eigenvector of $Y$ and the planted signal, averaged over 30 draws, for three sizes,
 # against the BBP prediction; the last row is the standard error of the mean for the largest
@@ -424,7 +424,7 @@ ax.set(title="Spiked Wigner: top eigenvector versus planted signal",
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Below $\lambda=1$ the overlap shrinks as $n$ grows (it is of order $1/n$). Above it the
 # averages for $n=400$ agree with $1-1/\lambda^2$ within a few standard errors (at
 # $\lambda=1.25$: $0.349\pm0.021$ against $0.360$, asserted in the cell); at $n=50$ the
@@ -435,7 +435,7 @@ plt.show()
 # eigenvalue tells you which side you are on: it leaves the bulk edge $2$ only when
 # $\lambda>1$.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Matrix calculus, checked with autograd
 #
 # Conventions (M §1.2). For a scalar $\phi(x)$, M writes $\partial\phi/\partial x$ as a
@@ -480,7 +480,7 @@ checks = {
 for name, (auto, formula) in checks.items():
     print(f"{name:42s} {'matches autograd' if torch.allclose(auto, formula, atol=1e-10) else 'WRONG'}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M's eq. (1.23) gives $\partial(a^\top M^\top b)/\partial M=b\,a$, which is not
 # > even a matrix for column vectors $a,b$. Since $a^\top M^\top b=b^\top M a$, (1.22) with
 # > the roles of $a$ and $b$ swapped gives **$b\,a^\top$**; the "obvious" $ab^\top$ is its
@@ -490,7 +490,7 @@ for name, (auto, formula) in checks.items():
 # > from. The rule that never fails: write the scalar with indices, differentiate one
 # > entry, and reassemble; then check with autograd.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Problem 1 (M): back-propagation through a two-layer network
 #
 # $$\mathcal L=(y-\hat y)^2,\qquad \hat y=\frac1N\sum_{i=1}^N a_i\,\sigma(z_i),\qquad z_i=w_i^\top x+b_i .$$
@@ -535,7 +535,7 @@ for name in params:
     err = (params[name].grad - grads_hand[name]).abs().max().item()
     print(f"dL/d{name}: hand-derived == autograd: {err < 1e-12}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Sherman–Morrison and Woodbury: updating an inverse
 #
 # If $A^{-1}$ is known and $A$ changes by a rank-one term, the new inverse is a rank-one
@@ -571,7 +571,7 @@ print(f"Woodbury with '+' (1.36): max error {(wood_plus - fresh_k).abs().max().i
 print(f"Woodbury with '-'       : max error < 1e-12: {(wood_minus - fresh_k).abs().max().item() < 1e-12}")
 print("cu.linalg.woodbury agrees:", bool(torch.allclose(L.woodbury(A6_inv, U6, C6, V6), fresh_k, atol=1e-12)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M's statement of Sherman–Morrison, eq. (1.29), has a **plus** sign in front
 # > of the correction; its own constructive proof ends, correctly, with a **minus** in
 # > eq. (1.35). The generalisation, Woodbury eq. (1.36), repeats the wrong plus. Both
@@ -580,7 +580,7 @@ print("cu.linalg.woodbury agrees:", bool(torch.allclose(L.woodbury(A6_inv, U6, C
 # > check: for $n=1$, $A=a$, $uv^\top=c$, the formula must give
 # > $\frac1{a+c}=\frac1a-\frac{c/a^2}{1+c/a}$.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Where it is used.** A covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ (a factor
 # model, or a Gaussian with a few learned directions), has the precision matrix
 # $\Sigma^{-1}=D^{-1}-D^{-1}B(I+B^\top D^{-1}B)^{-1}B^\top D^{-1}$ (Woodbury with $C=I$), and
@@ -622,7 +622,7 @@ print(f"slopes: fresh inverse {slope_inv:.2f} (theory 3), Sherman-Morrison {slop
 assert t_sm[-1] < t_inv[-1] and t_wood[-1] < t_inv[-1]
 assert slope_sm < slope_inv
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Least squares with $n>p$ and $p>n$
 #
 # Fit $y\approx X\beta$ with $X\in\mathbb R^{n\times p}$ ($n$ observations, $p$ parameters).
@@ -667,7 +667,7 @@ for eps in (1e-1, 1e-2, 1e-3, 1e-4):
     ridge = torch.linalg.solve(Xw.T @ Xw + eps * torch.eye(12), Xw.T @ yw)
     print(f"       ridge eps = {eps:.0e}: |ridge - beta+| = {(ridge - beta_mn).norm().item():.1e}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The ridge estimator $(X^\top X+\epsilon I)^{-1}X^\top y$ tends to $\beta^+$ as $\epsilon\to0$.
 # Applying Woodbury to it ("twice", as M says) is the *push-through identity*
 # $(X^\top X+\epsilon I)^{-1}X^\top=X^\top(XX^\top+\epsilon I)^{-1}$, whose right side has a
@@ -705,7 +705,7 @@ gap = (gls(X, y, Sig30) - L.min_norm_lstsq(X, y)).norm().item()
 assert gap > 1e-2
 print(f"n > p: |GLS - OLS| = {gap:.3f} (the weights change the fit)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. What linear algebra costs
 #
 # Dense $n\times n$ matrix multiplication, solving $Ax=b$ (LU: $\tfrac23n^3$ flops), the
@@ -742,7 +742,7 @@ for name, t_ in times.items():
 for name, s in slopes.items():
     assert 1.3 < s < 4.5, (name, s)   # loose: a loaded machine distorts timings
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M §1.3.1 lists matrix multiplication and `numpy.linalg.solve` as
 # > $O(n^{2.6})$. Neither is: BLAS and LAPACK use the classical $O(n^3)$ algorithms
 # > (Strassen's $O(n^{2.81})$ and the theoretical $O(n^{2.37})$ methods are not what
@@ -752,7 +752,7 @@ for name, s in slopes.items():
 # > rules: never form $A^{-1}$ to solve a system; a factorisation can be reused for many
 # > right-hand sides at $O(n^2)$ each.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. Condition number: how many digits you lose
 #
 # The (2-norm) **condition number** of a matrix is the ratio of its extreme *singular* values,
@@ -789,7 +789,7 @@ amplification = (dx.norm() / x_c.norm()) / (db.norm() / b_c.norm())
 print(f"relative change of b {db.norm().item() / b_c.norm().item():.1e} -> of x {dx.norm().item() / x_c.norm().item():.2e}"
       f" (amplification {amplification.item():.2e} = kappa)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Digits lost on a Hilbert system.** The Hilbert matrix $H_{ij}=1/(i+j-1)$ is symmetric
 # positive definite and notoriously ill-conditioned. Solve $Hx=b$ with $b=H\mathbf 1$, so
 # the exact answer is $x=\mathbf 1$, and count the correct digits. The errors depend on
@@ -822,7 +822,7 @@ ax.set(title="Hilbert systems: error grows with $\\kappa$", xlabel=r"condition n
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why $\det A$ is a bad test for near-singularity
 #
 # $\det A=0$ iff $A$ is singular, so it is tempting to call $A$ "nearly singular" when
@@ -840,7 +840,7 @@ I400 = 0.1 * torch.eye(400)
 print(f"0.1 * I (400 x 400): det = {torch.linalg.det(I400).item():.1f} (underflow), "
       f"slogdet = {torch.linalg.slogdet(I400)[1].item():.2f} = 400 ln 0.1")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * The eigenvalues of $A^\top A$ are real and **$\ge0$** (it is positive *semi*-definite);

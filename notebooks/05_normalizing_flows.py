@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 05 · Normalizing flows: from a hand-built 2-D flow to RealNVP
 #
 # A **normalizing flow** is a density model built from an invertible map: draw a latent
@@ -59,7 +59,7 @@ def autograd_log_det(f, z):
     return torch.linalg.slogdet(jac).logabsdet
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Flows as chains of bijections
 #
 # Write the map as a chain of $K$ simple bijections,
@@ -116,14 +116,14 @@ print(f"max |our loop - flows.Flow(Compose(...)).log_prob| < 1e-12: {bool(err_fl
 print(f"round trip max |g^-1(g(z)) - z| in float64 < 1e-12:         {bool(err_rt < 1e-12)}")
 assert max(err_ld, err_flow, err_rt) < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The sum of per-layer log-determinants agrees with the log-determinant of the full
 # autograd Jacobian of the composed map to rounding error, for a chain mixing a shear, a
 # scaling, a permutation and a neural coupling layer. This is the whole computational trick
 # of discrete flows: the density of a deep model costs one inverse pass plus a sum, and no
 # $d\times d$ determinant is ever formed.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The notes' worked example: shear, then per-axis scale
 #
 # R ("Normalizing Flows", *An example*) builds a 2-D flow from $z\sim\mathcal N(0,I_2)$ in two
@@ -156,7 +156,7 @@ print("z1 =", sol[z1], "  z2 - (notes' z2) =", sp.simplify(sol[z2] - notes_z2))
 logp_expr = -(sol[z1] ** 2 + sol[z2] ** 2) / 2 - sp.log(2 * sp.pi) - sp.log(s1 * s2)
 logp_closed = sp.lambdify((x1, x2, a, s1, s2, b1, b2), logp_expr, "numpy")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The notes are right here. Now the same flow from the generic building blocks, checked
 # against (i) the closed form, (ii) an independent fact: $x=Az+b$ with
 # $A=\operatorname{diag}(\sigma)\begin{pmatrix}1&0\\a&1\end{pmatrix}$ is Gaussian,
@@ -177,7 +177,7 @@ print(f"max |generic - N(b, A A^T)| < 1e-12:  {bool((generic - gauss).abs().max(
 print(f"integral of p over [-7, 7]^2      = {cu.grid.integrate_density_2d(notes_flow.log_prob, lim=7.0, n=300):.6f}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # (iv) Against **samples**: sampling runs the flow forwards ($z\sim\mathcal N(0,I)$, then
 # $x=g(z)$), the density runs it backwards, so they test different code. We histogram
 # 200 000 samples on a $30\times30$ grid and compare the bin probabilities with the density
@@ -220,7 +220,7 @@ plt.tight_layout()
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** R's *Optional (Nonlinear Extension)* of the 2-D example uses
 # > $x_1=2z_1+\sin z_2,\ x_2=z_2^2$ and computes $\det J_g=4z_2$ — the determinant is right,
 # > but the map is **not a bijection**: the points $(z_1,z_2)$ and $(z_1+\sin z_2,\,-z_2)$ land
@@ -258,7 +258,7 @@ for name, f in [("one branch (notes)", one_branch_log_prob), ("both branches", b
     total = sum(cu.grid.integrate_density_2d(f, lim=box, n=200) for box in boxes)
     print(f"{name:20s}: integral of p_X = {total:.3f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Affine coupling layers (RealNVP)
 #
 # A useful flow needs layers that are flexible (a neural network inside) yet invertible in
@@ -304,7 +304,7 @@ print(f"sum of the d - d_c = 3 log-scales   = {s_free.sum():.6f}")
 print(f"M eq. (11.12): sum of only d_c = 2  = {s_free[:2].sum():.6f}")
 print(f"layer's own log_det                 = {coupling(z5)[1][0]:.6f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M (§11.1.1) writes $D$ for the dimension and $d$ for the number of copied
 # > coordinates (our $d$ and $d_c$). Its eq. 11.12 gives the log-determinant as
 # > $\sum_{i=1}^{d}[s(\mathbf x_{1:d})]_i$ in its symbols — in ours
@@ -320,7 +320,7 @@ print(f"layer's own log_det                 = {coupling(z5)[1][0]:.6f}")
 # > a typo, $\mathbf x_{y:d}$).
 # > R's version of the formula, $\sum_i s_i(u_1)$ over the entries of $s$, is correct.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Invertibility in practice.** The inverse is exact in exact arithmetic; in floating point
 # the round-trip error is at the level of the dtype's rounding (about $10^{-7}$ relative in
 # float32, $10^{-16}$ in float64). The cell checks both, with the 5-D layer above.
@@ -336,7 +336,7 @@ for dtype in (torch.float32, F64):
     assert err < tol
 coupling = coupling.to(F64)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Alternating masks.** One coupling layer never changes its copied coordinates: with
 # mask $[1,0]$ in 2-D, $x_1=z_1$ exactly, so the first marginal of the model is still
 # $\mathcal N(0,1)$ however large the networks are. Stacking layers with **alternating**
@@ -345,7 +345,7 @@ coupling = coupling.to(F64)
 # stack (plus a trainable per-axis scale and shift at the end). Section 5 measures how much
 # depth the data need.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Training a RealNVP by maximum likelihood
 #
 # Given data $x^{(1)},\dots,x^{(N)}$, maximum likelihood minimises the negative
@@ -389,7 +389,7 @@ assert res_gm.final_val_nll < gauss_nll_val - 0.1  # clearly better than one Gau
 assert 0.0 < kl_hat < 0.2                           # close to, but not below, the best possible
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The flow gets within about a tenth of a nat of the entropy after a few seconds of
 # training (the exact figures vary slightly between CPUs; the cell asserts what must hold).
 # For comparison, the best single Gaussian is far off. More steps, wider networks and more
@@ -431,7 +431,7 @@ def four_panels(flow, x_show, title, colors, cmap, lim=3.5, true_log_prob=None):
 four_panels(flow_gm, x_val[:1500], "Gaussian mixture", nearest_component(x_val[:1500], mix),
             "tab10", true_log_prob=mix.log_prob)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # "Looks Gaussian" can be measured. If $g_\theta^{-1}$ maps the data to $\mathcal N(0,I_2)$, the
 # latent points have mean 0, covariance $I$, and $|z|^2\sim\chi^2_2$, so a fraction
 # $1-e^{-1/2}\approx0.393$ of them lies inside the unit circle. We also check the trained flow's
@@ -454,7 +454,7 @@ print(f"log-det vs autograd, max difference:       "
 assert z_val.mean(0).abs().max() < 0.1 and abs(inside - 0.393) < 0.03
 assert (x_back - x_val).abs().max() < 1e-4
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Two moons: no closed-form density
 #
 # The two-moons data set has no formula for its density, so the entropy is unknown; we can
@@ -479,12 +479,12 @@ assert res_moons.final_val_nll < gauss_m - 0.4
 # colour = the data coordinate x_1, to see where each part of the moons goes in latent space
 four_panels(flow_moons, m_val[:1500], "two moons", m_val[:1500, 0].numpy(), "coolwarm")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The model density follows both moons, but look at the gap between them and at their
 # tips: a thin film of density connects the moons, and the samples show a few points
 # there. That is the subject of the next section.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Limitations, measured
 #
 # R ("Limitations of NF") lists several. Two of them can be measured on 2-D data in seconds.
@@ -539,7 +539,7 @@ for ax in axes:
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Reading the table and the log-density maps (dashed lines: the bridge strip):
 #
 # * **One coupling layer fails outright.** Its mask copies $x_1$, so the model's $x_1$
@@ -580,7 +580,7 @@ plt.tight_layout()
 plt.show()
 assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agree
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The other limitations in R concern high-dimensional data (many layers to mix 3072
 # coordinates, memory, likelihood versus sample quality) and cannot be shown on 2-D toys.
 # Note one slip there: "Glow samples look blurry despite high NLL" should read *despite a
@@ -593,7 +593,7 @@ assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agr
 # units, 5 000–20 000 steps, more data (or fresh samples every step), and a learning rate of
 # about $10^{-3}$; `benchmarks/flows.py` measures held-out NLL against training time.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * A normalizing flow is $x=g(z)$, $z\sim\mathcal N(0,I)$, with $g$ a chain of bijections;

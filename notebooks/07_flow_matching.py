@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 07 · Flow matching: from probability paths to a trained generator with exact likelihood
 #
 # A continuous normalizing flow (notebook 06) is trained by maximum likelihood, which means
@@ -62,7 +62,7 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Vector fields, flows, probability paths
 #
 # A **time-dependent vector field** $v:[0,1]\times\mathbb R^d\to\mathbb R^d$ *generates* a
@@ -80,7 +80,7 @@ def gen(seed):
 #
 # $$\partial_t p_t(x)+\nabla\cdot\big(p_t(x)\,v_t(x)\big)=0 .$$
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** K (Definition 2) calls a map a diffeomorphism if it is "differentiable and
 # > bijective". That is not enough: $f(x)=x^3$ is a differentiable bijection of $\mathbb R$,
 # > but $f'(0)=0$, its inverse $x^{1/3}$ is not differentiable at 0, and the push-forward
@@ -94,7 +94,7 @@ for y in [1e-2, 1e-4, 1e-6]:
     dens = math.exp(-0.5 * y ** (2 / 3)) / math.sqrt(2 * math.pi) / (3 * y ** (2 / 3))
     print(f"y = {y:.0e}: push-forward density = {dens:.4g}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The continuity equation, checked numerically.** Take one data point $x_1$ and the
 # Gaussian path $p_t=\mathcal N(t\,x_1,\sigma_t^2I)$ with $\sigma_t=1-(1-\sigma_\min)t$ (the OT
 # path of §3) and its field $u_t(x)=\frac{\sigma_t'}{\sigma_t}(x-t\,x_1)+x_1$. We
@@ -142,7 +142,7 @@ order = math.log2(res[0.05] / res[0.025])
 print(f"observed order of the residual: {order:.2f}")
 assert 1.8 < order < 2.2 and continuity_residual(0.025, u_wrong) > 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The flow matching objective, and why it cannot be used as it stands
 #
 # Suppose a path $p_t$ with $p_0=\mathcal N(0,I)$ and $p_1\approx p_\text{data}$, and a field
@@ -155,7 +155,7 @@ assert 1.8 < order < 2.2 and continuity_residual(0.025, u_wrong) > 0.1
 # path from pieces that *are* known: one Gaussian path per data point (§3), averaged over the
 # data (§4), and to regress on the pieces instead of the average (§5).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Conditional Gaussian paths (K Theorem 10)
 #
 # For one data point $x_1$ choose a Gaussian path
@@ -184,7 +184,7 @@ print("(a) d/dt psi - u(psi) =", sp.simplify(sp.diff(psi, t) - u_cond(psi)))
 p_t = sp.exp(-((y - mu) ** 2) / (2 * sig**2)) / (sp.sqrt(2 * sp.pi) * sig)
 print("(b) continuity residual =", sp.simplify(sp.diff(p_t, t) + sp.diff(p_t * u_cond(y), y)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Three choices of $(\mu_t,\sigma_t)$, all of the form $\mu_t=\alpha_t x_1$, so that
 # $x_t=\sigma_t x_0+\alpha_t x_1$ and the regression target at $x_t$ is simply
 # $\frac{d}{dt}x_t=\sigma_t'x_0+\alpha_t'x_1$:
@@ -218,7 +218,7 @@ for tt in [0.0, 0.3, 0.9]:
     print(f"t = {tt}: alpha_t = {float(vp.alpha(torch.tensor(tt, dtype=F64))):.6f}, "
           f"Song's alpha(1 - t) = {song:.6f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** K §3.1 sets up the VE path with "$\sigma_1=0$ and $\sigma_0\gg1$". Both
 # > break Theorem 10's own hypotheses ($\sigma_0=1$, $\mu_0=0$, $\sigma_1=\sigma_\min>0$):
 # > with $\sigma_1=0$ the field $\frac{\sigma_t'}{\sigma_t}(x-x_1)$ is singular at $t=1$, and
@@ -241,7 +241,7 @@ for tt in [0.99, 0.9999, 0.999999]:
 # the VE start depends on x1: p_0(. | x1) has mean x1, not 0
 print("VE p_0 mean for x1 = (2, 0):", fm.VEPath().mean(torch.tensor([[2.0, 0.0]]), 0.0).tolist())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Which conditional trajectories are straight?
 #
 # The conditional trajectory of a noise point is $t\mapsto x_t=\sigma_t x_0+\alpha_t x_1$.
@@ -260,7 +260,7 @@ print("VE p_0 mean for x1 = (2, 0):", fm.VEPath().mean(torch.tensor([[2.0, 0.0]]
 # The cell measures the largest distance of each trajectory from its chord and the spread of
 # its speed.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** K §3.2 says that "a particle ... moves in a straight line from $x$ towards
 # > $x_\text{data}$. This is also true for variance-preserving diffusion conditional flows",
 # > and later "Diffusion conditional paths are straight too ... Every paths are straight."
@@ -291,7 +291,7 @@ for ax, (name, path) in zip(axes, paths.items(), strict=True):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The marginal path and the marginal field (K Theorem 11)
 #
 # Averaging the conditional paths over the data gives the **marginal path**
@@ -355,7 +355,7 @@ plt.tight_layout()
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Conditional flow matching: CFM = FM + constant (K Theorem 12)
 #
 # The **conditional** objective regresses on the conditional field, which is known:
@@ -405,7 +405,7 @@ for tt in [0.25, 0.5, 0.75]:
     print(f"{tt:5.2f}  {g_fm.norm().item():9.4f}   {str(equal):38s} {gap:.4f}")
     assert equal
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The gap $C=\mathcal L_\text{CFM}-\mathcal L_\text{FM}>0$ is the posterior variance of the
 # conditional target, $\mathbb E\,\mathrm{Var}[u_t(x\mid x_1)\mid x_t=x]$: CFM regresses
 # on noisy labels whose mean is the FM label. That noise is why the training loss of §7 stays
@@ -413,7 +413,7 @@ for tt in [0.25, 0.5, 0.75]:
 # learning rate** matter in practice: the gradient noise does not die out by itself, so the
 # last iterate of a constant-learning-rate run keeps jittering around the optimum.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Displacement interpolation and Brenier's theorem for Gaussians
 #
 # Why "optimal transport" path? For one data point, $\psi_t(x_0\mid x_1)=(1-t)x_0+t\,T(x_0)$
@@ -451,7 +451,7 @@ print(f"W2^2 by assignment = {w2_sq:.4f}, cost of T on this cloud = {exact_cloud
       f"Gaussian closed form = {closed:.4f}")
 assert recovered and abs(w2_sq - exact_cloud) < 1e-9
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # This optimality is **per data point**. The marginal field of §4 averages many such
 # straight fields, and its flow is in general *not* the optimal transport map from
 # $\mathcal N(0,I)$ to the data (K notes this too; Liu et al. 2022): see the curved
@@ -460,7 +460,7 @@ assert recovered and abs(w2_sq - exact_cloud) < 1e-9
 # can only be at or above $W_2^2$), and on these 2-D data both come within a fraction of a
 # percent.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Training on 2-D data
 #
 # The CFM loss with R's linear path ($\sigma_\min=0$): draw $x_1$ from the data, $x_0$ from
@@ -550,7 +550,7 @@ cu.plotting.scatter(fm.sample(model_ind, z_eval, method="rk4", steps=5), ax=axes
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The closed-form marginal field versus the trained network
 #
 # The network was trained on fresh samples at every step. The closed-form field of §4 for a
@@ -596,7 +596,7 @@ axes[2].legend(loc="lower left")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Independent versus mini-batch optimal-transport coupling
 #
 # R pairs noise and data **independently**: "no coupling, no alignment". The pairing is a
@@ -642,7 +642,7 @@ for ax, name in zip(axes, ["independent", "ot"], strict=True):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. Sampling: Euler, midpoint, RK4, dopri5 — quality against NFE
 #
 # A trained model is sampled by solving $\dot x=v_\theta(t,x)$ from $t=0$ to 1
@@ -696,7 +696,7 @@ print(f"independent coupling, best ED / floor with NFE <= 20: {best20:.2f}")
 print(f"OT coupling, Euler with NFE 2: {curves['ot', 'euler'][1][1]:.2f}")
 assert best20 < 5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 10. The exact log-likelihood of a flow-matching model
 #
 # A flow-matching model *is* a CNF: its flow is a diffeomorphism and the instantaneous
@@ -740,7 +740,7 @@ cu.plotting.density(model_logp, ax=axes[1], lim=4.0, n=60, title="flow-matching 
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 11. R's comparison table, revisited
 #
 # R closes with a table of generative model families. Its **likelihood** column is wrong for
@@ -775,7 +775,7 @@ for name, cpu, r20, r4 in rows:
 print(f"FM on gaussian_mixture: exact NLL {nll:.3f} nats vs entropy {entropy:.3f} "
       f"(gap {nll - entropy:.3f}), likelihood NFE {nfe_ll}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * A field generates a path when the continuity equation holds; we checked it by finite
