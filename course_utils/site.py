@@ -19,7 +19,7 @@ lecture: the title cell and every ``## `` section heading start a slide, every o
 markdown cell (an equation, a Pitfall box, a sub-heading) starts a sub-slide below it, and
 a code cell stays on the slide of the text before it, so a section's equation and its
 check cell are shown together. :func:`apply_slides` writes the rule into the notebooks and
-their text sources; it is idempotent, so it can be re-run after any merge.
+their text sources (with :data:`RISE_SETTINGS` in the notebook metadata); it is idempotent, so it can be re-run after any merge.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ __all__ = ["build_site", "slide_types", "apply_slides", "main"]
 
 _SECTIONS_FROM_README = ("Notebook map", "How to use the course", "Sources and references")
 _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
+# RISE options stored in each lecture: a long slide scrolls instead of shrinking, and the
+# "white" theme uses reveal.js's bundled fonts (the default "simple" theme fetches its fonts
+# from a web font service, which a classroom without network cannot reach).
+RISE_SETTINGS = {"scroll": True, "theme": "white"}
 _PITFALL = re.compile(r"^> \*\*Pitfall", re.MULTILINE)
 
 
@@ -278,6 +282,9 @@ def apply_slides(root: str | Path | None = None) -> list[str]:
                 c.metadata.pop("slideshow", None)
             else:
                 c.metadata["slideshow"] = {"slide_type": kind}
+        if nb.metadata.get("rise") != RISE_SETTINGS:
+            nb.metadata["rise"] = dict(RISE_SETTINGS)
+            n += 1
         if n:
             nbformat.write(nb, pair.notebook)
             authoring.sync(pair, source="notebook")

@@ -67,3 +67,10 @@ def test_every_section_heading_starts_a_slide(path):
 def test_lecture_pairs_still_agree():
     pairs = [p for p in authoring.find_pairs(ROOT) if p.notebook.parent.name == "notebooks"]
     assert pairs and not [q for p in pairs for q in authoring.pair_problems(p)]
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_lectures_use_an_offline_theme_and_scroll(path):
+    rise = nbformat.read(path, as_version=4).metadata.get("rise", {})
+    # reveal.js's 'simple' default loads web fonts; 'white' ships its fonts with RISE
+    assert rise.get("theme") == "white" and rise.get("scroll") is True, rise
