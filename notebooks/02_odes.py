@@ -345,6 +345,35 @@ ax.legend(fontsize=8, loc="lower left")
 plt.show()
 assert abs(3.0 * (1 - 2 * 1.1) ** 10) > 3 > abs(3.0 * (1 - 2 * 0.9) ** 10)
 
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): drag the step size across the stability limit h = 1 and watch
+# the multiplier 1 - 2h leave [-1, 1]. The figure above is this plot at four fixed h.
+import ipywidgets as widgets
+from IPython.display import display
+
+
+def euler_stability(h=0.9):
+    n_h = int(round(12 / h))
+    t_h = h * np.arange(n_h + 1)
+    y_h = 3.0 * (1 - 2 * h) ** np.arange(n_h + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.linspace(0, 12, 200), 3 * np.exp(-2 * np.linspace(0, 12, 200)), "k-", lw=2,
+            label="exact $3e^{-2t}$")
+    ax.plot(t_h, y_h, "o-", ms=4, lw=0.8, label=f"Euler h = {h:.2f}")
+    verdict = "decays (stable)" if abs(1 - 2 * h) < 1 else "does not decay (unstable)"
+    ax.set(title=f"1 - 2h = {1 - 2 * h:.2f}: Euler {verdict}", xlabel="t", ylabel="y", ylim=(-8, 8))
+    ax.legend(fontsize=8, loc="lower left")
+    plt.show()
+    return abs(y_h[-1])
+
+
+euler_ui = widgets.interactive(
+    euler_stability, h=widgets.FloatSlider(value=0.9, min=0.05, max=1.5, step=0.05, description="step h")
+)
+display(euler_ui)
+assert euler_stability(0.9) < 3 < euler_stability(1.1)  # the lesson the slider shows
+plt.close("all")
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Higher-order explicit methods have larger, but still bounded, stability intervals. From
 # $R(z)$ above, RK4 is stable on the negative real axis down to the root of $|R(z)| = 1$:

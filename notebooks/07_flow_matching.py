@@ -354,6 +354,39 @@ axes[2].plot(ring[:, 0], ring[:, 1], "r+", ms=10)
 plt.tight_layout()
 plt.show()
 
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): move the time t and switch the path family to see the
+# conditional paths carry the start distribution to the eight-point ring. OT and VP start
+# from N(0, I); VE starts from N(x1, sigma_max^2 I), a far wider cloud (the Pitfall of §3).
+import ipywidgets as widgets
+from IPython.display import display
+
+families = {"OT": fm.OTPath(0.1), "VP": fm.VPPath(), "VE": fm.VEPath(0.1, 5.0)}
+x0_w = torch.randn(800, 2, generator=gen(6), dtype=F64)
+x1_w = ring[torch.arange(800) % 8]
+
+
+def path_at(t=0.5, family="OT"):
+    xt = families[family].sample_xt(x0_w, x1_w, min(float(t), 0.999))
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(*xt.T, s=2, alpha=0.5)
+    ax.plot(ring[:, 0], ring[:, 1], "r+", ms=10)
+    ax.set(title=f"{family} path: samples of p_t at t = {t:.2f}", xlim=(-6, 6), ylim=(-6, 6),
+           aspect="equal")
+    plt.show()
+    return float(xt.std())
+
+
+path_ui = widgets.interactive(
+    path_at,
+    t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="time t"),
+    family=widgets.ToggleButtons(options=list(families), description="path"),
+)
+display(path_ui)
+# at t = 1 every family has reached the ring (std about that of the ring points, 2)
+assert all(abs(path_at(1.0, f) - float(ring.std())) < 0.1 for f in families)
+plt.close("all")
+
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Conditional flow matching: CFM = FM + constant (K Theorem 12)

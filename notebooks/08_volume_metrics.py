@@ -406,6 +406,45 @@ ax.set(title="The mapped circle is (nearly) an ellipse\nwith semi-axes σ_i alon
 ax.legend()
 plt.show()
 
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): grow the radius r of the circle around x^c and turn the
+# direction u. Left, data space; right, the exact reverse image phi and its linearisation
+# x^c(0) + r J u. Small r: the two agree and u goes to r sigma along the ellipse; large r: they part.
+import ipywidgets as widgets
+from IPython.display import display
+
+circle_dirs = vol.sample_sphere(400, 2, generator=torch.Generator().manual_seed(8))
+xc0 = vol.reverse_map(v, xc[None], n)[0]
+
+
+def ball(r=0.1, angle=0.0):
+    u = torch.tensor([[math.cos(math.radians(angle)), math.sin(math.radians(angle))]], dtype=F64)
+    pts = torch.cat([xc + r * circle_dirs, xc + r * u])
+    exact = vol.reverse_map(v, pts, n)
+    lin = xc0 + r * torch.cat([circle_dirs, u]) @ J_aug[0].T
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
+    a1.scatter(*pts[:-1].T, s=2)
+    a1.plot(*pts[-1], "r*", ms=12)
+    a1.set(title=f"data space: circle of radius {r:.2f}", aspect="equal")
+    a2.scatter(*exact[:-1].T, s=2, label="exact φ")
+    a2.scatter(*lin[:-1].T, s=2, label="linearised")
+    a2.plot(*exact[-1], "r*", ms=12)
+    a2.set(title="latent space", aspect="equal")
+    a2.legend(fontsize=8)
+    plt.show()
+    return float((exact - lin).norm(dim=1).mean() / r)
+
+
+ball_ui = widgets.interactive(
+    ball,
+    r=widgets.FloatLogSlider(value=0.1, base=10, min=-2.5, max=0, step=0.1, description="radius r"),
+    angle=widgets.FloatSlider(value=0.0, min=0.0, max=360.0, step=15.0, description="direction °"),
+)
+display(ball_ui)
+# the linearisation error relative to r shrinks with r (the lesson of §5)
+assert ball(0.01) < ball(0.5)
+plt.close("all")
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Don't compute what you don't need: full Jacobian versus JVPs
 #
