@@ -1,19 +1,31 @@
-"""Suite-wide pytest hooks: per-notebook execution time, budget and report.
+"""Suite-wide pytest hooks: per-notebook execution time, budget and report; failure
+messages a student can act on.
 
 nbval runs every code cell of a notebook as one test item. We add up the call
 durations of each notebook's items (plus kernel start-up, which nbval charges to the
 first cell's setup) and print a table at the end of the run. A notebook over its budget
 fails the run with a message naming it.
+
+nbval names a cell "Cell 3", counting code cells from 0, which is no number JupyterLab
+shows. A failing cell's report starts with its id and its position among all the
+notebook's cells, counted from 1 as a reader scrolls, and has no ANSI colour codes.
+
+The students' workspace ``my_work/`` (and a student edition built inside the checkout)
+is never collected: answers being worked on are no test of the course.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import torch
+
+collect_ignore = ["my_work", "student-edition", "submissions", "grades"]
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET", "60"))
 _times: dict[str, float] = defaultdict(float)
@@ -68,3 +80,41 @@ def pytest_terminal_summary(terminalreporter):
             f"{', '.join(sorted(_failed_budget))}",
             red=True,
         )
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (the kernel's coloured tracebacks)."""
+    return _ANSI.sub("", text)
+
+
+def notebook_cell_location(item) -> str | None:
+    """Where an nbval item's cell is in its notebook, in JupyterLab's terms, or None
+    for an item that is no notebook cell."""
+    cell = getattr(item, "cell", None)
+    nb = getattr(getattr(item, "parent", None), "nb", None)
+    if cell is None or nb is None:
+        return None
+    cells = list(nb.cells)
+    position = next((i for i, c in enumerate(cells) if c is cell), None)
+    if position is None:
+        return None
+    count = cell.get("execution_count")
+    prompt = f"[{count}]" if count is not None else "[ ]"
+    return (
+        f"{Path(str(item.fspath)).name}: cell id {cell.get('id', '?')!r}, cell "
+        f"{position + 1} of {len(cells)} counting every cell from the top (prompt "
+        f"{prompt} in the saved notebook; nbval's 'Cell {item.cell_num}' counts code "
+        f"cells from 0). In JupyterLab: open the notebook, re-run it top to bottom "
+        f"(Kernel > Restart Kernel and Run All Cells) and save, or restore it with "
+        f"'git checkout -- {item.fspath.relto(str(item.config.rootpath))}'."
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and getattr(item, "cell", None) is not None:
+        where = notebook_cell_location(item)
+        text = strip_ansi(str(report.longrepr))
+        report.longrepr = f"{where}\n\n{text}" if where else text
+    return report

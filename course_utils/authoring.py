@@ -273,7 +273,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> float:
     """Run every cell of ``nb`` in place with the ``python3`` kernel (the current
     environment's), in ``cwd``; return the wall time in seconds."""
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     # One torch thread, as under the test suite (two notebooks side by side on two cores):
     # the stored outputs then match what nbval sees, and run times are the suite's.
@@ -290,6 +290,13 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> float:
         client.execute()
     except CellExecutionError as exc:
         raise AuthoringError(f"a cell failed while executing the notebook:\n{exc}") from None
+    except CellTimeoutError:
+        raise AuthoringError(
+            f"a cell ran longer than {timeout} s (every notebook must run in about a "
+            "minute; is the machine busy?); the notebook was not written"
+        ) from None
+    except DeadKernelError as exc:
+        raise AuthoringError(f"the kernel died while executing the notebook ({exc})") from None
     return time.perf_counter() - t0
 
 

@@ -52,6 +52,8 @@ def _root() -> Path:
 
 def _readme_front_page(readme: str) -> str:
     """The front page: the README's title and introduction plus the sections students need."""
+    # instructors' paragraphs (grading, the student edition) are not for the public site
+    readme = re.sub(r"<!-- instructor -->.*?<!-- /instructor -->", "", readme, flags=re.DOTALL)
     parts = re.split(r"^## ", readme, flags=re.MULTILINE)
     head, sections = parts[0], parts[1:]
     keep = [s for s in sections if s.splitlines()[0].strip() in _SECTIONS_FROM_README]

@@ -5,6 +5,10 @@ notebooks (running cells in the browser must never touch the committed files), a
 drives Debian's Chromium with Playwright (no browser download). Skipped with a visible
 reason when Chromium or Playwright is missing; `.ci/run` installs Chromium.
 
+Everything JupyterLab and the kernels write goes to temporary folders: HOME, the Jupyter
+config, data, runtime, settings and workspaces folders all point into the test's temp
+dir, so a test run never changes the user's own JupyterLab (open tabs, settings).
+
 Screenshots go to ``test-artifacts/browser/`` (printed at the end of each test).
 """
 
@@ -60,6 +64,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _private_jupyter_dirs(work: Path) -> dict[str, str]:
+    """Environment variables that send every file Jupyter writes into ``work``."""
+    dirs = {
+        "HOME": "_home",
+        "JUPYTER_CONFIG_DIR": "_config",
+        "JUPYTER_DATA_DIR": "_data",
+        "JUPYTER_RUNTIME_DIR": "_runtime",
+        "JUPYTERLAB_SETTINGS_DIR": "_settings",
+        "JUPYTERLAB_WORKSPACES_DIR": "_workspaces",
+        "IPYTHONDIR": "_ipython",
+        "MPLCONFIGDIR": "_mpl",
+    }
+    for sub in dirs.values():
+        (work / sub).mkdir(exist_ok=True)
+    return {name: str(work / sub) for name, sub in dirs.items()}
+
+
+def _user_workspace_files() -> dict[str, float]:
+    folder = Path.home() / ".jupyter" / "lab" / "workspaces"
+    return {str(p): p.stat().st_mtime for p in folder.glob("*")} if folder.is_dir() else {}
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on a copy of the course; yields its base URL; always stopped."""
@@ -75,12 +101,7 @@ def lab(tmp_path_factory):
     apputils = work / "_settings" / "@jupyterlab" / "apputils-extension"
     apputils.mkdir(parents=True)
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = dict(
-        os.environ,
-        JUPYTERLAB_SETTINGS_DIR=str(work / "_settings"),
-        JUPYTER_RUNTIME_DIR=str(work / "_runtime"),
-        COURSE_THREADS="1",
-    )
+    env = dict(os.environ, COURSE_THREADS="1", **_private_jupyter_dirs(work))
     port = _free_port()
     cmd = [
         sys.executable,
@@ -345,6 +366,22 @@ def test_exercise_feedback_in_the_browser(lab, browser):
         _shot(page, "exercise_answered")
     finally:
         page.close()
+
+
+def test_jupyterlab_state_stays_in_temporary_dirs(lab, browser):
+    """Opening a notebook saves a workspace: it must land in the temp dir, not in ~."""
+    url, work = lab
+    before = _user_workspace_files()
+    page = _open(browser, url, "notebooks/00_start_here.ipynb")
+    try:
+        # JupyterLab saves the workspace shortly after the layout changes
+        deadline = time.time() + 30
+        while not list((work / "_workspaces").glob("*")) and time.time() < deadline:
+            time.sleep(0.5)
+    finally:
+        page.close()
+    assert list((work / "_workspaces").glob("*")), "JupyterLab saved no workspace in the temp dir"
+    assert _user_workspace_files() == before, "the user's own JupyterLab workspaces changed"
 
 
 def test_a_jupyterlab_edit_reaches_the_text_source(lab, browser):
