@@ -86,12 +86,15 @@ def test_slider_redraws_the_figure(tmp_path):
         for _ in range(4):  # 0.90 -> 1.10, across the stability limit h = 1
             page.keyboard.press("ArrowRight")
             page.wait_for_timeout(300)
-        deadline = time.time() + 60
-        after_src = before_src
-        while time.time() < deadline and after_src == before_src:
+        # wait until the kernel has drawn every update (idle twice in a row), then compare
+        deadline, idle = time.time() + 90, 0
+        while time.time() < deadline and idle < 2:
             page.wait_for_timeout(500)
-            if img.count():
-                after_src = cell.locator(".jp-OutputArea-output img").first.get_attribute("src")
+            status = page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+            )
+            idle = idle + 1 if status == "idle" else 0
+        after_src = cell.locator(".jp-OutputArea-output img").first.get_attribute("src")
         after_val = cell.locator(".widget-readout").first.inner_text()
         shot(page, SHOTS, "02_odes_widget_h_1.10")
         assert before_val.strip() == "0.90" and after_val.strip() == "1.10", (before_val, after_val)
