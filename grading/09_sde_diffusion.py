@@ -67,11 +67,14 @@ QUESTIONS = [
                 "points": 1.5,
                 "expr": (
                     f"(lambda p: [*fp_rhs(p, {_GRID}, 0 * {_GRID} + 1.0, 1.3)[[0, -1]].tolist(),"
-                    f" float((p - {_P}).abs().max())])({_P})"
+                    f" float((p - {_P}).abs().max()),"
+                    # and the interior depends on sigma (zeros or a fixed array do not)
+                    f" float((fp_rhs(p, {_GRID}, 0 * {_GRID} + 1.0, 1.3)[1:-1]"
+                    f" - fp_rhs(p, {_GRID}, 0 * {_GRID} + 1.0, 0.7)[1:-1]).abs().max() > 1e-8)])({_P})"
                 ),
                 "rtol": 0,
                 "atol": 1e-14,
-                "expects": "0 at both ends; p itself left unchanged",
+                "expects": "0 at both ends, interior values that depend on sigma; p itself left unchanged",
             },
         ],
     },
@@ -178,4 +181,9 @@ QUESTIONS = [
             },
         ],
     },
+]
+
+# written questions, graded by hand (course-grade review / merge; docs/GRADING.md)
+MANUAL = [
+    {"id": "q6", "title": "Langevin mixing and the two orders of Euler-Maruyama", "points": 3}
 ]

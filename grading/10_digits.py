@@ -119,7 +119,12 @@ QUESTIONS = [
             {
                 "name": "accuracy of the guided samples at w = 2",
                 "points": 1,
-                "expr": "float(q4_accuracy)",
+                # counted only with a working guided_velocity (a constant is not guidance)
+                "expr": (
+                    "float(q4_accuracy) if bool(torch.allclose(torch.as_tensor(guided_velocity("
+                    "torch.ones(2, 2), torch.zeros(2, 2), 2.0), dtype=torch.float32),"
+                    " torch.full((2, 2), 2.0))) else 0.0"
+                ),
                 "kind": "min",
                 "bound": 0.9,
                 "expects": "at least 90% of the guided samples classified as intended",
@@ -141,7 +146,8 @@ QUESTIONS = [
             {
                 "name": "trained model below 2.9 bits/dim",
                 "points": 2,
-                "expr": "float(q5_bpd)",
+                # an implausibly low value (a constant 0 or 1) counts as a failure here too
+                "expr": "float(q5_bpd) if float(q5_bpd) >= 1.5 else 99.0",
                 "kind": "max",
                 "bound": 2.9,
                 "expects": "q5_bpd <= 2.9 bits/dim on y_test[:100]",
@@ -157,3 +163,6 @@ QUESTIONS = [
         ],
     },
 ]
+
+# written questions, graded by hand (course-grade review / merge; docs/GRADING.md)
+MANUAL = [{"id": "q6", "title": "Hutchinson at d = 64", "points": 3}]

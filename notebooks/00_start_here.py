@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 00 · Start here: from maximum likelihood to flow matching
 #
 # Welcome. This course takes you from **maximum likelihood** to **flow matching** in eight
@@ -20,7 +20,7 @@ import course_utils as cu
 
 device = cu.setup(seed=0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Course map
 #
 # | # | Notebook | What you learn | Time |
@@ -43,7 +43,7 @@ device = cu.setup(seed=0)
 # `course_utils` (imported as `cu`) holds what the notebooks would otherwise repeat: data
 # sets, plots, checks, and the solvers *after* a notebook has taught them.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Three ways to use the course
 #
 # **Self-study.** Read a lecture top to bottom, running each cell (Shift+Enter). Change a
@@ -70,7 +70,7 @@ device = cu.setup(seed=0)
 # runs in a sandboxed process with time and memory limits. See the README's instructor
 # section.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # <a id="weekend-path"></a>
 # ### A weekend path to flow matching
 #
@@ -89,7 +89,7 @@ device = cu.setup(seed=0)
 #
 # Then do the problem sets `exercises/01_mle` and `exercises/07_flow_matching`.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Environment check
 #
 # The next cells print the versions in use, the device, and run a small computation. If
@@ -104,7 +104,7 @@ print(f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__versio
       f"sympy {sympy.__version__}, matplotlib {matplotlib.__version__}")
 print("CUDA available:", torch.cuda.is_available(), "| course device:", device.type)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A two-second smoke test: fit a straight line by gradient descent with autograd and check
 # it against the closed-form least-squares solution. The fitted numbers are seeded, so they
 # are the same on every machine; the timing is not, so that cell only asserts a bound.
@@ -140,7 +140,7 @@ ax.set(title="Smoke test: a line fitted by autograd", xlabel="x", ylabel="y")
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The toy data sets used throughout the course live in `cu.data`; here is what they look like.
 
 # %%
@@ -151,7 +151,7 @@ for ax, name in zip(axes, cu.data.names()):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Notation used in every notebook
 #
 # The source notes use different letters and, more importantly, **different directions of
@@ -197,7 +197,7 @@ for t in (0.0, 0.5, 1.0):
     xt = (1 - (1 - sigma_min) * t) * x0 + t * x1
     print(f"t = {t:.1f}: x_t = {xt.squeeze().tolist()}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. How the notebooks are tested
 #
 # All lectures and solutions are executed by the test suite (`python3 course.py test`): every

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 01 · Maximum likelihood
 #
 # Every generative model in this course — normalizing flows, continuous flows, and the
@@ -58,7 +58,7 @@ def below(err, tol=1e-10):
     return f"< {tol:.0e}"
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Likelihood and log-likelihood
 #
 # A **parametric model** is a family of densities $p(x;\theta)$. Given data
@@ -98,7 +98,7 @@ big = rng.normal(mu_true, sigma_true, size=2000)
 dens = np.exp(-((big - mu_true) ** 2) / (2 * sigma_true**2)) / np.sqrt(2 * np.pi * sigma_true**2)
 print(f"product of 2000 densities = {np.prod(dens)}   sum of their logs = {np.log(dens).sum():.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Argmax invariance, numerically.** On a grid of $\mu$ (with $\sigma$ fixed) we maximise
 # $L$, $\ell$ and three strictly increasing functions of $\ell$. Since $\ell<0$ here,
 # $\ell^3$ and $-1/\ell$ are increasing in $\ell$; $\ell^2$ is *decreasing* for $\ell<0$ and
@@ -121,7 +121,7 @@ print(f"{'sample mean':20s}               {x.mean():.3f}")
 argmaxes = [mus[np.argmax(v)] for v in transforms.values()]
 assert len(set(argmaxes[:5])) == 1 and argmaxes[5] != argmaxes[0]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The likelihood surface over both parameters has a single peak. The figure shows the
 # contours of $\ell(\mu,\sigma)$ for our 20 points, the maximiser (computed in section 2)
 # and the true parameters, which differ from it because 20 points carry sampling noise.
@@ -150,7 +150,7 @@ axes[1].legend()
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The Gaussian MLE: SymPy, then autograd
 #
 # Setting the **score** (the gradient of $\ell$) to zero gives the candidates for the
@@ -184,7 +184,7 @@ H = sp.simplify(sp.hessian(ellN, (mu_s, s)).subs(solN))
 print("Hessian at the solution:", H)
 # N S_2 - S_1^2 = N Σ (x_i - x̄)^2 > 0 for non-constant data, so both diagonal entries are < 0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # R parametrises by $\sigma$ instead of $\sigma^2$ and finds $\hat\sigma=\sqrt{\hat\sigma^2}$.
 # This is the **invariance of the MLE under reparametrisation**: if $\eta=g(\theta)$ with
 # $g$ a bijection, then $\hat\eta=g(\hat\theta)$, because the likelihood takes the same set
@@ -197,7 +197,7 @@ ell_sigma = ellN.subs(s, sigma_s**2)
 print("sigma_hat =", sol_sigma[sigma_s])
 print("sigma_hat**2 - s_hat =", sp.simplify(sol_sigma[sigma_s] ** 2 - solN[s]))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Numerical maximisation with autograd.** For models without a closed form we maximise
 # $\ell$ numerically. We optimise $(\mu,\log\sigma)$ so that $\sigma>0$ needs no
 # constraint, let torch compute the gradient, and use L-BFGS, a quasi-Newton method that
@@ -239,7 +239,7 @@ lv2 = torch.zeros((), dtype=torch.float64, requires_grad=True)
 cu.mle.fit_mle(lambda: -cu.mle.gaussian_log_likelihood(x_t, mu2, lv2.exp()), [mu2, lv2])
 print(f"cu.mle.fit_mle:    mu = {mu2.item():.8f}  sigma² = {lv2.exp().item():.8f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The MLE of the variance is biased
 #
 # $\hat\sigma^2$ uses $\hat\mu$, which is fitted to the same data and is therefore closer
@@ -281,7 +281,7 @@ ax.set(xscale="log", xlabel="sample size N", ylabel="mean estimate / true σ²",
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Loss functions are negative log-likelihoods
 #
 # **Gaussian noise gives squared error.** If $y_i=f_\theta(x_i)+\varepsilon_i$ with
@@ -321,7 +321,7 @@ ratios = [ell_line(t) / sse(t) for t in thetas_4]  # constant iff ℓ ∝ SSE
 assert np.ptp(offsets) < 1e-9, "ℓ + SSE/(2σ²) must not depend on θ"
 assert np.ptp(ratios) > 0.1, "ℓ / SSE would be constant if ℓ were proportional to the SSE"
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** <a id="ell-vs-sse"></a> *Common mistake:* "with Gaussian noise the log-likelihood is proportional to
 # > the sum of squared errors, $\ell(\theta)\propto\sum_i(y_i-f_\theta(x_i))^2$, so maximum
 # > likelihood maximises (or, with the sign fixed by hand, minimises) the SSE." Both halves
@@ -344,7 +344,7 @@ for scale, value in zip((1, 10, 100), sse_far, strict=True):
     print(f"SSE at {scale:3d}·θ_LS + (0, 5): {value:12.1f}  (the objective 'maximise the SSE' keeps growing)")
 assert sse_far[0] < sse_far[1] < sse_far[2] and sse(theta_ls) < min(sse(t) for t in thetas_4)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Bernoulli labels give binary cross-entropy** (M §3.2 is empty; here is its content).
 # For $y_i\in\{0,1\}$ with $P(y_i=1)=\pi_i$, $p(y_i)=\pi_i^{y_i}(1-\pi_i)^{1-y_i}$, so
 #
@@ -390,7 +390,7 @@ freq = torch.bincount(y_c, minlength=K) / 300
 print("softmax(fitted logits):", np.round(torch.softmax(logits, 0).detach().numpy(), 4),
       "  class frequencies:", np.round(freq.numpy(), 4))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The linear-Gaussian model: least squares, and when it breaks
 #
 # Data $y\in\mathbb R^N$, a design matrix $X\in\mathbb R^{N\times p}$ (rows $x_i^\top$),
@@ -439,7 +439,7 @@ print(f"|GLS - whitened lstsq|_max      {below(np.abs(beta_gls - beta_white).max
 print(f"|autograd score - formula|_max  {below(np.abs(b_rand.grad.numpy() - score_formula).max())}")
 print(f"|score at GLS|_max              {below(np.abs(b_hat.grad.numpy()).max())}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **When does $\hat\beta$ exist?** $X^\top\Sigma^{-1}X$ is $p\times p$ with rank equal to
 # $\operatorname{rank}X\le\min(N,p)$. It is invertible exactly when $X$ has full column
 # rank $p$, which **requires $N\ge p$** (at least as many observations as parameters) and
@@ -453,12 +453,12 @@ for n_small in (2, 3, 5, 40):
     print(f"{n_small:2d}   {p}        {r}               {r == p}")
     assert (r == p) == (n_small >= p)  # here the columns are in general position
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With $N=2<p=3$ the matrix has rank 2 and is singular; from $N=p=3$ on it is invertible.
 # (M eq. (1.43) prints the condition the wrong way round, "$n<p$": see
 # [ERRATA](../docs/ERRATA.md).)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **More parameters than data ($p>N$): the minimum-norm solution.** If $X$ has full *row*
 # rank $N<p$, the system $X\beta=y$ has infinitely many solutions, an affine subspace of
 # dimension $p-N$. Every one of them has zero residual and therefore attains the largest
@@ -496,7 +496,7 @@ for lam in (1e-1, 1e-2, 1e-4, 1e-6):
     print(f"λ = {lam:.0e}: |β_ridge - β+|_max = {np.abs(b_lam - beta_mn).max():.1e}")
 assert np.abs(b_lam - beta_mn).max() < 1e-4
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** <a id="min-norm-sigma"></a> *Common mistake:* "for $p>N$, weight the minimum-norm solution by the noise
 # > covariance, as GLS does for $N>p$: $\hat\beta=\Sigma^{-1}X^\top(X\Sigma^{-1}X^\top)^{-1}y$."
 # > This does not even type-check: $\Sigma^{-1}$ is $N\times N$ and $X^\top$ is $p\times N$,
@@ -533,12 +533,12 @@ c = np.linalg.solve(B.T @ Omega @ B, -B.T @ Omega @ beta_mn)
 print(f"interpolates: |X β_Ω - y| {below(np.linalg.norm(Xw @ beta_omega - yw))};"
       f"  |β_Ω - argmin over null space|_max {below(np.abs(beta_omega - (beta_mn + B @ c)).max())}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The passage from the $N\times N$ form $X^\top(XX^\top)^{-1}$ to the $p\times p$ forms of
 # GLS and ridge is the Woodbury identity, derived and checked (with the sign that is easy
 # to get wrong) in notebook 04, [§6 Sherman–Morrison and Woodbury](04_svd.ipynb#woodbury-sign).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Rank-deficient tall designs.** $N\ge p$ is necessary but not sufficient: a duplicated
 # (or collinear) column makes $X^\top X$ singular even with many data points. The
 # maximisers again form an affine set, and `pinv` picks the one with the smallest norm,
@@ -555,7 +555,7 @@ print("another solution", np.round(shifted, 4), f" |β| = {np.linalg.norm(shifte
       f"  same fit: {np.allclose(Xd @ shifted, Xd @ beta_pinv)}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. MAP with a Gaussian prior is ridge regression
 #
 # Bayes' rule turns a prior $p(\beta)$ and the likelihood into the posterior
@@ -603,14 +603,14 @@ beta_ml = np.linalg.lstsq(Phi, y_tr, rcond=None)[0]
 print(f"|β_MLE| = {np.linalg.norm(beta_ml):.2f}  vs  |β_MAP| = {np.linalg.norm(beta_map):.2f}  (the prior shrinks)")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The log-posterior is *minus* half the ridge loss, up to a constant, so the MAP estimate
 # **minimises** $\frac{1}{\sigma^2}\|y-X\beta\|^2+\frac{1}{\tau^2}\|\beta\|^2$. Writing it with a
 # plus sign and "maximising" is the mistake of [the Pitfall in section 4](#ell-vs-sse), with a
 # penalty added: the objective then has no maximiser. (M eq. (3.13) prints it so: see
 # [ERRATA](../docs/ERRATA.md).)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Bayesian linear regression: the whole posterior *(optional)*
 #
 # M §4.2 stops at Bayes' formula. Here is the rest. With prior $\beta\sim\mathcal N(m_0,S_0)$
@@ -694,7 +694,7 @@ axes[1].legend(loc="lower right", fontsize=8)
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The band is narrow near the data and widens where there are none (the data cover
 # $x\in[-1,1]$; the figure extends to $\pm1.4$). The inner band is the uncertainty about the
 # function itself and shrinks as $N$ grows; the outer band adds the irreducible noise
@@ -702,7 +702,7 @@ plt.show()
 # $\tau^2$ and noise $\sigma^2$ were fixed; choosing them by maximising the evidence is
 # "type-II maximum likelihood", beyond this notebook.)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. How good is the MLE? Fisher information, asymptotics, Cramér–Rao *(optional)*
 #
 # For one observation, the **score** is $s(\theta;x)=\partial_\theta\log p(x;\theta)$; it has
@@ -739,7 +739,7 @@ print("-E[∂² log p / ∂λ²]   =", sp.simplify(sp.integrate(-sp.diff(logp, l
 N_e, T = sp.symbols("N T", positive=True)
 print("λ̂ =", sp.solve(sp.Eq(N_e / lam_s - T, 0), lam_s)[0], "= 1 / x̄")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So $I(\lambda)=1/\lambda^2$ and the theory predicts $\hat\lambda\approx\mathcal
 # N(\lambda_0,\lambda_0^2/N)$. We simulate 20 000 data sets for each $N$ and compare the mean,
 # the scaled variance $N\operatorname{Var}(\hat\lambda)$ (target $1/I=\lambda_0^2=4$) and the
@@ -776,7 +776,7 @@ axes[0].legend()
 fig.suptitle("sampling distribution of the exponential-rate MLE vs the normal with Fisher variance", y=1.03)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Cramér–Rao needs unbiasedness.** For Gaussian data the Fisher information matrix of
 # $(\mu,\sigma^2)$ per observation is $\operatorname{diag}\big(1/\sigma^2,\,1/(2\sigma^4)\big)$, so
 # every unbiased estimator of $\sigma^2$ from $N$ points has $\operatorname{Var}\ge2\sigma^4/N$
@@ -797,7 +797,7 @@ print(f"Var(σ̂², MLE)       sim {v_mle.var():.3f}   theory {2 * (N - 1) * sig
 print(f"MSE(s²) = {np.mean((v_unb - sig2) ** 2):.3f}   MSE(σ̂²) = {np.mean((v_mle - sig2) ** 2):.3f}")
 assert v_mle.var() < crb < v_unb.var()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "the MLE is consistent, $\lim_N\hat\theta_N=\theta$;
 # > normal, $\hat\theta_N\sim\mathcal N(0,I(\theta))$; and efficient,
 # > $\operatorname{Var}(\hat\theta)\ge1/I(\theta)$." Each part needs a correction.
@@ -813,7 +813,7 @@ assert v_mle.var() < crb < v_unb.var()
 # > the biased $\hat\sigma^2$ has variance *below* the bound, which a bound valid for all
 # > estimators would forbid. *(M §4.1.)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. The bridge: maximum likelihood minimises $\mathrm{KL}(p_{\text{data}}\,\|\,p_\theta)$
 #
 # Write $\hat p$ for the empirical distribution of the data. The average log-likelihood is an
@@ -852,7 +852,7 @@ H_hat = -np.sum(p_hat * np.log(p_hat))
 print(f"max |ℓ/N + H(p̂) + KL(p̂‖p_θ)| over the grid {below(np.abs(avg_ll + H_hat + kl).max())}")
 print(f"argmax ℓ = {thetas[np.argmax(avg_ll)]:.4f}   argmin KL = {thetas[np.argmin(kl)]:.4f}   x̄/5 = {rolls.mean() / 5:.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Forward vs reverse KL.** KL is not symmetric. Fitting a single Gaussian $q$ to a
 # bimodal $p$ by the forward $\mathrm{KL}(p\|q)$ (maximum likelihood) matches the mean and
 # variance of $p$ and covers both modes (set the gradient to zero: the solution is moment
@@ -890,7 +890,7 @@ ax.set(xlim=(-6, 6), xlabel="x", ylabel="density", title="Gaussian fits to a mix
 ax.legend(fontsize=8)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 10. KL, total variation, Wasserstein and Pinsker's inequality *(optional)*
 #
 # Three ways to compare distributions $P,Q$ with densities $p,q$ (M §10.1):
@@ -952,7 +952,7 @@ for mu_q in (0.1, 0.5, 1.0, 2.0, 4.0):
     assert abs(kl_q - kl_c) < 1e-8 and abs(tv_q - tv_c) < 1e-8 and abs(w1_q - mu_q) < 1e-8
     assert abs(w1_s - mu_q) < 0.1 and tv_c <= np.sqrt(kl_c / 2)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Is the constant in Pinsker's inequality right?** M states
 # $\|p-q\|_{TV}\le\sqrt{\tfrac12\mathrm{KL}(p\|q)}$ with $\|p-q\|_{TV}=\tfrac12\int|p-q|$: that is
 # **correct**, and the constant cannot be improved. The next cell (1) checks it on 20 000
@@ -979,7 +979,7 @@ assert np.all(tv5 <= np.sqrt(kl5 / 2)) and np.mean(l1 > np.sqrt(kl5 / 2)) > 0.5
 assert np.all(l1 <= np.sqrt(2 * kl5) + 1e-12)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "Pinsker's inequality is $\int|p-q|\le\sqrt{\tfrac12\mathrm{KL}}$"
 # > — taking the constant $\tfrac12$ from one source and the $L^1$ norm (no factor
 # > $\tfrac12$) from another. The constant depends on two conventions that sources mix: TV
@@ -991,7 +991,7 @@ assert np.all(l1 <= np.sqrt(2 * kl5) + 1e-12)
 # > and the cell asserts it), while the two correct forms hold for all of them. M states
 # > the first form, with TV defined with the $\tfrac12$, and is right. *(M §10.1.)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Wasserstein is an infimum over couplings.** For distributions on finitely many points
 # the optimisation over couplings $\gamma_{jk}\ge0$ with row sums $p$ and column sums $q$ is
 # a linear program. We solve it with `scipy.optimize.linprog`, compare with the CDF formula,
@@ -1016,13 +1016,13 @@ self_inf, self_sup = coupling_cost(pa, pa, pts), coupling_cost(pa, pa, pts, sens
 print(f"'distance' of pa to itself: inf over couplings = {self_inf:.4f},  sup over couplings = {self_sup:.4f}")
 assert abs(self_inf) < 1e-9 and self_sup > 1.0  # only the infimum gives d(P, P) = 0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With the supremum the "distance" of a distribution to itself is positive (1.6 above: the
 # worst coupling moves mass as far as possible), so it would not be a distance at all. The
 # definition is $W_p(P,Q)=\big(\inf_{\gamma\in\Gamma(P,Q)}\int\|x-y\|^p\,
 # d\gamma(x,y)\big)^{1/p}$, with the power $1/p$ applied to the whole infimum.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **What each distance sees.** Move a small mass $\varepsilon$ far away, to $x=M$. TV and KL
 # register only *how much* mass moved, $W_1$ also *how far* — which is why M notes that TV
 # cannot control moments while Wasserstein distances can. If the supports do not overlap,
@@ -1040,7 +1040,7 @@ for shift in (0.5, 5.0):  # point masses δ_0 and δ_shift on the points (0, shi
     print(f"δ_0 vs δ_{shift}: TV = {cu.mle.total_variation(d0, d1):.1f}, KL = {cu.mle.kl_divergence(d0, d1)},"
           f" W1 = {cu.mle.wasserstein1_1d([0.0, shift], [0.0, shift], d0, d1):.1f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * The likelihood is the density of the observed data as a function of the parameters; we

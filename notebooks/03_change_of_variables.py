@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 03 · Change of variables: densities under transformations
 #
 # If you push samples $z\sim p_Z$ through a map $x=g(z)$, what is the density of $x$? The
@@ -65,7 +65,7 @@ def integrate_1d(log_prob, lo, hi, n=20_000):
     return float(log_prob(xs).exp().sum() * h)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. One dimension: $X = 2Z + 3$
 #
 # Let $Z\sim\mathcal N(0,1)$ with density $\varphi$ and CDF $\Phi$, and $X=g(Z)=2Z+3$. The
@@ -88,7 +88,7 @@ normal_3_2 = sp.exp(-((x - 3) ** 2) / (2 * 2**2)) / sp.sqrt(2 * sp.pi * 2**2)
 print("p_X(x) =", sp.simplify(p_X))
 print("p_X - N(3, 2^2) pdf simplifies to", sp.simplify(p_X - normal_3_2))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The general 1-D formula.** For a differentiable, strictly monotone $g$ with
 # differentiable inverse: if $g$ increases, $F_X(x)=F_Z(g^{-1}(x))$; if it decreases,
 # $F_X(x)=1-F_Z(g^{-1}(x))$. Differentiating both cases gives one formula with an absolute
@@ -115,7 +115,7 @@ print("formula without |.|: ", sp.simplify(p_no_abs))
 print("formula with |.|:    ", sp.simplify(p_abs))
 print("integral over x < 3 of the CDF answer:", sp.integrate(p_cdf, (x, -sp.oo, 3)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the numerical check that every density in this notebook gets: it must **integrate to
 # 1** on a grid, and it must **match a histogram** of pushed-forward samples. We measure the
 # match with the total-variation distance between the histogram and the density's bin
@@ -178,7 +178,7 @@ print(f"TV(histogram, p_X) = {cov.histogram_tv(xs_samples, log_p_x, lim, bins):.
       f"   (sampling noise ~ {noise:.3f})")
 print(f"TV(histogram, wrong density) = {cov.histogram_tv(xs_samples, log_p_wrong, lim, bins):.3f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The wrong density still integrates to 1 (it is a density, just not the right one): its two
 # errors, the wrong inverse $x-3$ instead of $(x-3)/2$ and the missing Jacobian factor
 # $\tfrac12$, cancel in the total mass. So the integral alone cannot catch *this* mistake;
@@ -197,7 +197,7 @@ ax.set(title="X = 2Z + 3: formula against samples", xlabel="x", ylabel="density 
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The $d$-dimensional formula, its log form and push-forward notation
 #
 # Let $g:U\to V$ ($U,V\subseteq\mathbb R^d$ open) be a **diffeomorphism**: a bijection that is
@@ -229,7 +229,7 @@ plt.show()
 # bijectivity is global (section 4 breaks it), the determinant condition is pointwise
 # (the next cell breaks it).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** <a id="cube-not-diffeomorphism"></a> *Common mistake:* "a diffeomorphism
 # > is a differentiable bijection; so its inverse is differentiable too, and
 # > $\det J_g\ne0$ everywhere." Both conclusions fail under that definition.
@@ -253,7 +253,7 @@ print("difference quotient of g^-1 at 0, h = 1e-3, 1e-6, 1e-9:", [f"{q:.3g}" for
 assert sp.diff(z**3, z).subs(z, 0) == 0 and sp.limit(sp.diff(g3_inv, xp), xp, 0, "+") == sp.oo
 assert quotients[0] < quotients[1] < quotients[2] and quotients[2] > 1e5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # What does this do to the density of $X=Z^3$? The formula gives
 # $p_X(x)=\varphi(x^{1/3})\,/\,(3\,|x|^{2/3})$ for $x\ne0$: it is **unbounded at 0** and the
 # forward form $p_Z(z)/|g'(z)|$ divides by zero at $z=0$. Here the damage is confined to a
@@ -293,7 +293,7 @@ ax.set(ylim=(0, 3), title="X = Z^3: a smooth bijection whose inverse is not diff
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. A linear map in 2-D: $x = Az$ with $A=\begin{pmatrix}2&1\\1&3\end{pmatrix}$
 #
 # R's worked example: $x_1=2z_1+z_2$, $x_2=z_1+3z_2$. For a linear map the Jacobian is the
@@ -335,7 +335,7 @@ print(f"TV(histogram, p_X) = {cov.histogram_tv(x_lin, log_p_lin, 10.0, bins=30):
       f"   (sampling noise ~ {0.5 * math.sqrt(2 * 30 * 30 / (math.pi * 50_000)):.3f} at most)")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The ellipse of equal density.** $\log p_X(x)$ depends on $x$ only through $|A^{-1}x|$,
 # so the level set $\{x: |A^{-1}x|=c\}$ is the image $A\cdot\{z:|z|=c\}$ of a circle. Write
 # the SVD $A=USV^\top$ ($U,V$ orthogonal, $S=\mathrm{diag}(\sigma_1,\sigma_2)$,
@@ -386,7 +386,7 @@ U_B, S_B, E_B = ellipse_report(B, "B")
 cos_eig_u1 = [abs(float(E_B[:, k] @ U_B[:, 0])) / float(E_B[:, k].norm()) for k in range(2)]
 assert max(cos_eig_u1) < 0.99 and abs(float(E_B[:, 0] @ E_B[:, 1])) > 0.1  # not axes, not orthogonal
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # For $A$ the eigenvectors coincide with the singular vectors ($|\cos|=1$ and $0$). For $B$
 # the longest radius of the equal-density ellipse lies along $u_1$ exactly, while neither
 # eigenvector of $B$ is an axis. The figure shows the contours of both densities with the
@@ -408,7 +408,7 @@ for ax, M, U, S, E, name in ((axes[0], A, U_A, S_A, E_A, "A (symmetric)"),
     ax.legend(loc="lower right", fontsize=8)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "the push-forward of $\mathcal N(0,I)$ by a matrix $A$
 # > is an elliptical Gaussian stretched along the **eigenvectors** of $A$." That holds for a
 # > symmetric $A$ only. In general the axes of the equal-density ellipses are the **left
@@ -420,7 +420,7 @@ plt.show()
 # > has no real eigenvectors at all, yet it maps the circle to a circle.) *(R, 2-D linear
 # > example, which uses a symmetric $A$.)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A non-linear map: $x_1 = 2z_1 + \sin z_2,\ x_2 = z_2^2$ *(optional)*
 #
 # R's "non-linear extension". Its Jacobian depends on the point:
@@ -448,7 +448,7 @@ print("autograd Jacobian == SymPy Jacobian at 8 points:", torch.allclose(J_auto,
 print("autograd log|det J| == log|4 z2|:",
       torch.allclose(cov.log_abs_det_jacobian(g_nl, z_pts), torch.log(4 * z_pts[:, 1].abs()), atol=1e-13))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Where is it invertible?** Locally, wherever $\det J_g=4z_2\ne0$: off the line $z_2=0$.
 # On that line the map **folds** the plane: $\det J=0$, the formula would divide by zero,
 # and $\log|\det J|=-\infty$. Globally, the map is **not injective**: $z_2$ and $-z_2$ give the
@@ -463,7 +463,7 @@ print("g(z)       =", g_nl(zz).numpy().round(4), "\ng(z twin)  =", g_nl(zz_twin)
 print("log|det J| on the fold z2 = 0:", float(cov.log_abs_det_jacobian(g_nl, torch.tensor([[0.3, 0.0]]))[0]))
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** <a id="folding-map"></a> *Common mistake:* "any smooth map with a
 # > computable $\log|\det J_g|$ can serve as a flow layer: here $\log|\det J_g|=\log|4z_2|$,
 # > so $\log p_X(x)=\log p_Z(z)-\log|4z_2|$." This map is **not** a change of variables on
@@ -475,7 +475,7 @@ print("log|det J| on the fold z2 = 0:", float(cov.log_abs_det_jacobian(g_nl, tor
 # > (both asserted), while the two repairs integrate to 1. *(R, "non-linear extension" of
 # > the 2-D example, presented as flows handling "local stretching/compression".)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Repairing it.** Restrict the domain to $U=\mathbb R\times(0,\infty)$. On $U$ the map is a
 # bijection onto $V=\mathbb R\times(0,\infty)$ with inverse
 # $z_2=\sqrt{x_2},\ z_1=\tfrac12(x_1-\sin\sqrt{x_2})$, it is $C^\infty$ and $\det J_g=4z_2>0$:
@@ -565,7 +565,7 @@ fig.colorbar(im, ax=axes, label="density $p_X$ (1 / unit area), clipped at 0.25"
 fig.suptitle("x = (2 z1 + sin z2, z2^2): histogram (left) and the two correct densities")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Box–Muller as a change of variables *(optional)*
 #
 # M's example: $u=(u_1,u_2)\sim\nu=\mathrm{Unif}(0,1)^2$ and
@@ -623,7 +623,7 @@ print(f"TV(Box-Muller samples, density) = {cov.histogram_tv(z_bm, log_p_bm, 4.0,
       f"same for torch.randn samples (reference) = {cov.histogram_tv(z_ref, log_p_bm, 4.0, bins=30):.3f}; "
       f"noise level ~ {0.5 * math.sqrt(2 * 900 / (math.pi * 100_000)):.3f} at most")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "from
 # > $\int\pi(f(u))\,|\det J_f(u)|\,du=\int\nu(u)\,du$, cancel the integrals to get
 # > $\pi(f(u))\,|\det J_f(u)|=\nu(u)$." Equal integrals over the whole space do **not** give
@@ -649,7 +649,7 @@ print("but pointwise pi~(f(u)) |det J_f(u)| =", lhs(u_pts).exp().numpy().round(4
 assert abs(mass_wrong - 1) < 1e-3 and torch.allclose(lhs(u_pts).exp(), 2 * u_pts[:, 0])
 print("edge u1 = 1 collapses to the origin:", box_muller(torch.tensor([[1.0, 0.2], [1.0, 0.7]])).abs().max().item() == 0.0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Composition: log-determinants add
 #
 # R's two-step example: a shear $h=(z_1,\ z_2+az_1)$ ($\det=1$) followed by a scale and shift
@@ -668,7 +668,7 @@ parts = cov.log_abs_det_jacobian(g1, z_pts) + cov.log_abs_det_jacobian(g2, g1(z_
 print(f"log|det J_g| = {whole[0]:.4f} at every point: {torch.allclose(whole, whole[0].expand(5))}; "
       f"sum over layers {parts[0]:.4f}; log(s1 s2) = {math.log(s1 * s2):.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * For a diffeomorphism $g$ and $x=g(z)$:

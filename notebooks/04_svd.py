@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 04 · The singular value decomposition and the numerical linear algebra behind flows
 #
 # Flows move probability mass with maps whose Jacobians we have to multiply, invert and take
@@ -51,7 +51,7 @@ import scipy.linalg
 torch.set_default_dtype(torch.float64)  # every comparison below is against exact values
 L = cu.linalg  # the helpers this notebook ends up putting in the package
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Definitions: singular values from the eigenvalues of $A^\top A$
 #
 # Let $A\in\mathbb R^{m\times n}$. The matrix $A^\top A\in\mathbb R^{n\times n}$ is symmetric,
@@ -82,7 +82,7 @@ print("sqrt, descending                  :", np.round(sigma_from_eig.numpy(), 4)
 print("torch.linalg.svdvals(A)           :", np.round(sigma_svd.numpy(), 4))
 assert torch.allclose(sigma_from_eig, sigma_svd, atol=1e-12)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "$A^\top A$ is symmetric, so its eigenvalues are
 # > positive." Symmetry gives only **real** eigenvalues (the symmetric matrix in the next
 # > cell has a negative one). What makes the eigenvalues of $A^\top A$ non-negative is
@@ -104,7 +104,7 @@ print("the other two are zero up to round-off (|lambda| < 1e-12 lambda_1):",
       bool(lam_B[2:].abs().max() < 1e-12 * lam_B[0]))
 assert torch.linalg.eigvalsh(S_sym).min() < 0 and lam_B[2:].abs().max() < 1e-12 * lam_B[0]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Rank
 #
 # The rank of $A$ is the number of **non-zero singular values**. Reason: $\ker A=\ker A^\top A$
@@ -120,7 +120,7 @@ print("singular values of B:", np.round(s_B.numpy(), 4))
 print("rank from singular values:", int((s_B > tol).sum()),
       "| torch.linalg.matrix_rank:", int(torch.linalg.matrix_rank(B)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "the dimension of the kernel of $A$ is the number of its
 # > zero eigenvalues, so the rank is the number of non-zero eigenvalues." True for symmetric
 # > (more generally diagonalisable) $A$, false in general: the nilpotent
@@ -137,7 +137,7 @@ print("rank of N             :", int(torch.linalg.matrix_rank(N)))
 assert torch.linalg.eigvals(N).abs().max() == 0 and int(torch.linalg.matrix_rank(N)) == 1
 assert int((torch.linalg.svdvals(N) > 1e-12).sum()) == 1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Computing $U$ and $V$ (M, Theorem 1)
 #
 # The full SVD is $A=U\Sigma V^\top$ with $U\in\mathbb R^{m\times m}$ and
@@ -166,7 +166,7 @@ Sigma[:3, :3] = torch.diag(sigma)
 print("U orthogonal      :", bool(torch.allclose(U.T @ U, torch.eye(5), atol=1e-12)))
 print("U Sigma V^T == A  :", bool(torch.allclose(U @ Sigma @ V.T, A, atol=1e-12)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now compare with the library. The singular values agree, but the vectors may not:
 # $(u_i,v_i)$ and $(-u_i,-v_i)$ give the same $A$, so each pair is only defined up to a
 # sign (and for a repeated $\sigma_i$, up to a rotation inside its eigenspace; the columns
@@ -190,7 +190,7 @@ print("after canonical_signs, U[:, :3] :", bool(torch.allclose(U1[:, :k], U2[:, 
 print("U[:, 3:] spans the same space   :",
       bool(torch.allclose(U1[:, k:] @ U1[:, k:].T, U2[:, k:] @ U2[:, k:].T, atol=1e-10)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # `cu.linalg.svd_via_eig` packages these steps (with a rank tolerance and the sign
 # convention) for later notebooks. It is a teaching construction, not how libraries compute
 # the SVD, because forming $A^\top A$ **squares the condition number**: its round-off is
@@ -210,7 +210,7 @@ rel = lambda S: ((S - true_sigma).abs() / true_sigma)
 print("within 1% of the truth:  via A^T A", (rel(S_eig) < 1e-2).tolist(),
       "| library", (rel(S_svd) < 1e-2).tolist())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Geometry: rotate, stretch, rotate
 #
 # Read $Ax=U\Sigma V^\top x$ right to left: $V^\top$ rotates (or reflects) the input so that
@@ -243,7 +243,7 @@ plt.show()
 print("sigma =", np.round(s2.numpy(), 4))
 print("A v_i == sigma_i u_i:", bool(torch.allclose(A2 @ Vh2_.T, U2_ * s2, atol=1e-12)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### $|\det A|=\prod_i\sigma_i$: the volume factor
 #
 # $\det U,\det V=\pm1$, so $|\det A|=|\det U|\,|\det\Sigma|\,|\det V^\top|=\prod_i\sigma_i$
@@ -267,7 +267,7 @@ print(f"area of the mapped circle (400-gon) = {polygon_area(ellipse):.4f}")
 print(f"pi * sigma_1 * sigma_2              = {torch.pi * s2.prod().item():.4f}")
 print(f"pi * |det A|                        = {torch.pi * abs(torch.linalg.det(A2).item()):.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Low-rank approximation (Eckart–Young)
 #
 # Write the SVD as a sum of rank-one pieces, $A=\sum_i\sigma_iu_iv_i^\top$, and keep the
@@ -318,7 +318,7 @@ axes[4].legend()
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The square is a rank-one block and the stripes are rank two
 # ($\sin(a+b)=\sin a\cos b+\cos a\sin b$), so they appear after a few terms; the disc
 # needs about as many terms as it has distinct rows; the thin diagonal ridge is the
@@ -326,7 +326,7 @@ plt.show()
 # error curve is exactly the tail sum of $\sigma_i^2$: that is a property of the SVD, not
 # of this image.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The spiked Wigner model: a signal hidden in noise *(optional)*
 #
 # M §1.1.3 plants a rank-one signal $x x^\top$ in a symmetric noise matrix and asks whether
@@ -357,7 +357,7 @@ print("x x^T x x^T == |x|^2 x x^T:", bool(torch.equal(xxT @ xxT, (xs_ @ xs_) * x
       "| eigenvalue along x:", f"{(xs_ @ xxT @ xxT @ xs_ / (xs_ @ xs_)).item():.1f}", "= |x|^4 =", f"{(xs_ @ xs_).item() ** 2:.1f}")
 assert (EWtW.diagonal() - (n_small + 1)).abs().max() < 0.3  # E[(W^T W)_ii] = 2 + (n - 1) = n + 1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "in expectation the noise averages out,
 # > $\mathbb E[Y^\top Y]=\lambda^2\|x\|^2xx^\top+\sigma^2 I$ has $x$ as its top eigenvector,
 # > so the top eigenvector of $Y$ finds the signal." Two things go wrong. First, $\sigma^2$
@@ -407,7 +407,7 @@ for ax, lam_ in zip(axes, (0.5, 2.0), strict=True):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the phase transition: the squared overlap $(v_1^\top x)^2/n$ between the top
 # eigenvector of $Y$ and the planted signal, averaged over 30 draws, for three sizes,
 # against the BBP prediction; the last row is the standard error of the mean for the largest
@@ -455,7 +455,7 @@ ax.set(title="Spiked Wigner: top eigenvector versus planted signal",
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Below $\lambda=1$ the overlap shrinks as $n$ grows (it is of order $1/n$). Above it the
 # averages for $n=400$ agree with $1-1/\lambda^2$ within a few standard errors (at
 # $\lambda=1.25$: $0.349\pm0.021$ against $0.360$, asserted in the cell); at $n=50$ the
@@ -466,7 +466,7 @@ plt.show()
 # eigenvalue tells you which side you are on: it leaves the bulk edge $2$ only when
 # $\lambda>1$.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Matrix calculus, checked with autograd
 #
 # Conventions (M §1.2). For a scalar $\phi(x)$, M writes $\partial\phi/\partial x$ as a
@@ -513,7 +513,7 @@ for name, (auto, formula) in checks.items():
 wrong = {name for name, (auto, formula) in checks.items() if not torch.allclose(auto, formula, atol=1e-10)}
 assert wrong == {"(1.21') ... = 2 M x ? (only if M = M^T)", "(1.23') ... = a b^T ?"}
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "$\partial(a^\top M^\top b)/\partial M=ab^\top$, just as
 # > $\partial(a^\top Mb)/\partial M=ab^\top$." Since $a^\top M^\top b=b^\top M a$, the rule (1.22)
 # > with $a$ and $b$ swapped gives **$ba^\top$**, the transpose. *Check (cell above):* autograd
@@ -524,7 +524,7 @@ assert wrong == {"(1.21') ... = 2 M x ? (only if M = M^T)", "(1.23') ... = a b^T
 # > indices, differentiate one entry, reassemble, then check with autograd. *(M §1.2,
 # > eq. (1.23), which prints "$b\,a$": see [ERRATA](../docs/ERRATA.md).)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Problem 1 (M): back-propagation through a two-layer network
 #
 # $$\mathcal L=(y-\hat y)^2,\qquad \hat y=\frac1N\sum_{i=1}^N a_i\,\sigma(z_i),\qquad z_i=w_i^\top x+b_i .$$
@@ -569,7 +569,7 @@ for name in params:
     err = (params[name].grad - grads_hand[name]).abs().max().item()
     print(f"dL/d{name}: hand-derived == autograd: {err < 1e-12}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Sherman–Morrison and Woodbury: updating an inverse
 #
 # If $A^{-1}$ is known and $A$ changes by a rank-one term, the new inverse is a rank-one
@@ -611,7 +611,7 @@ print(f"Woodbury with '-'       : max error < 1e-12: {(wood_minus - fresh_k).abs
 print("cu.linalg.woodbury agrees:", bool(torch.allclose(L.woodbury(A6_inv, U6, C6, V6), fresh_k, atol=1e-12)))
 assert (wood_plus - fresh_k).abs().max() > 1e-2 and (wood_minus - fresh_k).abs().max() < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** <a id="woodbury-sign"></a> *Common mistake:* a **plus** sign in front of
 # > the correction, $(A+uv^\top)^{-1}=A^{-1}+\frac{A^{-1}uv^\top A^{-1}}{1+v^\top A^{-1}u}$ (and
 # > likewise in Woodbury). Both identities have a **minus** sign. *Check (cell above):* the
@@ -622,7 +622,7 @@ assert (wood_plus - fresh_k).abs().max() > 1e-2 and (wood_minus - fresh_k).abs()
 # > (1.36) print the plus sign, while the note's own derivation ends with the minus in
 # > eq. (1.35): see [ERRATA](../docs/ERRATA.md).)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Where it is used.** A covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ (a factor
 # model, or a Gaussian with a few learned directions), has the precision matrix
 # $\Sigma^{-1}=D^{-1}-D^{-1}B(I+B^\top D^{-1}B)^{-1}B^\top D^{-1}$ (Woodbury with $C=I$), and
@@ -663,7 +663,7 @@ print(f"slopes: fresh inverse {slope_inv:.2f} (theory 3), Sherman-Morrison {slop
 assert t_sm[-1] < t_inv[-1] and t_wood[-1] < t_inv[-1]
 assert slope_sm < slope_inv
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Least squares with $n>p$ and $p>n$
 #
 # Fit $y\approx X\beta$ with $X\in\mathbb R^{n\times p}$ ($n$ observations, $p$ parameters).
@@ -715,7 +715,7 @@ for eps in (1e-1, 1e-2, 1e-3, 1e-4):
     ridge = torch.linalg.solve(Xw.T @ Xw + eps * torch.eye(12), Xw.T @ yw)
     print(f"       ridge eps = {eps:.0e}: |ridge - beta+| = {(ridge - beta_mn).norm().item():.1e}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The ridge estimator $(X^\top X+\epsilon I)^{-1}X^\top y$ tends to $\beta^+$ as $\epsilon\to0$.
 # Applying Woodbury to it ("twice", as M says) is the *push-through identity*
 # $(X^\top X+\epsilon I)^{-1}X^\top=X^\top(XX^\top+\epsilon I)^{-1}$, whose right side has a
@@ -743,7 +743,7 @@ gap = (gls(X, y, Sig30) - L.min_norm_lstsq(X, y)).norm().item()
 assert gap > 1e-2
 print(f"n > p: |GLS - OLS| = {gap:.3f} (the weights change the fit)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. What linear algebra costs *(optional)*
 #
 # Dense $n\times n$ matrix multiplication, solving $Ax=b$ (LU: $\tfrac23n^3$ flops), the
@@ -779,7 +779,7 @@ for name, t_ in times.items():
 for name, s in slopes.items():
     assert 1.3 < s < 4.5, (name, s)   # loose: a loaded machine distorts timings
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *Common mistake:* "matrix multiplication and `numpy.linalg.solve` cost
 # > $O(n^{2.6})$ (and `solve` inverts the matrix)." The libraries run the classical
 # > $O(n^3)$ algorithms: Strassen's $O(n^{2.81})$ and the theoretical $O(n^{2.37})$ methods
@@ -792,7 +792,7 @@ for name, s in slopes.items():
 # > rules: never form $A^{-1}$ to solve a system; a factorisation can be reused for many
 # > right-hand sides at $O(n^2)$ each. *(M §1.3.1.)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. Condition number: how many digits you lose
 #
 # The (2-norm) **condition number** of a matrix is the ratio of its extreme *singular* values,
@@ -833,7 +833,7 @@ print(f"relative change of b {db.norm().item() / b_c.norm().item():.1e} -> of x 
 eig_ratio = (torch.linalg.eigvals(A_nn).abs().max() / torch.linalg.eigvals(A_nn).abs().min()).item()
 assert abs(eig_ratio - 1) < 1e-12 and abs(amplification.item() / L.condition_number(A_nn) - 1) < 0.01
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Digits lost on a Hilbert system.** The Hilbert matrix $H_{ij}=1/(i+j-1)$ is symmetric
 # positive definite and notoriously ill-conditioned. Solve $Hx=b$ with $b=H\mathbf 1$, so
 # the exact answer is $x=\mathbf 1$, and count the correct digits. The errors depend on
@@ -865,7 +865,7 @@ ax.set(title="Hilbert systems: error grows with $\\kappa$", xlabel=r"condition n
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why $\det A$ is a bad test for near-singularity
 #
 # $\det A=0$ iff $A$ is singular, so it is tempting to call $A$ "nearly singular" when
@@ -883,7 +883,7 @@ I400 = 0.1 * torch.eye(400)
 print(f"0.1 * I (400 x 400): det = {torch.linalg.det(I400).item():.1f} (underflow), "
       f"slogdet = {torch.linalg.slogdet(I400)[1].item():.2f} = 400 ln 0.1")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * The eigenvalues of $A^\top A$ are real and **$\ge0$** (it is positive *semi*-definite);

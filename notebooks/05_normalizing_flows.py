@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 05 · Normalizing flows: from a hand-built 2-D flow to RealNVP
 #
 # A **normalizing flow** is a density model built from an invertible map: draw a latent
@@ -66,7 +66,7 @@ def autograd_log_det(f, z):
     return torch.linalg.slogdet(jac).logabsdet
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Flows as chains of bijections
 #
 # Write the map as a chain of $K$ simple bijections,
@@ -122,14 +122,14 @@ print(f"max |our loop - flows.Flow(Compose(...)).log_prob| < 1e-12: {bool(err_fl
 print(f"round trip max |g^-1(g(z)) - z| in float64 < 1e-12:         {bool(err_rt < 1e-12)}")
 assert max(err_ld, err_flow, err_rt) < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The sum of per-layer log-determinants agrees with the log-determinant of the full
 # autograd Jacobian of the composed map to rounding error, for a chain mixing a shear, a
 # scaling and a permutation. This is the whole computational trick
 # of discrete flows: the density of a deep model costs one inverse pass plus a sum, and no
 # $d\times d$ determinant is ever formed.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The notes' worked example: shear, then per-axis scale *(optional)*
 #
 # R ("Normalizing Flows", *An example*) builds a 2-D flow from $z\sim\mathcal N(0,I_2)$ in two
@@ -162,7 +162,7 @@ print("z1 =", sol[z1], "  z2 - (notes' z2) =", sp.simplify(sol[z2] - notes_z2))
 logp_expr = -(sol[z1] ** 2 + sol[z2] ** 2) / 2 - sp.log(2 * sp.pi) - sp.log(s1 * s2)
 logp_closed = sp.lambdify((x1, x2, a, s1, s2, b1, b2), logp_expr, "numpy")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The notes are right here. Now the same flow from the generic building blocks, checked
 # against (i) the closed form, (ii) an independent fact: $x=Az+b$ with
 # $A=\operatorname{diag}(\sigma)\begin{pmatrix}1&0\\a&1\end{pmatrix}$ is Gaussian,
@@ -183,7 +183,7 @@ print(f"max |generic - N(b, A A^T)| < 1e-12:  {bool((generic - gauss).abs().max(
 print(f"integral of p over [-7, 7]^2      = {cu.grid.integrate_density_2d(notes_flow.log_prob, lim=7.0, n=300):.6f}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # (iv) Against **samples**: sampling runs the flow forwards ($z\sim\mathcal N(0,I)$, then
 # $x=g(z)$), the density runs it backwards, so they test different code. We histogram
 # 200 000 samples on a $30\times30$ grid and compare the bin probabilities with the density
@@ -226,7 +226,7 @@ plt.tight_layout()
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # *Reminder:* a map such as $x_1=2z_1+\sin z_2,\ x_2=z_2^2$ folds the plane (two latent points
 # land on each $x$), so it is not a flow layer even though its Jacobian determinant is easy
 # to compute; its density sums over both preimages. See
@@ -234,7 +234,7 @@ plt.show()
 # Flow layers are built invertible by construction instead, like the coupling layers of the
 # next section.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Affine coupling layers (RealNVP)
 #
 # A useful flow needs layers that are flexible (a neural network inside) yet invertible in
@@ -307,7 +307,7 @@ for name, err in checks.items():
     print(f"{name:24s} max difference below 1e-12: {bool(err < 1e-12)}")
 assert all(err < 1e-12 for err in checks.values())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With the coupling in hand, the chain of section 1 becomes a real (non-linear) flow: append a
 # 2-D coupling and the sum of per-layer log-determinants still equals autograd's
 # $\log|\det J|$ of the whole map.
@@ -321,7 +321,7 @@ err4 = (chain_log_prob(layers4, x) - (log_normal(z4) - autograd_log_det(lambda v
 print(f"chain with a coupling: max |sum of log-dets - autograd| < 1e-12: {bool(err4 < 1e-12)}")
 assert err4 < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the Jacobian of the 5-D coupling itself, which copies $d_c=2$ coordinates and
 # transforms the other $d-d_c=3$.
 
@@ -341,7 +341,7 @@ print(f"layer's own log_det                 = {coupling(z5)[1][0]:.6f}")
 ld_auto = torch.linalg.slogdet(J5).logabsdet
 assert abs(ld_auto - s_free.sum()) < 1e-12 and abs(ld_auto - s_free[:2].sum()) > 1e-3
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting formula:* "the log-determinant of a coupling layer that copies
 # > $d_c$ coordinates is the sum of $d_c$ log-scales, $\sum_{i=1}^{d_c}[s(\mathbf z_{1:d_c})]_i$."
 # > The scale network outputs one log-scale per **transformed** coordinate, and the Jacobian's
@@ -355,7 +355,7 @@ assert abs(ld_auto - s_free.sum()) < 1e-12 and abs(ld_auto - s_free[:2].sum()) >
 # > the layer expressive. (Source: M §11.1.1, eq. 11.12, which writes $D$ for our $d$ and $d$
 # > for our $d_c$; R's version, $\sum_i s_i(u_1)$ over the entries of $s$, is correct.)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Invertibility in practice.** The inverse is exact in exact arithmetic; in floating point
 # the round-trip error is at the level of the dtype's rounding (about $10^{-7}$ relative in
 # float32, $10^{-16}$ in float64). The cell checks both, with the 5-D layer above.
@@ -371,7 +371,7 @@ for dtype in (torch.float32, F64):
     assert err < tol
 coupling = coupling.to(F64)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Alternating masks.** One coupling layer never changes its copied coordinates: with
 # mask $[1,0]$ in 2-D, $x_1=z_1$ exactly, so the first marginal of the model is still
 # $\mathcal N(0,1)$ however large the networks are. Stacking layers with **alternating**
@@ -380,7 +380,7 @@ coupling = coupling.to(F64)
 # stack (plus a trainable per-axis scale and shift at the end). Section 5 measures how much
 # depth the data need.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Training a RealNVP by maximum likelihood
 #
 # Given data $x^{(1)},\dots,x^{(N)}$, maximum likelihood minimises the negative
@@ -423,7 +423,7 @@ assert res_gm.final_val_nll < gauss_nll_val - 0.1  # clearly better than one Gau
 assert 0.0 < kl_hat < 0.2                           # close to, but not below, the best possible
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The flow gets within about a tenth of a nat of the entropy after a few seconds of
 # training (the exact figures vary slightly between CPUs; the cell asserts what must hold).
 # For comparison, the best single Gaussian is far off. More steps, wider networks and more
@@ -465,7 +465,7 @@ def four_panels(flow, x_show, title, colors, cmap, lim=3.5, true_log_prob=None):
 four_panels(flow_gm, x_val[:1500], "Gaussian mixture", nearest_component(x_val[:1500], mix),
             "tab10", true_log_prob=mix.log_prob)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # "Looks Gaussian" can be measured. If $g_\theta^{-1}$ maps the data to $\mathcal N(0,I_2)$, the
 # latent points have mean 0, covariance $I$, and $|z|^2\sim\chi^2_2$, so a fraction
 # $1-e^{-1/2}\approx0.393$ of them lies inside the unit circle. We also check the trained flow's
@@ -487,7 +487,7 @@ print(f"log-det vs autograd, max difference:       "
 assert z_val.mean(0).abs().max() < 0.1 and abs(inside - 0.393) < 0.03
 assert (x_back - x_val).abs().max() < 1e-4
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Two moons: no closed-form density
 #
 # The two-moons data set has no formula for its density, so the entropy is unknown; we can
@@ -511,12 +511,12 @@ assert res_moons.final_val_nll < gauss_m - 0.4
 # colour = the data coordinate x_1, to see where each part of the moons goes in latent space
 four_panels(flow_moons, m_val[:1500], "two moons", m_val[:1500, 0].numpy(), "coolwarm")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The model density follows both moons, but look at the gap between them and at their
 # tips: a thin film of density connects the moons, and the samples show a few points
 # there. That is the subject of the next section.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Limitations, measured *(optional)*
 #
 # R ("Limitations of NF") lists several. Two of them can be measured on 2-D data in seconds.
@@ -571,7 +571,7 @@ for ax in axes:
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Reading the table and the log-density maps (dashed lines: the bridge strip):
 #
 # * **One coupling layer fails outright.** Its mask copies $x_1$, so the model's $x_1$
@@ -611,7 +611,7 @@ plt.tight_layout()
 plt.show()
 assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agree
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The other limitations in R concern high-dimensional data (many layers to mix 3072
 # coordinates, memory, likelihood versus sample quality) and cannot be shown on 2-D toys.
 # A good likelihood does not guarantee good samples (R's remark on Glow; the notes' wording
@@ -623,7 +623,7 @@ assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agr
 # units, 5 000–20 000 steps, more data (or fresh samples every step), and a learning rate of
 # about $10^{-3}$; `benchmarks/flows.py` measures held-out NLL against training time.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * A normalizing flow is $x=g(z)$, $z\sim\mathcal N(0,I)$, with $g$ a chain of bijections;

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 06 · Continuous normalizing flows: the instantaneous change of variables, Hutchinson and the adjoint
 #
 # A discrete normalizing flow (notebook 05) stacks a few invertible layers, each with a
@@ -76,7 +76,7 @@ def density_map(log_prob, ax, **kw):
     ax.images[-1].colorbar.set_label("$p(x)$ (per unit area)")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. From residual steps to an ODE
 #
 # A residual block updates its input by a small correction,
@@ -133,7 +133,7 @@ plt.show()
 print(f"measured slope {slope:.2f} (Euler: -1)")
 assert -1.15 < slope < -0.85
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The instantaneous change of variables
 #
 # ### 2.1 The determinant of a near-identity matrix
@@ -158,7 +158,7 @@ print("  equals tr A       :", sp.expand(det.coeff(eps, 1) - A_sym.trace()) == 0
 print("eps^2 = principal 2x2 minors:", sp.expand(det.coeff(eps, 2) - minors) == 0)
 print("eps^3 = det A       :", sp.expand(det.coeff(eps, 3) - A_sym.det()) == 0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Numerically, for a random $5\times5$ matrix: the error of the first-order formula should
 # fall like $\varepsilon^2$ (slope 2 on a log–log plot), for the determinant and its log alike.
 
@@ -181,7 +181,7 @@ print(f"slopes: det {s_det:.2f}, log det {s_log:.2f} (expected 2)")
 assert 1.9 < s_det < 2.1 and 1.9 < s_log < 2.1
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 2.2 Derivation
 #
 # Follow R's *Derivation of ODE* with the course's symbols. Over a short time $\Delta t$ the
@@ -232,7 +232,7 @@ print(f"slope {slope:.2f} (expected 2)")
 assert 1.9 < slope < 2.1
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The augmented ODE, and which way to solve it
 #
 # The state and its log-density move together. Carry along the path a scalar $\lambda(t)$ that
@@ -299,7 +299,7 @@ print(f"integral of p_1 over [-6, 6]^2: {mass:.4f}")
 assert abs(mass - 1) < 2e-3
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting recipe:* "to train a CNF, integrate $(z(0),\log p_0(z(0)))$ forwards
 # > from $t=0$ to $t=1$; the forward pass gives $x=z(1)$ and $\log p_1(x)$." That gives the
 # > density of a point **the model generates**, not of a data point: maximum likelihood needs
@@ -326,7 +326,7 @@ print("correct log p_1 at x(1)       :", np.round(log_prob_backwards(v_toy, x_mo
 assert torch.allclose(wrong_forward_recipe(v_toy, x_data, **tight), log_prob_backwards(v_toy, x_moved, **tight), atol=1e-7)
 assert (wrong_forward_recipe(v_toy, x_data, **tight) - log_prob_backwards(v_toy, x_data, **tight)).abs().min() > 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The 2-D linear-scaling CNF, by hand and by the solver *(optional)*
 #
 # R's worked example: $v(t,x)=Ax$ with $A=\operatorname{diag}(a_1,a_2)$. The ODE decouples,
@@ -385,7 +385,7 @@ with torch.no_grad():
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The divergence: exact trace versus Hutchinson's estimator
 #
 # ### 5.1 Exact, one backward pass per dimension
@@ -408,7 +408,7 @@ div5 = divergence_exact(field5(t5, x5g), x5g).detach()
 print("max |divergence_exact - trace of Jacobian| < 1e-12:",
       float((div5 - torch.diagonal(jac, dim1=1, dim2=2).sum(1)).abs().max()) < 1e-12)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 5.2 Hutchinson's estimator and the right condition on the probe
 #
 # For a random probe vector $u$,
@@ -424,7 +424,7 @@ print("max |divergence_exact - trace of Jacobian| < 1e-12:",
 # (`divergence_hutchinson`). The estimate is unbiased, so a CNF trained with it follows the
 # right gradient on average (Grathwohl et al., 2019).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting condition:* "Hutchinson's estimator is unbiased when the probe
 # > satisfies $\mathbb E[u^\top u]=I$." The left side is a **scalar** (for Rademacher and
 # > Gaussian probes it equals $d$, not an identity matrix), and a scalar condition is not
@@ -453,7 +453,7 @@ for name, e in probes.items():
 shared = ((probes["one shared sign"] @ A4.T) * probes["one shared sign"]).sum(1).mean()
 assert abs(float(shared - A4.sum())) < 1e-9 and abs(float(shared - torch.trace(A4))) > 1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 5.3 Variance *(optional)*
 #
 # Write $S=\tfrac12(J+J^\top)$. One Gaussian probe has
@@ -496,7 +496,7 @@ ax.legend()
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 5.4 Cost as the dimension grows: a prediction, then a measurement *(optional)*
 #
 # Count backward passes per evaluation of the divergence: exact $d$, Hutchinson with $M$
@@ -545,13 +545,13 @@ assert cost["exact"][-1] > 8 * cost["hutchinson M=1"][-1]   # d = 128
 assert cost["exact"][0] < cost["hutchinson M=8"][0]          # d = 2 < M: exact is cheaper
 assert cost["exact"][-1] > cost["hutchinson M=8"][-1]        # d = 128 > M: Hutchinson is cheaper
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Hutchinson trades exactness for speed: its noise enters the loss (and its gradient), while
 # the exact trace is free of noise but scales with $d$. In 2-D, as in the training below, the
 # exact trace is the right choice; for images ($d$ in the thousands) only the estimator is
 # affordable. `benchmarks/cnf.py` repeats this measurement up to $d=512$.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Gradients: back-propagation through the solver versus the adjoint *(optional)*
 #
 # ### 6.1 From back-propagating Euler steps to the adjoint ODE
@@ -597,7 +597,7 @@ for k in reversed(range(K)):
 gap = max(float((g1 - g2).abs().max()) for g1, g2 in zip(grads_autograd, grads_hand))
 print(f"hand-written discrete adjoint vs autograd: max difference < 1e-12: {gap < 1e-12}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # `cu.ode.odeint_adjoint` is the continuous version (torchdiffeq's calling convention: the
 # forward solve runs without recording a graph; a `torch.autograd.Function` whose backward
 # integrates $(x,a,a_\theta)$ backwards over each interval of `t`; the parameters are passed
@@ -623,7 +623,7 @@ print(f"max |g_adjoint - g_backprop| / max |g_backprop| = {rel:.1e}")
 assert rel < 1e-6
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 6.2 Memory against the number of steps, measured
 #
 # What does each method keep for the backward pass? A `saved_tensors_hooks` context sees every
@@ -674,7 +674,7 @@ print(f"backprop keeps {per_step:.2f} MB per RK4 step")
 assert growth_bp > 15 and growth_adj < 1.01
 assert 0.08 < per_step < 0.2
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Back-propagation keeps about 0.13 MB per RK4 step here (the cell's last line; the table
 # shows 1.3 MB at 10 steps and 26 MB at 200) — far more than the state itself (128 × 2
 # floats = 1 KB): it stores every **activation** of every stage, not only the "intermediate
@@ -682,7 +682,7 @@ assert 0.08 < per_step < 0.2
 # number of steps, and pays with a second solve (twice the evaluations).
 # `benchmarks/cnf.py` measures the peak memory of the whole process for 10 to 1000 steps.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. A small CNF trained by maximum likelihood
 #
 # The data: the course's three-blob Gaussian mixture (exact density, so its entropy — the
@@ -753,7 +753,7 @@ cu.plotting.scatter(samples, ax=axes[2], title="CNF samples", lim=3.5, color="ta
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The path $p_t$ in time.** The model defines a density at every $t$, not only at $t=1$:
 # $\log p_t(x)=\log p_0(x(0))-\lambda(0)$ from the augmented ODE of section 3 solved backwards
 # from $x(t)=x$, $\lambda(t)=0$, down to $0$. Top row: these densities on a grid; bottom row:
@@ -789,7 +789,7 @@ plt.show()
 print("integral of p_t over [-4.5, 4.5]^2:", " ".join(f"{m:.3f}" for m in masses))
 assert all(abs(m - 1) < 0.02 for m in masses)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Limitations, measured *(optional)*
 #
 # R lists the limitations of CNFs; three of them can be seen on this tiny example.
@@ -814,7 +814,7 @@ plt.tight_layout()
 plt.show()
 assert max(history["nfe_dopri5"][-5:]) > history["nfe_dopri5"][0]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The adjoint is not free.** It reconstructs $x(t)$ by solving backwards from $x(1)$. For a
 # contracting field that backward solve is unstable: an error made at $t=1$ grows like the
 # expansion of the reverse flow. Take $v(t,x)=(-k\,x_1,\;c\,x_1)$ with $k=25$, $c=1$, start
@@ -842,7 +842,7 @@ g_exact = (1 - math.exp(-k_rate)) / k_rate
 print(f"dL/dc: exact {g_exact:.4f}, back-propagation {float(g_bp):.4f}, adjoint {float(g_adj):.2f}")
 assert abs(float(g_bp) - g_exact) < 1e-6 and abs(float(g_adj) - g_exact) > 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Every evaluation is a solve.** A discrete flow evaluates its density in one pass; the CNF
 # above needed tens of field evaluations (each with $d$ backward passes for the exact
 # divergence) for every batch — in training, in evaluation and in sampling. Flow matching

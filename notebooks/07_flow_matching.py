@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 07 · Flow matching: from probability paths to a trained generator with exact likelihood
 #
 # A continuous normalizing flow (notebook 06) is trained by maximum likelihood, which means
@@ -68,7 +68,7 @@ def density_map(log_prob, ax, **kw):
     ax.images[-1].colorbar.set_label("$p(x)$ (per unit area)")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Vector fields, flows, probability paths
 #
 # A **time-dependent vector field** $v:[0,1]\times\mathbb R^d\to\mathbb R^d$ *generates* a
@@ -86,12 +86,12 @@ def density_map(log_prob, ax, **kw):
 #
 # $$\partial_t p_t(x)+\nabla\cdot\big(p_t(x)\,v_t(x)\big)=0 .$$
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # *Reminder:* a differentiable bijection need not be a diffeomorphism ($x\mapsto x^3$ is not:
 # its inverse is not differentiable at 0 and the push-forward density blows up there); see
 # [03, "The $d$-dimensional formula, its log form and push-forward notation"](../notebooks/03_change_of_variables.ipynb).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The continuity equation, checked numerically.** Take one data point $x_1$ and the
 # Gaussian path $p_t=\mathcal N(t\,x_1,\sigma_t^2I)$ with $\sigma_t=1-(1-\sigma_\min)t$ (the OT
 # path of §3) and its field $u_t(x)=\frac{\sigma_t'}{\sigma_t}(x-t\,x_1)+x_1$. We
@@ -139,7 +139,7 @@ order = math.log2(res[0.05] / res[0.025])
 print(f"observed order of the residual: {order:.2f}")
 assert 1.8 < order < 2.2 and continuity_residual(0.025, u_wrong) > 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The flow matching objective, and why it cannot be used as it stands
 #
 # Suppose a path $p_t$ with $p_0=\mathcal N(0,I)$ and $p_1\approx p_\text{data}$, and a field
@@ -152,7 +152,7 @@ assert 1.8 < order < 2.2 and continuity_residual(0.025, u_wrong) > 0.1
 # path from pieces that *are* known: one Gaussian path per data point (§3), averaged over the
 # data (§4), and to regress on the pieces instead of the average (§5).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Conditional Gaussian paths (K Theorem 10)
 #
 # For one data point $x_1$ choose a Gaussian path
@@ -181,7 +181,7 @@ print("(a) d/dt psi - u(psi) =", sp.simplify(sp.diff(psi, t) - u_cond(psi)))
 p_t = sp.exp(-((y - mu) ** 2) / (2 * sig**2)) / (sp.sqrt(2 * sp.pi) * sig)
 print("(b) continuity residual =", sp.simplify(sp.diff(p_t, t) + sp.diff(p_t * u_cond(y), y)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Three choices of $(\mu_t,\sigma_t)$, all of the form $\mu_t=\alpha_t x_1$, so that
 # $x_t=\sigma_t x_0+\alpha_t x_1$ and the regression target at $x_t$ is simply
 # $\frac{d}{dt}x_t=\sigma_t'x_0+\alpha_t'x_1$:
@@ -215,7 +215,7 @@ for tt in [0.0, 0.3, 0.9]:
     print(f"t = {tt}: alpha_t = {float(vp.alpha(torch.tensor(tt, dtype=F64))):.6f}, "
           f"Song's alpha(1 - t) = {song:.6f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The OT path in code.** `fm.OTPath` is the following few lines (the VP and VE paths of the
 # package change only the two schedules). We write them out, check them against the package
 # and against the theorem (the conditional field evaluated at $x_t$ must equal the target
@@ -253,7 +253,7 @@ for name, e in errs.items():
     print(f"{name:24s} max difference below 1e-12: {float(e.abs().max()) < 1e-12}")
 assert all(float(e.abs().max()) < 1e-12 for e in errs.values())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting claim:* "the variance-exploding (VE) path fits Theorem 10 with
 # > $\sigma_1=0$ at the data and $\sigma_0\gg1$ at the noise end." Theorem 10 needs
 # > $\mu_0=0,\ \sigma_0=1$ (so that every conditional path starts at $\mathcal N(0,I)$) and
@@ -283,7 +283,7 @@ ve_start = fm.VEPath().mean(torch.tensor([[2.0, 0.0]]), 0.0)
 print("VE p_0 mean for x1 = (2, 0):", ve_start.tolist())
 assert speeds[0] < speeds[1] < speeds[2] > 3 * speeds[0] and float(ve_start[0, 0]) == 2.0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Which conditional trajectories are straight?
 #
 # The conditional trajectory of a noise point is $t\mapsto x_t=\sigma_t x_0+\alpha_t x_1$.
@@ -302,7 +302,7 @@ assert speeds[0] < speeds[1] < speeds[2] > 3 * speeds[0] and float(ve_start[0, 0
 # The cell measures the largest distance of each trajectory from its chord and the spread of
 # its speed.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting claim:* "with any Gaussian conditional path a particle moves in a
 # > straight line from its noise point towards its data point, for variance-preserving
 # > diffusion paths too: every conditional path is straight." It holds for OT and VE, not for
@@ -337,7 +337,7 @@ plt.tight_layout()
 plt.show()
 assert offs["VP"] > 0.05 and offs["VE"] < 1e-9 and offs["OT (sigma_min=0.05)"] < 1e-9
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The marginal path and the marginal field (K Theorem 11)
 #
 # Averaging the conditional paths over the data gives the **marginal path**
@@ -418,7 +418,41 @@ axes[2].plot(ring[:, 0], ring[:, 1], "r+", ms=10)
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): move the time t and switch the path family to see the
+# conditional paths carry the start distribution to the eight-point ring. OT and VP start
+# from N(0, I); VE starts from N(x1, sigma_max^2 I), a far wider cloud (the Pitfall of §3).
+import ipywidgets as widgets
+from IPython.display import display
+
+families = {"OT": fm.OTPath(0.1), "VP": fm.VPPath(), "VE": fm.VEPath(0.1, 5.0)}
+x0_w = torch.randn(800, 2, generator=gen(6), dtype=F64)
+x1_w = ring[torch.arange(800) % 8]
+
+
+def path_at(t=0.5, family="OT"):
+    xt = families[family].sample_xt(x0_w, x1_w, min(float(t), 0.999))
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(*xt.T, s=2, alpha=0.5)
+    ax.plot(ring[:, 0], ring[:, 1], "r+", ms=10)
+    ax.set(title=f"{family} path: samples of p_t at t = {t:.2f}", xlim=(-6, 6), ylim=(-6, 6),
+           aspect="equal")
+    plt.show()
+    return float(xt.std())
+
+
+path_ui = widgets.interactive(
+    path_at,
+    t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="time t"),
+    family=widgets.ToggleButtons(options=list(families), description="path"),
+)
+display(path_ui)
+# at t = 1 every family has reached the ring (std about that of the ring points, 2)
+assert all(abs(path_at(1.0, f) - float(ring.std())) < 0.1 for f in families)
+plt.close("all")
+
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The path in time.** Top row: the exact density $p_t$ of the marginal path, the mixture
 # $\frac18\sum_j\mathcal N(\alpha_t y_j,\sigma_t^2I)$; bottom row: the 2000 points drawn from
 # $\mathcal N(0,I)$ and carried by the flow of $u_t$ (the trajectories above), at the same
@@ -437,7 +471,7 @@ plt.tight_layout()
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Conditional flow matching: CFM = FM + constant (K Theorem 12)
 #
 # The **conditional** objective regresses on the conditional field, which is known:
@@ -487,7 +521,7 @@ for tt in [0.25, 0.5, 0.75]:
     print(f"{tt:5.2f}  {g_fm.norm().item():9.4f}   {str(equal):38s} {gap:.4f}")
     assert equal
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The gap $C=\mathcal L_\text{CFM}-\mathcal L_\text{FM}>0$ is the posterior variance of the
 # conditional target, $\mathbb E\,\mathrm{Var}[u_t(x\mid x_1)\mid x_t=x]$: CFM regresses
 # on noisy labels whose mean is the FM label. That noise is why the training loss of §7 stays
@@ -496,7 +530,7 @@ for tt in [0.25, 0.5, 0.75]:
 # last iterate of a constant-learning-rate run keeps jittering around the optimum (measured
 # in §7.3).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Displacement interpolation and Brenier's theorem for Gaussians *(optional)*
 #
 # Why "optimal transport" path? For one data point, $\psi_t(x_0\mid x_1)=(1-t)x_0+t\,T(x_0)$
@@ -534,7 +568,7 @@ print(f"W2^2 by assignment = {w2_sq:.4f}, cost of T on this cloud = {exact_cloud
       f"Gaussian closed form = {closed:.4f}")
 assert recovered and abs(w2_sq - exact_cloud) < 1e-9
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # This optimality is **per data point**. The marginal field of §4 averages many such
 # straight fields, and its flow is in general *not* the optimal transport map from
 # $\mathcal N(0,I)$ to the data (K notes this too; Liu et al. 2022): see the curved
@@ -543,7 +577,7 @@ assert recovered and abs(w2_sq - exact_cloud) < 1e-9
 # can only be at or above $W_2^2$), and on these 2-D data both come within a fraction of a
 # percent.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Training on 2-D data
 #
 # The CFM loss with R's linear path ($\sigma_\min=0$): draw $x_1$ from the data, $x_0$ from
@@ -599,7 +633,7 @@ def ed_ratio(model, method="rk4", steps=5, **kw):
     return metrics.energy_distance(x, held) / floor, cu.ode.last_stats().nfe
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # What do multiples of the floor look like? Below, the same 2000 fresh moons points blurred by
 # Gaussian noise of a width chosen (by bisection) to reach about 3× and 30× the floor. At 1×
 # the points are the data; at 3× the moons are visibly blurred and the gap between them
@@ -632,7 +666,7 @@ plt.tight_layout()
 plt.show()
 assert abs(blurred_ratio(gallery[3.0]) - 3) < 0.1 and abs(blurred_ratio(gallery[30.0]) - 30) < 0.5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 7.2 The network and the training loop
 #
 # The velocity field is a plain MLP on $[x,t]$ (`fm.VelocityMLP` with `n_freq=0`; the package
@@ -662,7 +696,7 @@ xv, tv = torch.randn(100, 2, generator=gen(43)), torch.rand(100, generator=gen(4
 print("our MLP == fm.VelocityMLP (n_freq = 0) with the same weights:", torch.allclose(mine(tv, xv), theirs(tv, xv)))
 assert torch.allclose(mine(tv, xv), theirs(tv, xv)) and torch.allclose(mine(0.3, xv), theirs(0.3, xv))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The recipe (found by the benchmark `benchmarks/flow_matching.py`): width 128, AdamW with a
 # **cosine learning-rate decay** to zero, an **exponential moving average** (EMA) of the
 # weights, batch 256, 3000 steps (a few seconds of CPU on a quiet machine). The loop below is all of CFM training; §7.3 measures which
@@ -733,7 +767,7 @@ for k, ax in enumerate(axes):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The bottom row is the learned path $p_t$ seen through its samples: the Gaussian cloud at
 # $t=0$ is stretched, bent and finally split into the two moons as $t$ grows to 1.
 #
@@ -757,7 +791,7 @@ print(f"ED / floor after {STEPS} steps: constant lr, no EMA {r_const:.2f} ({cpu_
       f"cosine decay, last iterate {r_raw:.2f} | cosine decay + EMA {r_ema:.2f}")
 assert r_const > r_ema
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With the same budget, the constant learning rate without averaging ends further from the
 # data than the cosine schedule (here 1.40 against 0.83 times the floor; the figures vary a
 # little between CPUs, and the cell asserts only the order). The gap is largest on short
@@ -768,7 +802,7 @@ assert r_const > r_ema
 # of it here (compare "last iterate" and "EMA weights"); with a constant learning rate, EMA
 # is what would do the averaging.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 7.4 The closed-form marginal field versus the trained network *(optional)*
 #
 # The network was trained on fresh samples at every step. The closed-form field of §4 for a
@@ -813,7 +847,7 @@ axes[2].legend(loc="lower left")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Independent versus mini-batch optimal-transport coupling
 #
 # R pairs noise and data **independently**: "no coupling, no alignment". The pairing is a
@@ -862,7 +896,7 @@ for ax, name in zip(axes, ["independent", "ot"], strict=True):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. Sampling: Euler, midpoint, RK4, dopri5 — quality against NFE
 #
 # A trained model is sampled by solving $\dot x=v_\theta(t,x)$ from $t=0$ to 1
@@ -913,7 +947,7 @@ print(f"independent coupling, best ED / floor with NFE <= 20: {best20:.2f}")
 print(f"OT coupling, Euler with NFE 2: {curves['ot', 'euler'][1][1]:.2f}")
 assert best20 < 5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 10. The exact log-likelihood of a flow-matching model
 #
 # A flow-matching model *is* a CNF: its flow is a diffeomorphism and the instantaneous
@@ -959,7 +993,7 @@ density_map(model_logp, axes[1], lim=4.0, n=60, title="flow-matching model (exac
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting claim:* "flow matching gives a good sampler but only an implicit
 # > likelihood, unlike a normalizing flow or a CNF." A trained flow-matching model defines an
 # > invertible ODE flow from $\mathcal N(0,I)$, so its density is exactly computable by the
@@ -1000,8 +1034,8 @@ cnf_field = cu.cnf.MLPField(2, hidden=32)
 start = time.process_time()
 hist = cu.cnf.train_ml(cu.cnf.CNF(cnf_field, 2, method="rk4", step_size=1 / 3), mix_train,
                        steps=130, batch_size=128, lr=1.5e-2, generator=gen(0),
-                       callback=lambda k, loss: print(f"  CNF step {k + 1}/130  NLL {loss:.3f}")
-                       if (k + 1) % 65 == 0 else None)
+                       callback=lambda k, loss, _: print(f"  CNF step {k}/130  NLL {loss:.3f}")
+                       if k % 65 == 0 else None)
 cpu_cnf = time.process_time() - start
 cnf_eval = cu.cnf.CNF(cnf_field, 2, rtol=1e-5, atol=1e-5)
 nll_cnf = cu.cnf.nll(cnf_eval, test_mix)
@@ -1023,7 +1057,7 @@ for name, nll_m, cpu, nfe_s, nfe_l in table:
 assert all(-0.05 < row[1] - entropy < 0.3 for row in table)
 assert nfe_s_cnf > 1 and nfe_ll_cnf > 1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Reading the table (the figures vary a little between CPUs; the cell asserts what must hold):
 #
 # * All three reach a held-out NLL within about a tenth of a nat of the entropy: each is a
@@ -1042,7 +1076,7 @@ assert nfe_s_cnf > 1 and nfe_ll_cnf > 1
 # The qualitative table of R (VAE, GAN, flows, diffusion) is replaced by these measurements;
 # for VAEs (an ELBO, a lower bound) and GANs (no density) see the references.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * A field generates a path when the continuity equation holds; we checked it by finite

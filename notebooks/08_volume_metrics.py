@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 08 · Volume mapping around a data point
 #
 # How does a trained flow-matching model deform a small ball around a data point when it
@@ -38,7 +38,7 @@ from course_utils import volume as vol
 device = cu.setup(seed=0)
 F64 = torch.float64
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Cosine similarity and ℓ2 distance (G §1)
 #
 # For $x, y\in\mathbb R^d$,
@@ -65,7 +65,7 @@ err5 = (0.5 * vol.l2_distance(xu, yu) ** 2 - (1 - vol.cosine_similarity(xu, yu))
 print(f"eq. 4 max error < 1e-12: {bool(err4 < 1e-12)}; "
       f"eq. 5 max error < 1e-12: {bool(err5 < 1e-12)}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So on **normalised** vectors ℓ2 distance is a decreasing function of cosine similarity:
 # both rank pairs identically (nearest neighbours agree). On raw vectors they do not, because
 # the norms enter eq. 4. The next cell counts how often the two disagree on which of two
@@ -81,7 +81,7 @@ same_unit = ((vol.cosine_similarity(n(q), n(a)) > vol.cosine_similarity(n(q), n(
              == (vol.l2_distance(n(q), n(a)) < vol.l2_distance(n(q), n(c)))).double().mean()
 print(f"rankings agree: raw vectors {float(same_raw):.3f}, unit vectors {float(same_unit):.3f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. A flow-matching model to study
 #
 # We need a trained velocity field $v(t,x)$. We train it with the recipe of notebook 07 §8,
@@ -131,7 +131,7 @@ cu.plotting.scatter(samples, ax=axes[1], lim=2.5, title="model samples: forward 
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The forward map ψ and the reverse map φ
 #
 # One ODE, $\frac{d}{dt}x(t)=v(t,x(t))$, serves both directions. The **forward map**
@@ -162,7 +162,7 @@ x_test = data.sample(200, generator=torch.Generator().manual_seed(3), dtype=F64)
 print("psi matches cu.volume.forward_map:", torch.allclose(psi(z[:200], 40), vol.forward_map(v, z[:200], 40), atol=1e-13))
 print("phi matches cu.volume.reverse_map:", torch.allclose(phi(x_test, 40), vol.reverse_map(v, x_test, 40), atol=1e-13))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # *Reminder:* the reverse map integrates the **same** field from $t=1$ down to $t=0$; flipping
 # the sign of the field *and* the direction of time moves the points the wrong way (G writes
 # the reverse ODE in that doubly flipped form, eq. 10, 24, 27–29, 38–39, while its Euler
@@ -177,7 +177,7 @@ err_lin = float((vol.reverse_map(lambda t, x: x @ A.T, x_lin, 200) - x_lin @ tor
 print(f"|phi(x) - exp(-A) x| with 200 Euler steps: {err_lin:.1e}")
 assert err_lin < 1e-2  # the doubly flipped ODE would give exp(+A) x, an O(1) error
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Euler is not exactly invertible: $\psi_N(\varphi_N(x))\ne x$. The round-trip error is the
 # sum of two first-order discretisation errors, so it should fall like $1/N$: the measured
 # log–log slope is close to −1.
@@ -193,7 +193,7 @@ plt.show()
 print(f"slope {slope:.2f}; error at N = 160: {rt[-1]:.1e}")
 assert -1.2 < slope < -0.8
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A ball around a data point, mapped back to the latent space (G §2.1–2.3)
 #
 # Points on the sphere of radius $r$ around $x^c$ (G eq. 12, 15) are drawn uniformly:
@@ -213,7 +213,7 @@ for d in (2, 5, 20):
           f"max |cov - r^2/d I| = {float(cov_err):.3f}, P(|x| <= r/2) = {float(inner):.4f} "
           f"(2^-d = {2.0 ** -d:.4f})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Each sphere point $x_i(1)=x^c+r\,u_i$ is mapped **exactly**, $x_i(0)=\varphi(x_i(1))$, and by
 # the **linearisation** around the centre (G eq. 18)
 # $$\tilde x_i(0)=x^c(0)+J_\varphi(x^c)\,(x_i(1)-x^c),\qquad x^c(0)=\varphi(x^c).$$
@@ -251,7 +251,7 @@ for row, (name, xc) in enumerate(points.items()):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The six metrics and how they scale with $r$ (G eq. 19–23)
 #
 # $$D_0=\tfrac1N\sum_i\|x_i(0)-\tilde x_i(0)\|,\quad C_0=\tfrac1N\sum_i\|x_i(0)-x^c(0)\|,\quad
@@ -285,14 +285,14 @@ plt.show()
 assert at_01["sparse"]["C0"] > at_01["dense"]["C0"]  # the sparse point is stretched more
 assert at_01["dense"]["D0"] / at_01["dense"]["C0"] > at_01["sparse"]["D0"] / at_01["sparse"]["C0"]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Reading the tables: $C_0/r$ is the average stretch of the ball by $\varphi$ and $D_0/C_0$ the
 # relative linearisation error. The sparse point (in the gap between the moons) is stretched
 # more, while the map around the dense point bends more, so its linearisation error is
 # larger at the same $r$ (both facts are asserted below the tables). $D_0$ falls with slope 2,
 # and $D_1$ stops improving at the Euler round-trip floor.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting claim:* "the point between the moons has a low model density
 # > because the reverse map stretches its neighbourhood over a large part of the latent
 # > space." The change of variables says the opposite:
@@ -315,7 +315,7 @@ for name, xc in points.items():
 assert terms["sparse"][1] > terms["dense"][1]  # the sparse point is stretched more ...
 assert terms["sparse"][0] < terms["dense"][0] - 1.0  # ... but lands far out in the Gaussian tail
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. The Jacobian from an augmented ODE (G §2.4.1), in the course convention
 #
 # Let $x(t)$ solve $\dot x=v(t,x)$ with $x(1)=x^c$ and $J(t)=\partial x(t)/\partial x(1)$.
@@ -326,7 +326,7 @@ assert terms["sparse"][0] < terms["dense"][0] - 1.0  # ... but lands far out in 
 # $$J_{k-1}=\big(I-h\,Dv(t_k,x_k)\big)\,J_k \quad\Longrightarrow\quad
 # J_\varphi=M_1M_2\cdots M_N,\ \ M_k=I-h\,Dv(t_k,x_k).$$
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** *A tempting shortcut:* "the Jacobian of the Euler reverse map is
 # > $\prod_{k}(I-h\,Dv(t_k,x_k))$, in whatever order the factors come." The factors do not
 # > commute: the factor taken at $t=1$ acts **first** and stands rightmost,
@@ -354,7 +354,7 @@ rel = float((J_wrong - J_right).norm() / J_right.norm())
 print(f"reversed order differs by {rel:.1e} (relative):", rel > 1e-4)
 assert torch.allclose(J_right, J_autograd, atol=1e-10) and rel > 1e-4
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Jacobian–vector products (G §2.4.2)
 #
 # To linearise $m$ sphere points we need only $J_\varphi u_i$, never $J_\varphi$ itself. With
@@ -371,7 +371,7 @@ _, s_ad = vol.reverse_map_jvp_autodiff(v, xc, u, n)
 print("JVP recursion == J u (1e-10):", torch.allclose(s_ode, u @ J_aug[0].T, atol=1e-10))
 print("torch.func.jvp == J u (1e-10):", torch.allclose(s_ad, u @ J_aug[0].T, atol=1e-10))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. The SVD of the Jacobian: ellipsoids and volume change
 #
 # Write $J_\varphi(x^c)=U\Sigma V^\top$ (notebook 04). The linearised image of the sphere of
@@ -415,7 +415,47 @@ ax.set(title="The mapped circle is (nearly) an ellipse\nwith semi-axes σ_i alon
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): grow the radius r of the circle around x^c and turn the
+# direction u. Left, data space; right, the exact reverse image phi and its linearisation
+# x^c(0) + r J u. Small r: the two agree and u goes to r sigma along the ellipse; large r: they part.
+import ipywidgets as widgets
+from IPython.display import display
+
+circle_dirs = vol.sample_sphere(400, 2, generator=torch.Generator().manual_seed(8))
+xc0 = vol.reverse_map(v, xc[None], n)[0]
+
+
+def ball(r=0.1, angle=0.0):
+    u = torch.tensor([[math.cos(math.radians(angle)), math.sin(math.radians(angle))]], dtype=F64)
+    pts = torch.cat([xc + r * circle_dirs, xc + r * u])
+    exact = vol.reverse_map(v, pts, n)
+    lin = xc0 + r * torch.cat([circle_dirs, u]) @ J_aug[0].T
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
+    a1.scatter(*pts[:-1].T, s=2)
+    a1.plot(*pts[-1], "r*", ms=12)
+    a1.set(title=f"data space: circle of radius {r:.2f}", aspect="equal")
+    a2.scatter(*exact[:-1].T, s=2, label="exact φ")
+    a2.scatter(*lin[:-1].T, s=2, label="linearised")
+    a2.plot(*exact[-1], "r*", ms=12)
+    a2.set(title="latent space", aspect="equal")
+    a2.legend(fontsize=8)
+    plt.show()
+    return float((exact - lin).norm(dim=1).mean() / r)
+
+
+ball_ui = widgets.interactive(
+    ball,
+    r=widgets.FloatLogSlider(value=0.1, base=10, min=-2.5, max=0, step=0.1, description="radius r"),
+    angle=widgets.FloatSlider(value=0.0, min=0.0, max=360.0, step=15.0, description="direction °"),
+)
+display(ball_ui)
+# the linearisation error relative to r shrinks with r (the lesson of §5)
+assert ball(0.01) < ball(0.5)
+plt.close("all")
+
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Don't compute what you don't need: full Jacobian versus JVPs *(optional)*
 #
 # The full Jacobian costs $d$ JVPs (or $d$ vector–Jacobian products) per step; $m$ directions
@@ -454,7 +494,7 @@ print("values agree:", torch.allclose(vel_hand, vel_ad, atol=1e-14))
 print("tangents agree:", torch.allclose(tan_hand, tan_ad, atol=1e-12))
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the timing, for a field whose width grows with $d$ (three layers of width $2d$, as in the
 # benchmark), 20 Euler steps, $m=16$ directions, one data point. The sweep is small so the
 # notebook stays fast; `benchmarks/volume.py` goes to $d=1024$.
@@ -489,7 +529,7 @@ for d in (2, 8, 32, 128):
 # the hand-written route removes most of the fixed cost: it wins clearly at every size
 assert all(hand > 1.5 * ad for ad, hand in ratios.values())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Measured at scale** (`python benchmarks/volume.py`, 2 CPU cores, float32, best of 3; your
 # numbers will differ, the pattern should not):
 #
@@ -515,7 +555,7 @@ assert all(hand > 1.5 * ad for ad, hand in ratios.values())
 # $B=4, 16, 64$ — past $d/m=16$, because the full routes pay for point 3 as well. So: for a few directions at one point, the fixed and memory costs
 # decide; for many points at once, the operation count $d/m$ does.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # - Cosine similarity and ℓ2 distance are tied by $d^2=\|x\|^2+\|y\|^2-2S_C\|x\|\|y\|$; on unit

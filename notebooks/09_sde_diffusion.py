@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 09 · Stochastic differential equations, score matching, diffusion models and stochastic interpolants
 #
 # Flow matching (notebook 07) learns a velocity field whose ODE carries noise to data.
@@ -65,7 +65,7 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Brownian motion from random steps
 #
 # M's heuristic for a pollen grain: $X_{t+h}=X_t+h^\alpha z$ with independent
@@ -96,7 +96,7 @@ for alpha, h, v, th in rows:
     print(f"{alpha:5.2f}  {h:6.0e}  {v:12.4g}  {th:14.4g}")
     assert abs(v / th - 1) < 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** It is tempting to copy M's (12.6) as written: "$h^\alpha\sum_{n=1}^{t/h+1}
 # > z_{t-nh}\sim\mathcal N((0,h^{2\alpha-1}t))$". The sum there has $t/h+1$ terms, one more
 # > than the recursion (12.5) produces, and with $t/h+1$ terms the variance would be
@@ -115,7 +115,7 @@ for k in range(round(t_end / h)):
 print(f"t/h = {t_end / h:.0f} steps use {len(used)} noise terms (not t/h + 1 = {t_end / h + 1:.0f})")
 assert len(used) == t_end / h
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The Wiener process
 #
 # The $\alpha=1/2$ limit is the **Wiener process** (Brownian motion) $W_t$:
@@ -152,7 +152,7 @@ for stride in (64, 8, 1):
           f"{math.sqrt(2 * hh * math.log(1 / hh)):.3f}")
 assert abs(float(d1.var()) - 0.3) < 0.02 and abs(r_over - 0.408) < 0.03 and ks > 1e-3
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M's Definition 7 reads "$W_{t_1}-W_{t_0}$ is independent from
 # > $W_{t_i}-W_{t_j}$" with no condition on the times, and lists no continuity. Taken
 # > literally the first claim is false: increments over **overlapping** intervals are
@@ -208,7 +208,7 @@ pkg = cu.sde.sdeint(GBM(), y0, torch.tensor([0.0, 1.0]), dt=1 / 64, bm=bm)[-1]
 assert torch.allclose(mine, pkg, atol=1e-12)
 print(f"hand-written EM = cu.sde.sdeint on the same path: max difference {float((mine - pkg).abs().max()):.1e}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Strong error** measures paths: $\mathbb E|X^h_T-X_T|$ with the numerical and the exact
 # solution driven by the *same* Brownian path (here one `BrownianPath` refined from
 # $h=2^{-3}$ to $2^{-9}$). **Weak error** measures laws: $|\mathbb E\,\phi(X^h_T)-\mathbb
@@ -259,7 +259,7 @@ ax.set(title="Errors on geometric Brownian motion, T = 1", xlabel="step h", ylab
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M writes the SDE step as (12.9)
 # > "$X_{t+h}=X_t+h\,u_t(X_t)+(W_{t+h}-W_t)\,\sigma_t(X_t)+\mathcal O(h^{3/2})$" and says the
 # > remainder comes from terms of order $h\,\Delta W$. That holds only when $\sigma$ does
@@ -295,7 +295,7 @@ print(f"one-step error slope: GBM {slope(hs1, e_gbm):.2f} (remainder O(h)), "
       f"OU {slope(hs1, e_ou):.2f} (remainder O(h^1.5))")
 assert 0.9 < slope(hs1, e_gbm) < 1.1 and 1.35 < slope(hs1, e_ou) < 1.65
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The Fokker–Planck equation
 #
 # **Statement.** Let $dX_t=\mu(t,X_t)\,dt+\sigma(t,X_t)\,dW_t$ in $\mathbb R^d$ with $m$
@@ -357,7 +357,7 @@ assert fp_residual["correct: sum_i sigma_i^2 d_ii p / 2"] < 1e-9
 assert min(fp_residual.values()) == fp_residual["correct: sum_i sigma_i^2 d_ii p / 2"]
 assert all(v > 1 for k, v in fp_residual.items() if k.startswith("M"))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** M's Theorem 2 takes $\sigma_t:[0,1]\to\mathbb R^d$ (a vector) and writes
 # > $\partial_tp_t=-\nabla\!\cdot(\mu_tp_t)+\frac{\sigma_t^2}{2}\Delta p_t$. For a vector
 # > $\sigma$ no reading of "$\sigma_t^2\,\Delta$" is right: with diagonal noise the diffusion
@@ -445,7 +445,7 @@ for (case, tt), (err, floor_) in fp_errors.items():
     print(f"{case:12s} {tt:5.2f}   {err:12.4f}         {floor_:12.4f}")
     assert err < 2 * floor_ + 0.01
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The particle histograms agree with the Fokker–Planck solutions to within the Monte Carlo
 # noise (and the $O(h)$ weak error of EM, too small to see at this step).
 #
@@ -526,7 +526,7 @@ ax.set(title="Same marginals, different paths (OU from a mixture)", xlabel="t", 
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Score matching
 #
 # The **score** of a density is $\nabla_x\log p(x)$; it does not need the normalising
@@ -577,7 +577,7 @@ print("J_DSM - J_ESM for 4 models:", ", ".join(f"{d:.4f}" for d in diffs))
 print("relative gradient difference:", ", ".join(f"{r:.4f}" for r in grads))
 assert max(diffs) - min(diffs) < 0.02 and max(grads) < 0.03
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Langevin dynamics, and where it fails
 #
 # With a score one can sample by **Langevin dynamics**,
@@ -617,7 +617,7 @@ frac_plain, frac_ann = float((x_plain > 0).double().mean()), float((x_ann > 0).d
 print(f"fraction in the right mode: target 0.200, plain Langevin {frac_plain:.3f}, annealed {frac_ann:.3f}")
 assert abs(frac_plain - 0.5) < 0.06 and abs(frac_ann - 0.2) < 0.04
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Diffusion models: the VP SDE, its reverse and its probability-flow ODE
 #
 # The **variance-preserving** forward SDE (Song et al. 2021) noises data, in diffusion
@@ -747,7 +747,7 @@ cu.plotting.scatter(x_ode, ax=axes[2], title="probability-flow ODE (RK4, 25 step
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exact likelihood of the diffusion model
 #
 # The probability-flow ODE is a CNF: 06's instantaneous change of variables gives its exact
@@ -783,7 +783,7 @@ nll_vp = -float(fm.log_prob(rescaled(pf_vp), x_nll, method="rk4", step_size=1 / 
 print(f"diffusion model (probability-flow ODE): held-out NLL {nll_vp:.3f} nats on 200 points")
 assert nll_vp < 3.0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. The bridge to 07: velocity and score are affine in each other
 #
 # For a Gaussian path $x_t=\alpha_tx_1+\sigma_tx_0$ (07 §3) the marginal velocity and the
@@ -826,7 +826,7 @@ for path in (fm.OTPath(0.0), vp):
     print(f"{path.name} path: max |u from the score - marginal field| = {worst:.1e}")
     assert worst < 1e-10
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### One trained model, two samplers
 #
 # So a flow-matching model *is* a score model. Train 07's OT-path model
@@ -877,7 +877,7 @@ nll_fm = -float(fm.log_prob(fm_model, x_nll, method="rk4", step_size=1 / 50).mea
 print(f"held-out NLL on the same 200 points: flow matching {nll_fm:.3f}, diffusion {nll_vp:.3f} nats")
 assert nll_fm < 3.0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Stochastic interpolants
 #
 # Albergo, Boffi & Vanden-Eijnden (2023) put both methods in one family. With $x_0\sim\rho_0$,
@@ -912,7 +912,7 @@ sig_eff = sp.sqrt(A**2 + G**2)
 assert sp.simplify((A * sp.diff(A, tt_) + G * sp.diff(G, tt_)) / sig_eff - sp.diff(sig_eff, tt_)) == 0
 print("effective sigma_t of the gamma = sqrt(2t(1-t)) interpolant:", sp.simplify(sig_eff))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Sample quality against NFE
 #
 # The same held-out moons, 1000 samples from the same $z$, ED as a multiple of the floor.
@@ -947,7 +947,7 @@ assert results["reverse SDE (EM)"][0] > results["reverse SDE (EM)"][-1]
 assert results["FM ODE (RK4)"][-1] < results["PF-ODE (RK4)"][-1]  # (i)
 assert results["FM ODE (RK4)"][0] < results["FM as SDE c=1 (EM)"][0]  # (ii)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Reading the table.** (One seed, small models, 1000 samples: differences below about
 # 20 % are noise; `benchmarks/sde.py` repeats the comparison with 2000 samples.) Three
 # things hold up. (i) At equal training budget the flow-matching model reaches a lower

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 10 · Capstone: flows and flow matching on real images in 64 dimensions
 #
 # Every model of the course so far lived in two dimensions. This notebook takes the same
@@ -48,7 +48,7 @@ from course_utils import flow_matching as fm
 device = cu.setup(seed=0)
 F64 = torch.float64
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Data as a density
 #
 # `D.load()` returns a train/test split fixed by a seed (NumPy's `default_rng(0)`, the same
@@ -64,7 +64,7 @@ fig, ax = plt.subplots(figsize=(8, 2))
 D.show_grid(data.train_images[:30], ax, nrow=15, title="training digits (dark = ink)")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Dequantization and the bound it gives
 #
 # A density on $\mathbb R^{64}$ is not a probability of a grid point: fitted to integer
@@ -96,7 +96,7 @@ print(f"independent pixels: discrete {float(discrete_bits):.4f} bits/pixel, "
       f"dequantized histogram density {hist_bpd:.4f} bits/dim")
 assert abs(hist_bpd - float(discrete_bits)) < 1e-9
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # > **Pitfall.** Dequantization is not optional. Pixel 0 (the top-left corner) is 0 in
 # > every one of the 1,797 images, so without noise the maximum-likelihood Gaussian has a
 # > singular covariance and an unbounded likelihood; with a ridge on the diagonal it
@@ -115,7 +115,7 @@ for ridge in (1e-4, 1e-8, 1e-12):
     print(f"ridge {ridge:.0e}: 'bits/dim' of the undequantized training images "
           f"{D.bits_per_dim(D.gaussian_log_prob(x_raw, m_raw, c_raw)):.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The logit map and its log-determinant
 #
 # Flows start from $\mathcal N(0, I)$ on all of $\mathbb R^{64}$, while $x$ lives in a cube.
@@ -135,7 +135,7 @@ print(f"log|det dy/dx|: formula {float(ld_one[0]):.6f}, autograd {float(logabs):
 assert abs(float(ld_one[0]) - float(logabs)) < 1e-9 and float(sign) == 1.0
 assert torch.allclose(D.inverse_logit_transform(y_one), x_test[:1], atol=1e-12)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Bits per dimension
 #
 # The code length of an image under the discrete model, in bits per pixel, is bounded by
@@ -150,7 +150,7 @@ y_test, ld_test = D.preprocess(data.test_images, 0.05, generator=torch.Generator
 y_train, _ = D.preprocess(data.train_images, 0.05, generator=torch.Generator().manual_seed(0))
 print(f"uniform density: {D.bits_per_dim(torch.zeros(360)):.4f} bits/dim (log2 17 = {math.log2(17):.4f})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Baseline: a Gaussian with full covariance
 #
 # The maximum-likelihood Gaussian of 01 in closed form: the sample mean and the
@@ -167,7 +167,7 @@ gauss_px_bpd = D.bits_per_dim(D.gaussian_log_prob(x_test, m_px, c_px))
 print(f"Gaussian in logit space: test {gauss_bpd:.3f} bits/dim")
 print(f"Gaussian on the dequantized pixels directly (no logit): test {gauss_px_bpd:.3f} bits/dim")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The Gaussian in logit space scores **2.45 bits/dim** <!-- gaussian_bpd = 2.446 --> on the
 # test set, well below the 4.09 of the uniform density; the logit map alone buys half a bit
 # per pixel over a Gaussian on the raw cube. Yet the independent-pixel histogram (2.42)
@@ -195,7 +195,7 @@ for i, (ax, m) in enumerate(zip(axes, masks, strict=True)):
 fig.suptitle("coupling masks (black = copied pixels)", y=1.05)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A short live run of maximum likelihood with 05's `train_flow` (30 steps on 8
 # dequantized copies of the training set):
 
@@ -210,7 +210,7 @@ with torch.no_grad():
 print(f"after 30 steps ({live.seconds:.1f} s (timing)): test {live_bpd:.3f} bits/dim")
 assert live_bpd < math.log2(17)  # already better than the uniform density
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The converged model trained for 1,200 steps on 32 dequantized copies. Its held-out NLL
 # bottoms out and then rises: 100k parameters against 1,437 images overfit, so the step
 # count is the regulariser here (chosen on the held-out curve, which is the test set:
@@ -224,7 +224,7 @@ with torch.no_grad():
     realnvp_bpd = D.bits_per_dim(flow.log_prob(y_test) + ld_test)
 print(f"RealNVP: test {realnvp_bpd:.3f} bits/dim")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # RealNVP reaches **2.22 bits/dim** <!-- realnvp_bpd = 2.223 -->.
 #
 # ## 4. Flow matching, read as a CNF
@@ -249,7 +249,7 @@ print(f"CFM loss: first 10 steps {np.mean(loss[:10]):.1f}, last 10 {np.mean(loss
       f"({live_fm['seconds']:.1f} s (timing))")
 assert np.mean(loss[-10:]) < np.mean(loss[:10])
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The checkpoint trained for 6,000 steps. Sampling integrates $\dot x=v(t,x)$ from $t=0$ to
 # $1$; three solvers at small NFE, scored by the energy distance (07) of the quantized
 # samples to the test images (in grey levels; 360 training images score the floor):
@@ -269,7 +269,7 @@ for method, steps in (("euler", 5), ("midpoint", 5), ("rk4", 5)):
     ed = cu.metrics.energy_distance(samples[method].double(), test_px)
     print(f"{method:8s} {steps} steps, NFE {nfe:2d}: energy distance {ed:.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exact test likelihood at d = 64, exact divergence against Hutchinson
 #
 # A flow-matching model is a CNF: 06's `CNF` integrates $(x, \ell)$ from $t=1$ back to
@@ -292,7 +292,7 @@ print(f"exact divergence, NFE {exact.last_nfe}: first {n_img} test images {exact
 print(f"all 360 test images (checkpoint provenance, recomputed by tests/test_digits.py): {fm_bpd:.4f}")
 assert abs(exact_100 - fm_bpd) < 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Flow matching reaches **2.10 bits/dim** <!-- fm_bpd = 2.102 --> on the whole test set
 # read as a CNF: better than RealNVP (2.22), although it was never trained by maximum
 # likelihood.
@@ -317,7 +317,7 @@ print(f"Hutchinson : {hutch_100:.4f} +- {se:.4f} bits/dim (standard error over 1
 print(f"one image, one probe: standard deviation {float(err_bits.std()):.3f} bits/dim")
 assert abs(hutch_100 - exact_100) < 4 * se + 1e-3
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # At $d = 2$ (06) the exact divergence was the cheaper choice; at $d = 64$ the exact
 # trace costs 64 vector–Jacobian products per evaluation and Hutchinson one, and the
 # measured time per solve drops accordingly (the primal network pass and the solver are
@@ -351,7 +351,7 @@ for ax, (name, imgs) in zip(axes, panels, strict=True):
     D.show_grid(imgs[:36], ax, nrow=6, title=name)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A model with a good likelihood could simply have copied its training images. For each
 # sample we find the nearest training image and compare the distances with those of the
 # *test* images (which the model never saw) to the training set.
@@ -371,7 +371,7 @@ D.show_grid(fm_px[:10], axes[0], nrow=10, title="FM samples")
 D.show_grid(data.train_images[idx_fm[:10]], axes[1], nrow=10, title="their nearest training images")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The samples are about as far from the training set as fresh test digits are (no copy
 # has distance 0): at this training length the field has not collapsed onto its 1,437
 # training points, which the exact marginal field of 07 would do.
@@ -424,7 +424,7 @@ order = torch.cat([torch.nonzero(c == j)[:6, 0] for j in range(10)])
 D.show_grid(guided[2.0][order], ax2, nrow=12, title="w = 2: six samples of each class 0-9")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Volume metrics in d = 64
 #
 # 08's machinery on the flow-matching field, in the space where it lives (logit space):
@@ -443,7 +443,7 @@ for r in (0.1, 0.5, 1.0):
     print(f"{r:5.1f} " + " ".join(f"{m[k]:7.3f}" for k in ("D0", "C0", "S0", "D1", "C1", "S1")))
     assert abs(m["C1"] - r) < 1e-9
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # In latent space the linearisation is excellent ($D_0\ll C_0$, and $S_0\approx C_0$: the
 # ball's image is nearly an ellipsoid even at $r=1$). In data space, $D_1$ and $S_1$ exceed
 # the radius itself at $r=0.1$: $\psi$ (forward Euler) does not undo $\varphi$ (reverse
@@ -460,7 +460,7 @@ for n_steps in (20, 50, 100):
     print(f"{n_steps:4d} {trips[-1]:22.3f} {m['D1']:13.3f}")
 assert trips[0] > trips[1] > trips[2] and trips[0] / trips[2] > 3
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The full Jacobian $J_\varphi(x_c)$ ($64\times64$) from the augmented recursion, against
 # the 64 JVPs $J_\varphi e_i$ that give the same matrix column by column, and one JVP (all a
 # sphere metric needs per direction):
@@ -480,7 +480,7 @@ print(f"full Jacobian {t_full:.3f} s, 64 JVPs {t_cols:.3f} s, one JVP {t_one:.4f
 print(f"max |J - [J e_1 ... J e_64]| = {float((J[0] - cols.T).abs().max()):.1e}")
 assert torch.allclose(J[0], cols.T, atol=1e-10)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The singular values of $J_\varphi$ are the semi-axes of the ellipsoid a unit ball around
 # the digit becomes in latent space; $\sum\log\sigma_i=\log|\det J_\varphi|$ is the volume
 # term of the likelihood (06). The right singular vectors are **pixel directions** (in
@@ -510,7 +510,7 @@ for j, (i, lab) in enumerate([(0, "top 1"), (1, "top 2"), (2, "top 3"), (61, "bo
     a.set_yticks([])
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Scaling up: MNIST-size images on a GPU
 #
 # Nothing in the mathematics changes for 28×28 images ($d = 784$) or colour images; the

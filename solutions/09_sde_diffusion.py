@@ -331,7 +331,7 @@ _ = cu.checks.check_true("q5c quality", lambda: ed_sde < 6 and ed_ode < 6,
 # model's reverse SDE) change? **(b)** Euler–Maruyama has strong order 1/2 but weak order 1.
 # Explain in words what each order measures and why the weak one can be higher.
 
-# %% [markdown] course={"role": "answer"}
+# %% [markdown] course={"question": "q6", "role": "answer"}
 # ### BEGIN SOLUTION
 # **(a)** Langevin dynamics has the mixture as its stationary law, but reaching it needs
 # chains to cross the low-density gap between the modes, where the score pushes them back;
