@@ -9,6 +9,8 @@ Instructors and authors:
     python3 course.py build NN_topic | --all
                                  sync text sources, execute, re-release (course_utils.authoring)
     python3 course.py workspace  create/refresh the student workspace my_work/ (lab does it)
+    python3 course.py site [--solutions]
+                                 build the course website into build/site (course_utils.site)
     python3 course.py edition OUT_DIR [--force]
                                  write the student edition (no solutions, hidden tests or
                                  instructor cells) into OUT_DIR, outside this repository
@@ -470,6 +472,13 @@ def cmd_build(args: list[str]) -> int:
     return subprocess.call([str(py), "-m", "course_utils.authoring", "build", *args], cwd=ROOT)
 
 
+def cmd_site(args: list[str]) -> int:
+    """``course_utils.site build ARGS`` (the website into build/site; ``--solutions`` for
+    instructors) in the course environment (test extras, which hold Sphinx)."""
+    py = ensure_env(("test",))
+    return subprocess.call([str(py), "-m", "course_utils.site", "build", *args], cwd=ROOT)
+
+
 def cmd_edition(args: list[str]) -> int:
     opts, rest = _split_options(args)
     py = _python(opts, ())
@@ -482,6 +491,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "build": cmd_build,
     "workspace": cmd_workspace,
     "edition": cmd_edition,
+    "site": cmd_site,
 }
 
 

@@ -116,7 +116,7 @@ def _course_run(ds, coupling, steps, seed=0, hidden=128):
     out = fm.train(
         model,
         lambda n, g: ds.sample(n, generator=g),
-        fm.OTPath(0.0),
+        path=fm.OTPath(0.0),
         steps=steps,
         batch_size=256,
         lr=3e-3,
@@ -125,7 +125,7 @@ def _course_run(ds, coupling, steps, seed=0, hidden=128):
         coupling=coupling,
         generator=gen,
     )
-    return out["model"], time.process_time() - t0
+    return out.model, time.process_time() - t0
 
 
 def main():
@@ -157,27 +157,7 @@ def main():
     print(f"torchcfm installed: {HAVE_TORCHCFM}\n")
 
     # ---------------------------------------------------------------- 1. quality vs training
-    models = {}
-    if 1 in sections:
-        tc_steps = 2000 if args.quick else 8000
-        checkpoints = {500, 1000, 2000, 4000, 8000} & set(range(1, tc_steps + 1))
-        print("## 1. ED / floor against training (RK4, NFE 20)\n")
-        print("| configuration | coupling | steps | CPU train (s) | ED / floor |")
-        print("|---|---|---|---|---|")
-        label = "torchcfm tutorial" + ("" if HAVE_TORCHCFM else " (re-implemented)")
-        for coupling in ("independent", "ot"):
-            rows, _ = _torchcfm_run(ds, coupling, tc_steps, checkpoints, lambda m: ratio(m)[0])
-            for step, cpu, r in rows:
-                print(f"| {label} | {coupling} | {step} | {cpu:.1f} | {r:.2f} |", flush=True)
-        course_steps = [250, 500, 1000] if args.quick else [250, 500, 1000, 2000]
-        for coupling in ("independent", "ot"):
-            for steps in course_steps:
-                model, cpu = _course_run(ds, coupling, steps)
-                models[coupling, steps] = model
-                print(
-                    f"| course recipe | {coupling} | {steps} | {cpu:.1f} | {ratio(model)[0]:.2f} |",
-                    flush=True,
-                )
+    models = _training_table(ds, ratio, args.quick) if 1 in sections else {}
     if sections & {2, 3}:
         for coupling in ("independent", "ot"):
             if (coupling, 1000) not in models:
@@ -193,6 +173,31 @@ def main():
     if 5 in sections:
         _pairing_table()
     print(f"\nED floor {floor:.3e}.")
+
+
+def _training_table(ds, ratio, quick):
+    """Table 1: ED / floor against training steps; returns the course models by (coupling, steps)."""
+    models = {}
+    tc_steps = 2000 if quick else 8000
+    checkpoints = {500, 1000, 2000, 4000, 8000} & set(range(1, tc_steps + 1))
+    print("## 1. ED / floor against training (RK4, NFE 20)\n")
+    print("| configuration | coupling | steps | CPU train (s) | ED / floor |")
+    print("|---|---|---|---|---|")
+    label = "torchcfm tutorial" + ("" if HAVE_TORCHCFM else " (re-implemented)")
+    for coupling in ("independent", "ot"):
+        rows, _ = _torchcfm_run(ds, coupling, tc_steps, checkpoints, lambda m: ratio(m)[0])
+        for step, cpu, r in rows:
+            print(f"| {label} | {coupling} | {step} | {cpu:.1f} | {r:.2f} |", flush=True)
+    course_steps = [250, 500, 1000] if quick else [250, 500, 1000, 2000]
+    for coupling in ("independent", "ot"):
+        for steps in course_steps:
+            model, cpu = _course_run(ds, coupling, steps)
+            models[coupling, steps] = model
+            print(
+                f"| course recipe | {coupling} | {steps} | {cpu:.1f} | {ratio(model)[0]:.2f} |",
+                flush=True,
+            )
+    return models
 
 
 def _nfe_table(models, ratio):

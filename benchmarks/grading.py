@@ -1,19 +1,28 @@
-"""Benchmark: time to grade 20 submissions with 1 and with 2 workers.
+"""Benchmark: a class-sized batch with and without the sandbox, and kernel start-up.
 
-    .venv/bin/python benchmarks/grading.py [--n 20] [--topic 01_mle] [--workers 1 2]
+    .venv/bin/python benchmarks/grading.py [--n 200] [--workers 2] [--topic 01_toy]
+        [--kernels 10] [--levels auto none]
 
-Uses the real topic (``solutions/01_mle.ipynb`` + ``grading/01_mle.py``) when it
-exists, else the toy problem set of the tests. Submissions are variants of the
-solution: the solution itself, copies with an extra print cell, and copies with one
-question left unanswered (the released placeholder), so scores differ. Wall times
-include the one solution run per ``grade`` call (expected values). Prints a table;
-nothing is asserted (the machine may be shared, see the load average printed).
+Grades ``--n`` mixed submissions of the toy problem set of the tests (or of a real
+topic with ``--topic``): correct, partial (one question left as the placeholder),
+blank, broken (invalid JSON, a crash, an infinite loop) and hostile (forged protocol
+replies, spec leaks through error messages, shadowed builtins, raw memory reads; only
+attacks that harm nothing outside their kernel even unsandboxed, since the ``none``
+run executes them as you). Every level grades the same files with ``--workers``
+workers; the table gives seconds per submission and the overhead of each level over
+``none``. Then it checks that nothing was lost: every submission has a row, a
+``results.json`` and a ``feedback.md``, and the honest submissions score the same
+under every level. ``--kernels`` kernels are also started and stopped one by one per
+level, to give the per-kernel start-up cost on its own.
+
+Nothing is asserted on times (the machine may be shared; see the load averages).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import json
 import os
 import sys
@@ -24,75 +33,151 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from adversarial import SOLUTION as TOY_SOLUTION  # noqa: E402
+from adversarial import attacks  # noqa: E402
+from grading_fixtures import toy  # noqa: E402
+
+from course_utils.grading import release_topics  # noqa: E402
 from course_utils.grading._grader import Limits, grade_submissions  # noqa: E402
+from course_utils.grading._kernel import Kernel  # noqa: E402
 from course_utils.grading._release import load_notebook, release_notebook  # noqa: E402
+from course_utils.grading._sandbox import SandboxError, select_launcher  # noqa: E402
+
+HARMLESS_ATTACKS = ("malformed_reply", "leak_feedback", "shadow_builtins", "raw_memory")
+KINDS = ("correct", "partial", "blank", "broken", "hostile")
 
 
-def _variants(solution: dict, n: int) -> list[dict]:
-    exercise = {c["id"]: c for c in release_notebook(solution)["cells"]}
-    answers = [
-        c["id"]
-        for c in solution["cells"]
-        if c.get("metadata", {}).get("course", {}).get("role") == "answer"
-        and c["cell_type"] == "code"
+def _answers_of(nb: dict) -> list[dict]:
+    return [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        and c.get("metadata", {}).get("course", {}).get("role") == "answer"
     ]
+
+
+def _submissions(root: Path, topic: str, n: int) -> list[tuple[str, str, str]]:
+    """``n`` (name, kind, file text) in a fixed mix of :data:`KINDS`."""
+    solution = load_notebook(root / "solutions" / f"{topic}.ipynb")
+    exercise = release_notebook(solution)
+    placeholder = {c["id"]: c["source"] for c in _answers_of(exercise)}
+    hostile = [attacks()[a] for a in HARMLESS_ATTACKS] if topic == toy.TOPIC else []
     out = []
     for i in range(n):
-        nb = copy.deepcopy(solution)
-        if i % 3 == 1:  # a chatty student: an extra cell after the first answer
-            at = next(k for k, c in enumerate(nb["cells"]) if c["id"] == answers[0])
-            nb["cells"].insert(
-                at + 1,
-                {"cell_type": "code", "id": f"extra-{i}", "metadata": {}, "outputs": [],
-                 "execution_count": None, "source": "print('checking my work')"},
-            )  # fmt: skip
-        elif i % 3 == 2:  # one question not answered
-            cid = answers[i % len(answers)]
-            cell = next(c for c in nb["cells"] if c["id"] == cid)
-            cell["source"] = exercise[cid]["source"]
-        out.append(nb)
+        kind = KINDS[i % len(KINDS)]
+        if kind == "hostile" and not hostile:
+            kind = "broken"
+        nb = copy.deepcopy(solution if kind in ("correct", "partial") else exercise)
+        text = None
+        if kind == "partial":
+            cell = _answers_of(nb)[i % len(_answers_of(nb))]
+            cell["source"] = placeholder[cell["id"]]
+        elif kind == "broken":
+            if i % 3 == 0:
+                text = '{"cells": [ not json'
+            else:
+                first = _answers_of(nb)[0]
+                first["source"] = (
+                    "while True:\n    pass" if i % 3 == 1 else "import os\nos._exit(3)"
+                )
+        elif kind == "hostile":
+            mod = hostile[i % len(hostile)]
+            answers = {q: TOY_SOLUTION[q] for q in mod.HONEST}
+            fields = {"root": "/nonexistent", "out": "/nonexistent", "marker": "bench"}
+            answers.update(
+                {q: code.format_map(_Default(fields)) for q, code in mod.ANSWERS.items()}
+            )
+            for c in _answers_of(nb):
+                q = c["metadata"]["course"]["question"]
+                if q in answers:
+                    c["source"] = answers[q]
+        out.append((f"s{i:03d}_{kind}", kind, text if text is not None else json.dumps(nb)))
     return out
+
+
+class _Default(dict):
+    def __missing__(self, key: str) -> str:
+        return "/nonexistent"
+
+
+def _kernel_startup(level: str, k: int, limits: Limits) -> float:
+    """Mean seconds to start a kernel (to its ``ready``) and stop it, ``k`` times."""
+    launcher, _ = select_launcher(level, [])
+    t0 = time.perf_counter()
+    for _ in range(k):
+        kernel = Kernel(limits, [], time.monotonic() + 300, launcher)
+        kernel.close()
+    return (time.perf_counter() - t0) / k
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=int, default=20)
-    p.add_argument("--topic", default="01_mle")
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--topic", default=toy.TOPIC)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--kernels", type=int, default=10)
+    p.add_argument("--levels", nargs="+", default=["auto", "none"])
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per question")
     args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     root = ROOT
-    if not (ROOT / "grading" / f"{args.topic}.py").exists():
-        from grading_fixtures import toy
-
-        root = toy.write_toy_course(Path(tempfile.mkdtemp(prefix="bench-toy-")))
-        args.topic = toy.TOPIC
-        print(f"{args.topic}: real topic missing, using the toy problem set of the tests")
-    solution = load_notebook(root / "solutions" / f"{args.topic}.ipynb")
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        paths = []
-        for i, nb in enumerate(_variants(solution, args.n)):
-            path = Path(tmp) / "subs" / f"student_{i:02d}.ipynb"
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(json.dumps(nb))
-            paths.append(path)
-        print(f"topic {args.topic}, {args.n} submissions, {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
-        rows, scores = [], None
-        for w in args.workers:
-            t0 = time.perf_counter()
-            reports = grade_submissions(
-                args.topic, paths, Path(tmp) / f"out{w}", root=root, workers=w, limits=Limits()
+    if args.topic == toy.TOPIC:
+        root = toy.write_toy_course(tmp / "course")
+        release_topics(root, [toy.TOPIC])
+    limits = Limits(timeout=args.timeout, submission_timeout=20 * args.timeout)
+    subs = _submissions(root, args.topic, args.n)
+    paths = []
+    for name, _, text in subs:
+        path = tmp / "subs" / f"{name}.ipynb"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        paths.append(path)
+    print(
+        f"topic {args.topic}, {args.n} submissions ({', '.join(KINDS)}), {args.workers} "
+        f"workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
+    )
+    results: dict[str, dict] = {}
+    for level in args.levels:
+        try:
+            real = select_launcher(level, [])[0].level
+        except SandboxError as exc:
+            print(f"{level}: skipped ({exc})")
+            continue
+        startup = _kernel_startup(level, args.kernels, limits) if args.kernels else float("nan")
+        out = tmp / f"out-{real}"
+        t0 = time.perf_counter()
+        grade_submissions(
+            args.topic, paths, out, root=root, workers=args.workers, limits=limits,
+            sandbox=level,
+        )  # fmt: skip
+        wall = time.perf_counter() - t0
+        rows = {r["submission"]: r for r in csv.DictReader((out / "grades.csv").open())}
+        lost = [
+            name
+            for name, _, _ in subs
+            if name not in rows
+            or not (out / name / "results.json").is_file()
+            or not (out / name / "feedback.md").is_file()
+        ]
+        results[real] = {"wall": wall, "startup": startup, "rows": rows, "lost": lost}
+        print(
+            f"{real}: {wall:.1f} s, {wall / args.n:.2f} s/submission, kernel start+stop "
+            f"{startup:.2f} s, lost {len(lost)}, load {os.getloadavg()[0]:.1f}"
+        )
+    if "none" in results:
+        base = results["none"]
+        print(f"\n{'level':>12} {'s/submission':>13} {'overhead':>9} {'kernel s':>9} {'lost':>5}")
+        for level, r in results.items():
+            over = (r["wall"] / base["wall"] - 1) * 100
+            print(
+                f"{level:>12} {r['wall'] / args.n:>13.2f} {over:>8.1f}% {r['startup']:>9.2f} "
+                f"{len(r['lost']):>5}"
             )
-            wall = time.perf_counter() - t0
-            got = [r["total"] for r in reports]
-            if scores is not None and got != scores:
-                print("WARNING: scores differ between worker counts", file=sys.stderr)
-            scores = got
-            rows.append((w, wall))
-        print(f"{'workers':>8} {'wall s':>8} {'s/submission':>13} {'speed-up':>9}")
-        for w, wall in rows:
-            print(f"{w:>8} {wall:>8.1f} {wall / args.n:>13.2f} {rows[0][1] / wall:>9.2f}")
-        print(f"load average {os.getloadavg()[0]:.1f} at end; totals: {sorted(set(scores))}")
+        honest = [name for name, kind, _ in subs if kind in ("correct", "partial", "blank")]
+        for level, r in results.items():
+            differ = [n for n in honest if r["rows"][n]["total"] != base["rows"][n]["total"]]
+            print(f"{level}: honest submissions scored differently from 'none': {differ or 'none'}")
+    print(f"load average {os.getloadavg()[0]:.1f} at end; files in {tmp}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ _SUBMODULES = (
     "flow_matching",
     "metrics",
     "volume",
+    "training",
+    "digits",
+    "sde",
     "grading",
 )
 
@@ -93,8 +96,9 @@ def setup(seed: int = 0, *, threads: int | None = None, dtype=None, verbose: boo
     import numpy as np
     import torch
 
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    from ._validate import check_int
+
+    check_int(seed, "seed", 0)
     if threads is None:
         threads = int(os.environ.get("COURSE_THREADS", os.cpu_count() or 1))
     if not isinstance(threads, int) or threads < 1:

@@ -20,32 +20,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
+from ._odeint import check_settings, odeint
+from ._validate import check_callable, check_state
+
 __all__ = ["odeint_adjoint"]
-
-
-def _odeint():
-    # Imported lazily: course_utils/ode.py imports this module at its end.
-    from .ode import odeint
-
-    return odeint
 
 
 def _as_tuple(value) -> tuple[torch.Tensor, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _check_state(y0) -> tuple[tuple[torch.Tensor, ...], bool]:
-    is_tuple = isinstance(y0, (tuple, list))
-    parts = tuple(y0) if is_tuple else (y0,)
-    if not parts:
-        raise ValueError("y0 must be a tensor or a non-empty tuple of tensors, got an empty tuple")
-    for k, part in enumerate(parts):
-        label = f"y0[{k}]" if is_tuple else "y0"
-        if not isinstance(part, torch.Tensor):
-            raise TypeError(f"{label} must be a torch.Tensor, got {type(part).__name__}")
-        if not part.is_floating_point():
-            raise TypeError(f"{label} must have a floating dtype, got {part.dtype}")
-    return parts, is_tuple
 
 
 def _check_params(func, adjoint_params) -> tuple[torch.Tensor, ...]:
@@ -73,20 +55,29 @@ def _check_params(func, adjoint_params) -> tuple[torch.Tensor, ...]:
 
 
 class _AugmentedDynamics:
-    """Right-hand side of the backward system for ``(y, a, a_theta)``, a flat tuple."""
+    """Right-hand side of the backward system for ``(y, a, a_theta[, a_t])``, a flat tuple.
 
-    def __init__(self, func, n_y: int, is_tuple: bool, params: Sequence[torch.Tensor]):
+    With ``with_t`` the last component ``a_t`` (a 0-d tensor) integrates ``-a^T df/dt``,
+    the explicit time dependence of ``func``, for the gradient with respect to ``t[0]``
+    (as torchdiffeq's adjoint does).
+    """
+
+    def __init__(
+        self, func, n_y: int, is_tuple: bool, params: Sequence[torch.Tensor], with_t: bool
+    ):
         self.func, self.n_y, self.is_tuple, self.params = func, n_y, is_tuple, tuple(params)
+        self.with_t = with_t
 
     def __call__(self, t, state):
         n = self.n_y
         y, a = state[:n], state[n : 2 * n]
         with torch.enable_grad():
             y = tuple(part.detach().requires_grad_(True) for part in y)
+            t = t.detach().requires_grad_(True) if self.with_t else t
             f = _as_tuple(self.func(t, y if self.is_tuple else y[0]))
             if len(f) != n:
                 raise ValueError(f"func returned {len(f)} tensors for a state of {n} tensors")
-            inputs = (*y, *self.params)
+            inputs = (*y, *self.params, *((t,) if self.with_t else ()))
             used = [k for k, fk in enumerate(f) if fk.requires_grad]
             if used:
                 vjps = torch.autograd.grad(
@@ -100,7 +91,7 @@ class _AugmentedDynamics:
         vjps = tuple(
             torch.zeros_like(x) if g is None else g for g, x in zip(vjps, inputs, strict=True)
         )
-        # dy/dt = f, da/dt = -a^T df/dy, da_theta/dt = -a^T df/dtheta
+        # dy/dt = f, da/dt = -a^T df/dy, da_theta/dt = -a^T df/dtheta, da_t/dt = -a^T df/dt
         return (*(fk.detach() for fk in f), *(-g for g in vjps))
 
 
@@ -109,7 +100,7 @@ class _AdjointFunction(torch.autograd.Function):
     def forward(ctx, func, n_y, is_tuple, options, adjoint_options, *args):
         y0, t, params = args[:n_y], args[n_y], args[n_y + 1 :]
         with torch.no_grad():
-            ys = _as_tuple(_odeint()(func, y0 if is_tuple else y0[0], t, **options))
+            ys = _as_tuple(odeint(func, y0 if is_tuple else y0[0], t, **options))
         ctx.func, ctx.n_y, ctx.is_tuple, ctx.adjoint_options = func, n_y, is_tuple, adjoint_options
         ctx.save_for_backward(t, *ys, *params)
         return ys
@@ -132,22 +123,26 @@ class _AdjointFunction(torch.autograd.Function):
         def dot(us, vs):
             return sum((u * v).sum() for u, v in zip(us, vs, strict=True))
 
-        aug = _AugmentedDynamics(func, n, is_tuple, params)
-        odeint = _odeint()
+        aug = _AugmentedDynamics(func, n, is_tuple, params, need_t)
         adj_y = tuple(g[-1] for g in grad_ys)
         adj_p = tuple(torch.zeros_like(p) for p in params)
+        # dL/dt_0 = -sum_i g_i . f(t_i, y_i) + int a^T df/dt dt (torchdiffeq's bookkeeping;
+        # on the exact solution it equals -a(t_0) . f(t_0, y_0))
+        adj_t = (torch.zeros((), dtype=ys[0].dtype, device=ys[0].device),) if need_t else ()
         grad_t = torch.zeros_like(t) if need_t else None
         for i in range(len(t) - 1, 0, -1):
             if need_t:  # moving the output time t_i moves y(t_i) by f(t_i, y(t_i)) dt_i
                 grad_t[i] = dot(tuple(g[i] for g in grad_ys), f_at(i))
-            state = (*(y[i] for y in ys), *adj_y, *adj_p)
+                adj_t = (adj_t[0] - grad_t[i].to(adj_t[0].dtype),)
+            state = (*(y[i] for y in ys), *adj_y, *adj_p, *adj_t)
             with torch.no_grad():
                 sol = odeint(aug, state, torch.stack([t[i], t[i - 1]]), **ctx.adjoint_options)
             end = tuple(s[-1] for s in sol)
-            adj_y, adj_p = end[n : 2 * n], end[2 * n :]
-            if i == 1 and need_t:  # moving t_0 with y(t_0) fixed shifts the whole path
-                grad_t[0] = -dot(adj_y, f_at(0))
+            adj_y, adj_p = end[n : 2 * n], end[2 * n : 2 * n + len(params)]
+            adj_t = end[2 * n + len(params) :]
             adj_y = tuple(a + g[i - 1] for a, g in zip(adj_y, grad_ys, strict=True))
+        if need_t:
+            grad_t[0] = adj_t[0].to(t.dtype)
         return (None, None, None, None, None, *adj_y, grad_t, *adj_p)
 
 
@@ -215,13 +210,11 @@ def odeint_adjoint(
     >>> round(k.grad.item(), 6)
     -0.406006
     """
-    if not callable(func):
-        raise TypeError(f"func must be callable as func(t, y), got {type(func).__name__}")
-    parts, is_tuple = _check_state(y0)
+    check_callable(func, "func", "(t, y)")
+    parts, is_tuple = check_state(y0)
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"t must be a 1-D torch.Tensor of output times, got {type(t).__name__}")
-    if t.ndim != 1:
-        raise ValueError(f"t must be a 1-D tensor of output times, got shape {tuple(t.shape)}")
+        raise TypeError(f"t must be a torch.Tensor of shape (T,), got {type(t).__name__}")
+    check_settings(method, rtol, atol, step_size, options, t)  # the forward solve's checks
     params = _check_params(func, adjoint_params)
     forward = {
         "method": method,
@@ -244,17 +237,8 @@ def odeint_adjoint(
     }
     # Check the backward settings now, with odeint's own checks over the same (reversed)
     # times, rather than only when .backward() runs after a possibly long forward solve.
-    from .ode import _check_settings, _check_times, _step_counts
-
     try:
-        name, _, _, back_step, _, _ = _check_settings(
-            backward["method"],
-            backward["rtol"],
-            backward["atol"],
-            backward["step_size"],
-            backward["options"],
-        )
-        _step_counts(name, _check_times(t.flip(0)), back_step, t)
+        check_settings(**backward, t=t.flip(0))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"adjoint (backward) solver settings: {exc}") from None
     ys = _AdjointFunction.apply(func, len(parts), is_tuple, forward, backward, *parts, t, *params)

@@ -332,9 +332,12 @@ def build(
             released.append(pair.topic)
         lines.append(f"{pair.name}: {what} ({time.perf_counter() - t0:.1f} s)")
     if released:
-        from .grading import release_topics
+        from .grading import ReleaseError, release_topics
 
-        done, _ = release_topics(root, released)
+        try:
+            done, _ = release_topics(root, released)
+        except ReleaseError as exc:  # e.g. an exercise holding someone's answers
+            raise AuthoringError(f"the notebooks were built, the exercise was not: {exc}") from None
         lines += [f"exercises/{t}.ipynb: released" for t in done]
     return lines
 

@@ -27,6 +27,7 @@ import torch
 
 from ._validate import check_batch as _check_batch
 from ._validate import check_data as _check_data
+from ._validate import check_positive_int, standard_normal_log_prob
 from .grid import grid_2d
 
 __all__ = [
@@ -54,23 +55,6 @@ def _call_log_prob(log_prob: Map, z: torch.Tensor, name: str) -> torch.Tensor:
     return out
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """Log-density of the standard normal ``N(0, I_dim)``.
-
-    Args:
-        z: points, shape ``(batch, dim)``.
-
-    Returns:
-        ``-|z|^2 / 2 - (dim / 2) log(2 pi)``, shape ``(batch,)``.
-
-    >>> import torch
-    >>> round(float(standard_normal_log_prob(torch.zeros(1, 2))[0]), 4)
-    -1.8379
-    """
-    z = _check_batch(z, "z")
-    return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
-
-
 def batch_jacobian(f: Map, z: torch.Tensor, *, create_graph: bool = False) -> torch.Tensor:
     """Jacobian of a row-wise map at every point of a batch, by autograd.
 
@@ -91,7 +75,7 @@ def batch_jacobian(f: Map, z: torch.Tensor, *, create_graph: bool = False) -> to
         ValueError: if ``z`` or ``f(z)`` does not have shape ``(batch, dim)``.
     """
     _check_callable(f, "f")
-    z = _check_batch(z, "z")
+    z = _check_data(z, "z")
     with torch.enable_grad():
         zr = z.detach().requires_grad_(True)
         out = f(zr)
@@ -172,7 +156,7 @@ def log_prob_after(
     _check_callable(transform, "transform")
     _check_callable(base_log_prob, "base_log_prob")
     _check_callable(inverse, "inverse")
-    x = _check_batch(x, "x")
+    x = _check_data(x, "x")
     if jacobian_of not in ("forward", "inverse"):
         raise ValueError(f"jacobian_of must be 'forward' or 'inverse', got {jacobian_of!r}")
     with torch.no_grad():
@@ -279,9 +263,8 @@ def histogram_tv(
     samples = _check_data(samples, "samples")
     _check_callable(log_prob, "log_prob")
     dim = samples.shape[1]
-    for name, v in (("bins", bins), ("refine", refine)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    check_positive_int(bins, "bins")
+    check_positive_int(refine, "refine")
     samples = samples.detach().to(torch.float64)
     n_fine = bins * refine
     if cdf is not None and dim != 1:

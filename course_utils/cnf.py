@@ -21,11 +21,25 @@ backward passes) or with Hutchinson's unbiased estimator (one backward pass per 
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Callable
 
 import torch
 
-from ._validate import check_batch, check_data
+from . import training as _t
+from ._validate import (
+    check_batch,
+    check_data,
+    check_finite,
+    check_like,
+    check_shape,
+    check_tensor,
+    standard_normal_log_prob,
+)
+from ._validate import check_choice as _check_choice
+from ._validate import check_positive_int as _check_positive_int
+from .training import TrainResult
 
 __all__ = [
     "CNF",
@@ -49,27 +63,13 @@ PROBES = ("rademacher", "gaussian")
 # --------------------------------------------------------------------------- checks
 
 
-def _check_choice(value, choices, label: str) -> str:
-    if value not in choices:
-        raise ValueError(f"{label} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
-def _check_positive_int(value, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{label} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_points(x, dim: int | None = None, label: str = "x") -> torch.Tensor:
     return check_batch(x, label, dim)
 
 
 def _check_pair(v: torch.Tensor, x: torch.Tensor) -> None:
     _check_points(x)
-    if not isinstance(v, torch.Tensor) or v.shape != x.shape:
-        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
-        raise ValueError(f"v must have the shape of x {tuple(x.shape)}, got {got}")
+    check_like(v, x, "v", "x")
     if not x.requires_grad or v.grad_fn is None:
         raise ValueError(
             "v must be computed from x with autograd recording: call x.requires_grad_(True) "
@@ -78,17 +78,6 @@ def _check_pair(v: torch.Tensor, x: torch.Tensor) -> None:
 
 
 # --------------------------------------------------------------------------- densities and fields
-
-
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """Log-density (nats) of the base ``N(0, I)`` at ``z: (batch, dim)``; returns ``(batch,)``.
-
-    >>> import torch
-    >>> round(float(standard_normal_log_prob(torch.zeros(1, 2))), 6)   # -log(2 pi)
-    -1.837877
-    """
-    z = _check_points(z, label="z")
-    return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
 
 
 class LinearField(torch.nn.Module):
@@ -100,9 +89,9 @@ class LinearField(torch.nn.Module):
 
     def __init__(self, A: torch.Tensor):
         super().__init__()
-        if not isinstance(A, torch.Tensor) or A.ndim != 2 or A.shape[0] != A.shape[1]:
-            got = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
-            raise ValueError(f"A must be a square (dim, dim) tensor, got {got}")
+        A = check_finite(check_shape(A, (None, None), "A", "(dim, dim)"), "A")
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"A must have shape (dim, dim), got {tuple(A.shape)}")
         self.A = torch.nn.Parameter(A.clone())
 
     @property
@@ -232,8 +221,9 @@ def divergence_hutchinson(
         ``(batch,)`` estimates (the mean over the probes).
     """
     _check_pair(v, x)
-    if not isinstance(eps, torch.Tensor) or eps.shape[-2:] != x.shape or eps.ndim not in (2, 3):
-        got = tuple(eps.shape) if isinstance(eps, torch.Tensor) else type(eps).__name__
+    eps = check_tensor(eps, "eps", f"{tuple(x.shape)} or (n_probes, *x.shape)")
+    if eps.shape[-2:] != x.shape or eps.ndim not in (2, 3):
+        got = tuple(eps.shape)
         raise ValueError(
             f"eps must have shape {tuple(x.shape)} or (n_probes, {x.shape[0]}, {x.shape[1]}), got {got}"
         )
@@ -272,7 +262,7 @@ def divergence(
     Returns:
         ``(v: (batch, dim), div: (batch,))``, both detached from the graph.
     """
-    x = _check_points(x)
+    x = check_data(x, "x")
     _check_choice(estimator, ESTIMATORS, "estimator")
     _check_positive_int(n_probes, "n_probes")
     with torch.enable_grad():
@@ -402,7 +392,7 @@ class CNF(torch.nn.Module):
         """The field's parameter dtype (the default dtype for a field without parameters)."""
         return next((p.dtype for p in self.parameters()), torch.get_default_dtype())
 
-    def _check_dtype(self, x: torch.Tensor) -> None:
+    def _check_matches_parameters(self, x: torch.Tensor) -> None:
         dtypes = {p.dtype for p in self.parameters()}
         if dtypes and x.dtype not in dtypes:
             (want,) = dtypes if len(dtypes) == 1 else (sorted(map(str, dtypes)),)
@@ -413,7 +403,7 @@ class CNF(torch.nn.Module):
 
     def _solve(self, state, t0: float, t1: float, generator):
         x = state[0]
-        self._check_dtype(x)
+        self._check_matches_parameters(x)
         if self.estimator == "hutchinson":
             self._dynamics.eps = sample_probe(
                 (self._dynamics.n_probes, *x.shape),
@@ -499,7 +489,7 @@ class CNF(torch.nn.Module):
         _check_positive_int(n, "n")
         dtype = self._param_dtype() if dtype is None else dtype
         z = torch.randn(n, self.dim, generator=generator, dtype=dtype)
-        self._check_dtype(z)
+        self._check_matches_parameters(z)
         t = torch.tensor([0.0, 1.0], dtype=dtype)
         return ode.odeint(self.field, z, t, **self.solver)[-1]
 
@@ -514,7 +504,7 @@ def _batches(data, batch_size: int, generator):
     if callable(data):
         return data(batch_size, generator)
     raise TypeError(
-        "data must be a (n, dim) tensor or a callable sample(n, generator) -> (n, dim), "
+        "data must be a torch.Tensor of shape (n, dim) or a callable sample(n, generator), "
         f"got {type(data).__name__}"
     )
 
@@ -541,66 +531,118 @@ def nll(cnf: CNF, x: torch.Tensor, *, batch_size: int = 2048, generator=None) ->
 def train_ml(
     cnf: CNF,
     data,
+    val_data: torch.Tensor | None = None,
     *,
     steps: int = 300,
     batch_size: int = 256,
     lr: float = 5e-3,
+    schedule: str = "constant",
+    warmup: int = 0,
+    ema: float | None = None,
     generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    callback: Callable[[int, float, torch.nn.Module], None] | None = None,
+    print_every: int | None = None,
     optimizer: torch.optim.Optimizer | None = None,
-    callback: Callable[[int, float], None] | None = None,
-) -> dict[str, list]:
+) -> TrainResult:
     """Maximum-likelihood training: minimise ``-mean log p_1(x)`` over mini-batches with Adam.
+
+    The arguments and the result follow the course's training convention
+    (:mod:`course_utils.training`).
 
     Args:
         cnf: the model (its field's parameters are trained).
         data: training points ``(n, dim)`` (mini-batches drawn with replacement) or a
             callable ``data(batch_size, generator) -> (batch_size, dim)``, e.g.
             ``lambda n, g: cu.data.get("two_moons").sample(n, generator=g)``.
-        steps: optimisation steps.
-        batch_size: points per step.
-        lr: Adam learning rate (ignored when ``optimizer`` is given).
-        generator: random generator for mini-batches and probes (reproducibility).
+        val_data: ``(n_val, dim)`` held-out points; their NLL (:func:`nll`) forms the
+            validation curve.
+        steps, batch_size, lr, schedule, warmup, ema, generator, device, callback,
+            print_every: as in :mod:`course_utils.training` (a constant rate and no EMA
+            by default). ``lr`` and ``schedule`` are ignored when ``optimizer`` is given.
         optimizer: a ready optimiser over ``cnf.parameters()``.
-        callback: called as ``callback(step, loss)`` after every step.
 
     Returns:
-        History with one entry per step: ``"loss"`` (mini-batch NLL, nats),
-        ``"nfe_forward"`` and ``"nfe_backward"`` (evaluations of the augmented field in
-        the forward solve and in the adjoint's backward solve; 0 without adjoint).
+        A :class:`~course_utils.training.TrainResult`: ``losses`` are the mini-batch NLLs
+        (nats); ``extras["nfe_forward"]`` and ``extras["nfe_backward"]`` the evaluations
+        of the augmented field per step in the forward solve and in the adjoint's backward
+        solve (0 without adjoint). ``result["loss"]`` etc. still work (older form).
     """
-    if not isinstance(cnf, CNF):
-        raise TypeError(f"cnf must be a course_utils.cnf.CNF, got {type(cnf).__name__}")
-    _check_positive_int(steps, "steps")
-    _check_positive_int(batch_size, "batch_size")
-    if optimizer is None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    _check_train_ml_args(cnf, optimizer)
+    _t.check_common(
+        steps, batch_size, None if optimizer else lr, schedule, warmup, ema, generator,
+        callback, print_every,
+    )  # fmt: skip
+    if device is not None:
+        cnf.to(device)
     if isinstance(data, torch.Tensor):
         check_data(data, "data", cnf.dim)
+    val = None if val_data is None else check_data(val_data, "val_data", cnf.dim)
     params = [p for p in cnf.parameters() if p.requires_grad]
-    if optimizer is None:
-        if not params:
-            raise ValueError("cnf has no trainable parameters (is field an nn.Module?)")
-        optimizer = torch.optim.Adam(params, lr=lr)
-    history: dict[str, list] = {"loss": [], "nfe_forward": [], "nfe_backward": []}
+    optimizer, sched = _optimizer(params, optimizer, lr, schedule, warmup, steps)
+    averaged = _t.ema_copy(cnf, ema)
+    result = TrainResult(model=averaged, extras={"nfe_forward": [], "nfe_backward": []})
+    val_loss = None if val is None else (lambda: nll(averaged, val))
+    start = time.perf_counter()
     for step in range(steps):
-        x = _batches(data, batch_size, generator)
-        if not isinstance(data, torch.Tensor):  # a tensor was checked once, above
-            check_data(x, "a batch of data", cnf.dim)
-        x = x.to(next(iter(params)).dtype if params else x.dtype)
-        optimizer.zero_grad(set_to_none=True)
-        loss = -cnf.log_prob(x, generator=generator).mean()
-        nfe_fwd = cnf.last_nfe
-        before = cnf.nfe
-        loss.backward()
-        optimizer.step()
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"the loss became {value} at step {step}: lower lr or use a finer solver"
-            )
-        history["loss"].append(value)
-        history["nfe_forward"].append(nfe_fwd)
-        history["nfe_backward"].append(cnf.nfe - before)
+        value = _train_ml_step(cnf, data, batch_size, generator, params, optimizer, result)
+        if sched is not None:
+            sched.step()
+        if ema is not None:
+            _t.ema_update(averaged, cnf, float(ema), step)
+        result.steps = step + 1
         if callback is not None:
-            callback(step, value)
-    return history
+            callback(step + 1, value, averaged)
+        _t.after_step(result, steps, print_every, val_loss, _print_progress)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _optimizer(params, optimizer, lr, schedule, warmup, steps):
+    """Adam at ``lr`` with its schedule, or the given optimiser (and no schedule)."""
+    if optimizer is not None:
+        return optimizer, None
+    optimizer = torch.optim.Adam(params, lr=lr)
+    if schedule == "constant" and not warmup:  # no scheduler: the older behaviour exactly
+        return optimizer, None
+    factor = _t.lr_factor(schedule, warmup, steps)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _check_train_ml_args(cnf, optimizer) -> None:
+    if not isinstance(cnf, CNF):
+        raise TypeError(f"cnf must be a course_utils.cnf.CNF, got {type(cnf).__name__}")
+    if optimizer is None and not any(p.requires_grad for p in cnf.parameters()):
+        raise ValueError("cnf has no trainable parameters (is field an nn.Module?)")
+
+
+def _train_ml_step(cnf, data, batch_size, generator, params, optimizer, result) -> float:
+    """One mini-batch step of :func:`train_ml`; appends to ``result`` and returns the loss."""
+    x = _batches(data, batch_size, generator)
+    if not isinstance(data, torch.Tensor):  # a tensor was checked once, by train_ml
+        check_data(x, "a batch of data", cnf.dim)
+    x = x.to(next(iter(params)).dtype if params else x.dtype)
+    optimizer.zero_grad(set_to_none=True)
+    loss = -cnf.log_prob(x, generator=generator).mean()
+    nfe_fwd = cnf.last_nfe
+    before = cnf.nfe
+    loss.backward()
+    optimizer.step()
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"the loss became {value} at step {len(result.losses)}: lower lr or use a finer solver"
+        )
+    result.losses.append(value)
+    result.extras["nfe_forward"].append(nfe_fwd)
+    result.extras["nfe_backward"].append(cnf.nfe - before)
+    return value
+
+
+def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
+    recent = result.losses[-print_every:]
+    line = f"step {result.steps:5d}/{steps} | train NLL {sum(recent) / len(recent):.3f} nats"
+    if result.val_steps and result.val_steps[-1] == result.steps:
+        line += f" | held-out NLL {result.val_losses[-1]:.3f} nats"
+    print(line)
+    sys.stdout.flush()

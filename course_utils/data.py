@@ -13,11 +13,11 @@ torch.Size([5, 2])
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
-from ._validate import check_batch
+from ._validate import check_batch, check_dtype, check_generator, check_number
+from ._validate import check_positive_int as _check_positive_int
 
 __all__ = [
     "Toy2D",
@@ -29,43 +29,6 @@ __all__ = [
     "get",
     "names",
 ]
-
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    return n
-
-
-def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            "generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) "
-            f"or None, got {type(generator).__name__}"
-        )
-    return generator
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(
-            f"dtype must be a floating torch dtype (e.g. torch.float32 or torch.float64), "
-            f"got {dtype!r}"
-        )
-    return dtype
-
-
-def _check_number(value, name: str, *, positive: bool) -> float:
-    """A finite real number (``> 0`` if ``positive`` else ``>= 0``), returned as a float."""
-    want = "> 0" if positive else ">= 0"
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a finite number {want}, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or not (value > 0 if positive else value >= 0):
-        raise ValueError(f"{name} must be a finite number {want}, got {value!r}")
-    return value
 
 
 def _float_tensor(value, name: str) -> torch.Tensor:
@@ -94,9 +57,9 @@ class Toy2D:
         self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
         """Draw ``n`` points; returns a ``(n, 2)`` tensor of ``dtype`` (a floating dtype)."""
-        n = _check_n(n)
-        _check_generator(generator)
-        dtype = _check_dtype(dtype)
+        n = _check_positive_int(n, "n")
+        check_generator(generator)
+        dtype = check_dtype(dtype)
         return self._sample(n, generator).to(dtype)
 
     def _sample(self, n: int, generator) -> torch.Tensor:  # pragma: no cover - abstract
@@ -178,8 +141,8 @@ class EightGaussians(GaussianMixture2D):
     name = "eight_gaussians"
 
     def __init__(self, radius: float = 2.0, std: float = 0.2):
-        radius = _check_number(radius, "radius", positive=True)
-        std = _check_number(std, "std", positive=True)
+        radius = check_number(radius, "radius", positive=True)
+        std = check_number(std, "std", positive=True)
         angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
         means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], 1)
         super().__init__(means, std)
@@ -194,7 +157,7 @@ class TwoMoons(Toy2D):
     name = "two_moons"
 
     def __init__(self, noise: float = 0.1):
-        self.noise = _check_number(noise, "noise", positive=False)
+        self.noise = check_number(noise, "noise", nonnegative=True)
 
     def _sample(self, n, generator):
         upper = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5
@@ -246,7 +209,7 @@ class Rings(Toy2D):
             raise ValueError(
                 f"radii must be a non-empty 1-D list of positive numbers, got {radii!r}"
             )
-        self.noise = _check_number(noise, "noise", positive=False)
+        self.noise = check_number(noise, "noise", nonnegative=True)
 
     def _sample(self, n, generator):
         # pick a ring with probability proportional to its circumference: uniform on length

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._validate import check_dtype, check_int, check_positive_int
+
 __all__ = ["grid_2d", "integrate_density_2d", "evaluate_on_grid"]
 
 
@@ -41,12 +43,6 @@ def _check_lim(lim) -> tuple[float, float, float, float]:
     return lim  # type: ignore[return-value]
 
 
-def _check_dtype(dtype) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch dtype (e.g. torch.float64), got {dtype!r}")
-    return dtype
-
-
 def grid_2d(lim=3.0, n: int = 200, dtype=torch.float64):
     """Cell-centred grid on a rectangle.
 
@@ -66,10 +62,9 @@ def grid_2d(lim=3.0, n: int = 200, dtype=torch.float64):
             a floating dtype.
         ValueError: ``lim`` has NaN/inf, the wrong length or ``lo >= hi``; ``n < 2``.
     """
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    n = check_int(n, "n", 2)
     x0, x1, y0, y1 = _check_lim(lim)
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     hx, hy = (x1 - x0) / n, (y1 - y0) / n
     xs = torch.linspace(x0 + hx / 2, x1 - hx / 2, n, dtype=dtype)
     ys = torch.linspace(y0 + hy / 2, y1 - hy / 2, n, dtype=dtype)
@@ -91,11 +86,7 @@ def evaluate_on_grid(
     """
     if not callable(log_prob):
         raise TypeError(f"log_prob must be a callable (batch, 2) -> (batch,), got {log_prob!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    batch_size = int(batch_size)
+    batch_size = check_positive_int(batch_size, "batch_size")
     xs, ys, points, area = grid_2d(lim, n, dtype=dtype)
     chunks = []
     for start in range(0, points.shape[0], batch_size):

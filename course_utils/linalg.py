@@ -30,12 +30,13 @@ closed form). Singular values are always in **descending** order, as in
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from ._validate import check_finite, check_int, check_shape, check_tensor
 
 __all__ = [
     "svd_via_eig",
@@ -51,31 +52,27 @@ __all__ = [
 
 
 def _matrix(A: Any, name: str, *, square: bool = False) -> torch.Tensor:
-    if not isinstance(A, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
+    """A finite floating matrix ``(m, n)``, m, n >= 1 (square: ``(n, n)``)."""
+    want = "(n, n)" if square else "(m, n)"
+    A = check_tensor(A, name, want)
     if A.ndim != 2 or A.shape[0] == 0 or A.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {tuple(A.shape)}")
-    if not A.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {A.dtype}")
+        raise ValueError(f"{name} must have shape {want} with m, n >= 1, got {tuple(A.shape)}")
     if square and A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {tuple(A.shape)}")
-    return A
+        raise ValueError(f"{name} must have shape (n, n) (square), got {tuple(A.shape)}")
+    return check_finite(A, name)
 
 
 def _vector(x: Any, name: str, n: int | None = None) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 1 or (n is not None and x.shape[0] != n):
-        want = f"({n},)" if n is not None else "(n,)"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    return x
+    want = f"({n},)" if n is not None else "(n,)"
+    x = check_shape(x, (n,), name, want)
+    return check_finite(x, name)
 
 
-def _is_int(k: Any) -> bool:
-    """An integer number (``int``, ``numpy.int64``, ...), but not a ``bool``."""
-    return isinstance(k, numbers.Integral) and not isinstance(k, bool)
+def _check_rank(k: Any, kmax: int) -> int:
+    k = check_int(k, "k", 0)
+    if k > kmax:
+        raise ValueError(f"k must be an int in [0, {kmax}], got {k!r}")
+    return k
 
 
 def _same_dtype(**tensors: torch.Tensor) -> None:
@@ -190,9 +187,7 @@ def canonical_signs(
     Vh = _matrix(Vh, "Vh")
     kk = min(U.shape[1], Vh.shape[0])
     k = kk if k is None else k
-    if not (_is_int(k) and 0 <= k <= kk):
-        raise ValueError(f"k must be an int in [0, {kk}], got {k!r}")
-    k = int(k)
+    k = _check_rank(k, kk)
     idx = Vh[:k].abs().argmax(dim=1)
     signs = torch.sign(Vh[:k].gather(1, idx[:, None]).squeeze(1))
     signs[signs == 0] = 1
@@ -217,9 +212,7 @@ def best_rank_k(A: torch.Tensor, k: int) -> torch.Tensor:
     """
     A = _matrix(A, "A")
     kmax = min(A.shape)
-    if not _is_int(k) or not 0 <= k <= kmax:
-        raise ValueError(f"k must be an int in [0, {kmax}], got {k!r}")
-    k = int(k)
+    k = _check_rank(k, kmax)
     U, S, Vh = torch.linalg.svd(A, full_matrices=False)
     return (U[:, :k] * S[:k]) @ Vh[:k]
 
@@ -247,9 +240,7 @@ def spiked_wigner(
     Returns:
         ``(Y, x)`` with ``Y: (n, n)`` symmetric and ``x: (n,)``.
     """
-    if not _is_int(n) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
-    n = int(n)
+    n = check_int(n, "n", 2)
     if not isinstance(snr, (int, float)) or not snr >= 0:
         raise ValueError(f"snr must be a number >= 0, got {snr!r}")
     x = torch.randint(0, 2, (n,), generator=generator).to(dtype) * 2 - 1
@@ -403,8 +394,7 @@ def best_time(fn: Callable[[], Any], repeat: int = 3, number: int = 1) -> float:
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     for name, val in (("repeat", repeat), ("number", number)):
-        if not _is_int(val) or val < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {val!r}")
+        check_int(val, name, 1)
     repeat, number = int(repeat), int(number)
     best = float("inf")
     for _ in range(repeat):

@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._validate import check_int
+
 __all__ = [
     "energy_distance",
     "energy_distance_floor",
@@ -151,8 +153,7 @@ def energy_distance_floor(data: torch.Tensor, n: int, m: int) -> float:
     """
     data = _cloud(data, "data")
     for name, value in (("n", n), ("m", m)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(value, name, 1)
     size = data.shape[0]
     if size < 2:
         raise ValueError(f"data must have at least 2 points, got {size}")

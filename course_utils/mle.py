@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._validate import check_int
+
 __all__ = [
     "gaussian_log_likelihood",
     "fit_mle",
@@ -142,8 +144,7 @@ def fit_mle(
     for i, p in enumerate(params):
         if not isinstance(p, torch.Tensor) or not p.requires_grad or not p.is_leaf:
             raise ValueError(f"params[{i}] must be a leaf tensor with requires_grad=True")
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    check_int(max_iter, "max_iter", 1)
     opt = torch.optim.LBFGS(
         params,
         lr=1.0,
@@ -271,7 +272,7 @@ def _vector(x: Any, name: str) -> np.ndarray:
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must have shape (K,) with K >= 1, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 

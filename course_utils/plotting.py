@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ._validate import NONFINITE, check_int
 from .grid import evaluate_on_grid
 
 __all__ = ["use_course_style", "scatter", "density", "vector_field", "trajectories", "loglog"]
@@ -107,6 +108,7 @@ def vector_field(
     title: str | None = None,
 ):
     """Quiver plot of a field ``v(t, x)`` (torchdiffeq order) at time ``t``."""
+    n = check_int(n, "n", 2)
     ax = _ax(ax)
     g = torch.linspace(-lim, lim, n, dtype=torch.float64)
     yy, xx = torch.meshgrid(g, g, indexing="ij")
@@ -124,6 +126,7 @@ def trajectories(
     path, ax=None, n_max: int = 50, title: str = "trajectories", lim: float | None = 3.0
 ):
     """Draw paths ``path: (T, batch, 2)``; start points in grey, end points in red."""
+    n_max = check_int(n_max, "n_max", 1)
     ax = _ax(ax)
     arr = _np(path)
     if arr.ndim != 3 or arr.shape[2] != 2:
@@ -148,8 +151,13 @@ def loglog(x, y, ax=None, label: str | None = None, fit: bool = True, marker: st
     """
     ax = _ax(ax)
     xa, ya = _np(x).astype(float), _np(y).astype(float)
-    if xa.shape != ya.shape or xa.ndim != 1 or xa.size < 2:
-        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {xa.shape}, {ya.shape}")
+    for name, arr in (("x", xa), ("y", ya)):
+        if arr.ndim != 1 or arr.size < 2:
+            raise ValueError(f"{name} must have shape (n,) with n >= 2, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} {NONFINITE}")
+    if xa.shape != ya.shape:
+        raise ValueError(f"y must have the shape of x {xa.shape}, got {ya.shape}")
     if (xa <= 0).any() or (ya <= 0).any():
         raise ValueError("x and y must be positive for a log-log plot")
     slope = float(np.polyfit(np.log(xa), np.log(ya), 1)[0]) if fit else float("nan")

@@ -33,6 +33,15 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch.func import jacrev, jvp, vmap
 
+from ._validate import (
+    check_data,
+    check_finite,
+    check_int,
+    check_positive_int,
+    check_shape,
+    check_tensor,
+)
+
 __all__ = [
     "cosine_similarity",
     "l2_distance",
@@ -52,10 +61,17 @@ Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # ----------------------------------------------------------------------------- G §1
+def _vectors(x, name: str) -> torch.Tensor:
+    """A finite floating tensor of shape (d,) or (batch, d)."""
+    x = check_tensor(x, name, "(d,) or (batch, d)")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (d,) or (batch, d), got {tuple(x.shape)}")
+    return check_finite(x, name)
+
+
 def _pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
-        raise TypeError("x and y must be torch tensors")
-    if x.shape != y.shape or x.ndim not in (1, 2):
+    x, y = _vectors(x, "x"), _vectors(y, "y")
+    if x.shape != y.shape:
         raise ValueError(
             f"x and y must both have shape (d,) or (batch, d); got "
             f"{tuple(x.shape)} and {tuple(y.shape)}"
@@ -86,18 +102,9 @@ def l2_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- maps
-def _check_state(x: torch.Tensor, name: str = "x") -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (batch, d), got {tuple(x.shape)}")
-    return x
-
-
-def _check_steps(n_steps: int) -> int:
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
-    return n_steps
+def _check_points(x, name: str = "x") -> torch.Tensor:
+    # (batch, d) points, floating and finite
+    return check_data(x, name, want="(batch, d)")
 
 
 def _velocity(v: Field, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -120,8 +127,8 @@ def forward_map(v: Field, z: torch.Tensor, n_steps: int) -> torch.Tensor:
     Returns:
         (batch, d) data-space points.
     """
-    x = _check_state(z, "z")
-    n = _check_steps(n_steps)
+    x = _check_points(z, "z")
+    n = check_positive_int(n_steps, "n_steps")
     h = 1.0 / n
     for k in range(n):
         x = x + h * _velocity(v, k * h, x)
@@ -138,8 +145,8 @@ def reverse_map(v: Field, x: torch.Tensor, n_steps: int) -> torch.Tensor:
     Returns:
         (batch, d) latent points.
     """
-    x = _check_state(x)
-    n = _check_steps(n_steps)
+    x = _check_points(x)
+    n = check_positive_int(n_steps, "n_steps")
     h = 1.0 / n
     for k in range(n, 0, -1):
         x = x - h * _velocity(v, k * h, x)
@@ -147,12 +154,6 @@ def reverse_map(v: Field, x: torch.Tensor, n_steps: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- samples
-def _check_n_d(n: int, d: int) -> None:
-    for name, val in (("n", n), ("d", d)):
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ValueError(f"{name} must be a positive int, got {val!r}")
-
-
 def _scale_and_shift(unit: torch.Tensor, radius, center) -> torch.Tensor:
     """``center + radius * unit`` after checking radius > 0 (finite) and center's shape (d,)."""
     if isinstance(radius, bool) or not isinstance(radius, (int, float)):
@@ -181,7 +182,8 @@ def sample_sphere(
     A standard normal vector divided by its norm is uniform on the unit sphere because
     the normal density depends on the norm only (rotation invariance).
     """
-    _check_n_d(n, d)
+    check_positive_int(n, "n")
+    check_positive_int(d, "d")
     g = torch.randn(n, d, generator=generator, dtype=dtype)
     return _scale_and_shift(g / g.norm(dim=1, keepdim=True), radius, center)
 
@@ -206,7 +208,7 @@ def sample_ball(
 # ----------------------------------------------------------------------------- Jacobians
 def field_jacobian(v: Field, t: float, x: torch.Tensor) -> torch.Tensor:
     """Dv(t, x) for every row of ``x: (batch, d)``; returns (batch, d, d)."""
-    x = _check_state(x)
+    x = _check_points(x)
     tt = torch.tensor(t, dtype=x.dtype)
     return vmap(jacrev(lambda xi: v(tt, xi[None])[0]))(x)
 
@@ -223,8 +225,8 @@ def reverse_map_with_jacobian(v: Field, x: torch.Tensor, n_steps: int):
         ``(z, J)``: z (batch, d) = phi(x), J (batch, d, d) = d phi / d x, equal to the
         derivative of :func:`reverse_map` (same discretisation) up to round-off.
     """
-    x = _check_state(x)
-    n = _check_steps(n_steps)
+    x = _check_points(x)
+    n = check_positive_int(n_steps, "n_steps")
     h = 1.0 / n
     batch, d = x.shape
     jac = torch.eye(d, dtype=x.dtype).expand(batch, d, d).clone()
@@ -303,10 +305,8 @@ def sequential_jvp(
     """
     if not isinstance(net, torch.nn.Sequential):
         raise TypeError(f"net must be a torch.nn.Sequential, got {type(net).__name__}")
-    for name, a in (("x", x), ("s", s)):
-        if not isinstance(a, torch.Tensor) or a.ndim != 2:
-            got = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
-            raise ValueError(f"{name} must be a 2-d tensor (rows, width), got {got}")
+    x = check_data(x, "x", want="(rows, width)")
+    s = check_data(s, "s", want="(m, width)")
     b, m = x.shape[0], s.shape[0]
     if s.shape[1] != x.shape[1] or b == 0 or m % b:
         raise ValueError(
@@ -352,39 +352,12 @@ def _field_jvp(v: Field, route: str):
     return v.jvp if has and route != "autodiff" else None
 
 
-def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, route: str = "auto"):
-    """Reverse map and Jacobian-vector products from the augmented JVP recursion (G eq. 41).
+def _jvp_route(v: Field, field_jvp, single: bool, s: torch.Tensor, d: int):
+    """The Euler-step function of :func:`reverse_map_jvp` for its route.
 
-    Args:
-        v: field ``v(t, x)``.
-        x: (d,) one point, or (batch, d) points.
-        u: directions: (m, d) at the single point x (d,); (batch, d) one per row of x; or
-            (batch, m, d), m directions at each row of x.
-        n_steps: Euler steps N.
-        route: how Dv(t_k, x_k) s_k is evaluated: ``"field"`` by the field's own
-            ``v.jvp(t, x, s)`` (e.g. :func:`sequential_jvp` inside ``VelocityMLP``),
-            ``"autodiff"`` by forward-mode AD (``torch.func.jvp`` under ``vmap``, or dual
-            numbers for one direction per point), ``"auto"`` the first when the field has
-            ``jvp``, else the second.
-
-    Returns:
-        ``(z, s)``: z = phi(x) with x's shape and s = J_phi(x) u with u's shape, computed
-        with one forward-mode evaluation of v per step and never a d x d matrix.
+    Returns ``(step, context, s)``: ``step(t, xs, s) -> (v(t, xs), Dv(t, xs) s)``, the
+    context to run the steps in, and the tangents ``s`` in the layout ``step`` expects.
     """
-    single = isinstance(x, torch.Tensor) and x.ndim == 1
-    xs = x[None] if single else _check_state(x)
-    batch, d = xs.shape
-    shapes = f"(m, {d})" if single else f"({batch}, {d}) or ({batch}, m, {d})"
-    ok = isinstance(u, torch.Tensor) and u.shape[-1:] == (d,)
-    ok = ok and (u.ndim == 2 if single else u.ndim in (2, 3) and u.shape[0] == batch)
-    if not ok:
-        got = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
-        raise ValueError(f"u must have shape {shapes} for x of shape {tuple(x.shape)}, got {got}")
-    n = _check_steps(n_steps)
-    field_jvp = _field_jvp(v, route)
-    h = 1.0 / n
-    s = u.to(xs.dtype)
-    # Each route gives (v(t_k, x_k), Dv(t_k, x_k) s_k) for one Euler step.
     context = contextlib.nullcontext()
     if field_jvp is not None:
         # The field pushes the points and all their directions through each layer together;
@@ -427,6 +400,55 @@ def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, ro
             # None: the field ignores x, its Jacobian is zero
             return vel, torch.zeros_like(s) if dv_s is None else dv_s
 
+    return step, context, s
+
+
+def _check_directions(u, x: torch.Tensor) -> torch.Tensor:
+    """Tangents ``u`` for :func:`reverse_map_jvp`: ``(m, d)`` for ``x: (d,)``; ``(batch, d)``
+    or ``(batch, m, d)`` for ``x: (batch, d)``."""
+    single = x.ndim == 1
+    batch, d = (1, x.shape[0]) if single else x.shape
+    shapes = f"(m, {d})" if single else f"({batch}, {d}) or ({batch}, m, {d})"
+    u = check_finite(check_tensor(u, "u", shapes), "u")
+    ok = u.shape[-1:] == (d,)
+    ok = ok and (u.ndim == 2 if single else u.ndim in (2, 3) and u.shape[0] == batch)
+    if not ok:
+        raise ValueError(
+            f"u must have shape {shapes} for x of shape {tuple(x.shape)}, got {tuple(u.shape)}"
+        )
+    return u
+
+
+def reverse_map_jvp(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps: int, route: str = "auto"):
+    """Reverse map and Jacobian-vector products from the augmented JVP recursion (G eq. 41).
+
+    Args:
+        v: field ``v(t, x)``.
+        x: (d,) one point, or (batch, d) points.
+        u: directions: (m, d) at the single point x (d,); (batch, d) one per row of x; or
+            (batch, m, d), m directions at each row of x.
+        n_steps: Euler steps N.
+        route: how Dv(t_k, x_k) s_k is evaluated: ``"field"`` by the field's own
+            ``v.jvp(t, x, s)`` (e.g. :func:`sequential_jvp` inside ``VelocityMLP``),
+            ``"autodiff"`` by forward-mode AD (``torch.func.jvp`` under ``vmap``, or dual
+            numbers for one direction per point), ``"auto"`` the first when the field has
+            ``jvp``, else the second.
+
+    Returns:
+        ``(z, s)``: z = phi(x) with x's shape and s = J_phi(x) u with u's shape, computed
+        with one forward-mode evaluation of v per step and never a d x d matrix.
+    """
+    x = _vectors(x, "x")
+    single = x.ndim == 1
+    xs = x[None] if single else x
+    d = xs.shape[1]
+    u = _check_directions(u, x)
+    n = check_positive_int(n_steps, "n_steps")
+    field_jvp = _field_jvp(v, route)
+    h = 1.0 / n
+    s = u.to(xs.dtype)
+    # Each route gives (v(t_k, x_k), Dv(t_k, x_k) s_k) for one Euler step.
+    step, context, s = _jvp_route(v, field_jvp, single, s, d)
     with context:
         for k in range(n, 0, -1):
             vel, dv_s = step(torch.tensor(k * h, dtype=xs.dtype), xs, s)
@@ -441,8 +463,9 @@ def reverse_map_jvp_autodiff(v: Field, x: torch.Tensor, u: torch.Tensor, n_steps
     Same signature and result as :func:`reverse_map_jvp` with ``x: (d,)`` and
     ``u: (m, d)``; the m directions are batched with ``vmap``.
     """
-    if not isinstance(x, torch.Tensor) or x.ndim != 1:
-        raise ValueError("x must have shape (d,)")
+    x = check_finite(check_shape(x, (None,), "x", "(d,)"), "x")
+    u = check_finite(check_shape(u, (None, x.shape[0]), "u", f"(m, {x.shape[0]})"), "u")
+    check_positive_int(n_steps, "n_steps")
     phi = lambda y: reverse_map(v, y[None], n_steps)[0]
     s = vmap(lambda ui: jvp(phi, (x,), (ui,))[1])(u)
     return phi(x), s
@@ -484,8 +507,9 @@ def volume_metrics(
         dict with float values D0, C0, S0, D1, C1, S1 and tensors ``x1`` (m, d) sphere
         points, ``x0`` exact and ``x0_lin`` linearised latent points, ``x1_lin``, ``xc0``.
     """
-    if not isinstance(x_c, torch.Tensor) or x_c.ndim != 1:
-        raise ValueError("x_c must be a torch tensor of shape (d,)")
+    x_c = check_finite(check_shape(x_c, (None,), "x_c", "(d,)"), "x_c")
+    check_positive_int(n_steps, "n_steps")
+    check_int(n_directions, "n_directions", 1)
     if method not in ("jvp", "jacobian"):
         raise ValueError(f"method must be 'jvp' or 'jacobian', got {method!r}")
     if not (isinstance(radius, (int, float)) and radius > 0 and math.isfinite(radius)):

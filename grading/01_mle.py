@@ -35,8 +35,11 @@ QUESTIONS = [
                 "name": "the NLL is smallest at the MLE",
                 "points": 1,
                 "expr": (
+                    # and the NLL must change when the mean moves (a constant does not)
                     "(lambda x, m: max(gaussian_avg_nll(x, *m) - gaussian_avg_nll(x, m[0] + d, "
-                    "m[1] * f) for d in (-0.1, 0.0, 0.1) for f in (0.9, 1.0, 1.1)))"
+                    "m[1] * f) for d in (-0.1, 0.0, 0.1) for f in (0.9, 1.0, 1.1)) "
+                    "if gaussian_avg_nll(x, m[0] + 0.1, m[1]) - gaussian_avg_nll(x, *m) > 1e-6 "
+                    "else 1.0)"
                     "(np.linspace(-2.0, 3.0, 11) ** 2, gaussian_mle(np.linspace(-2.0, 3.0, 11) ** 2))"
                 ),
                 "kind": "max",
@@ -76,11 +79,12 @@ QUESTIONS = [
                 "name": "same seed, same result",
                 "points": 1,
                 "expr": (
+                    # ... and another seed, another result (a constant is not a simulation)
                     "bool(simulate_mle_var_mean(5, 1.0, 1000, 3) == "
-                    "simulate_mle_var_mean(5, 1.0, 1000, 3))"
+                    "simulate_mle_var_mean(5, 1.0, 1000, 3) != simulate_mle_var_mean(5, 1.0, 1000, 4))"
                 ),
                 "kind": "equal",
-                "expects": "draw the data with np.random.default_rng(seed)",
+                "expects": "the same seed gives the same result and another seed another one (use np.random.default_rng(seed))",
             },
         ],
     },
@@ -272,4 +276,50 @@ QUESTIONS = [
             },
         ],
     },
+    {
+        "id": "q9",
+        "title": "which model explains held-out data?",
+        "points": 4,
+        "tests": [
+            {
+                "name": "fit_laplace on hidden data",
+                "points": 1,
+                "expr": "list(fit_laplace(np.array([3.1, -0.4, 0.2, 7.5, 1.1, 0.9, -2.0])))",
+                "rtol": 1e-9,
+                "atol": 1e-12,
+                "expects": "the Laplace MLE: location the median, scale the mean absolute deviation from it",
+            },
+            {
+                "name": "the two held-out NLLs are measured on x_test",
+                "points": 1,
+                "expr": (
+                    "max(abs(nll_gauss + scipy.stats.norm(x_train.mean(), x_train.std())"
+                    ".logpdf(x_test).mean()), abs(nll_laplace + scipy.stats.laplace("
+                    "*scipy.stats.laplace.fit(x_train)).logpdf(x_test).mean()))"
+                ),
+                "kind": "max",
+                "bound": 1e-6,
+                "expects": "mean NLL per point on x_test of the models fitted by MLE to x_train",
+            },
+            {
+                "name": "the better model",
+                "points": 1,
+                "expr": "better",
+                "kind": "equal",
+                "expects": "the model with the lower held-out NLL",
+            },
+            {
+                "name": "the gain is real",
+                "points": 1,
+                "expr": "float(gain) if abs(gain - (nll_gauss - nll_laplace)) < 1e-9 else -1.0",
+                "kind": "min",
+                "bound": 0.05,
+                "expects": "gain = nll_gauss - nll_laplace, at least 0.05 nats on this source",
+            },
+        ],
+    },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q8", "title": "the bias of the variance MLE, in words", "points": 3}]

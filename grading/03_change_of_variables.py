@@ -144,13 +144,21 @@ QUESTIONS = [
             {
                 "name": "samples follow the density",
                 "points": 1.5,
+                # + 1 unless the shape is right and another seed gives other samples
+                # (replaying one fixed sample passes the histogram alone)
                 "expr": (
-                    "cov.histogram_tv(sample_polar(40_000, torch.Generator().manual_seed(11)),"
+                    "(lambda s: cov.histogram_tv(s,"
                     " lambda x: -x.norm(dim=1) - math.log(2 * math.pi), 8.0, bins=20)"
+                    " + (0.0 if tuple(s.shape) == (40_000, 2) and not torch.equal(s[:100],"
+                    " sample_polar(100, torch.Generator().manual_seed(12))) else 1.0))"
+                    "(sample_polar(40_000, torch.Generator().manual_seed(11)))"
                 ),
                 "kind": "max",
                 "bound": 0.035,
-                "expects": "40 000 samples whose histogram is within TV 0.035 of the true density",
+                "expects": (
+                    "40 000 samples (shape (40000, 2), depending on the generator) whose "
+                    "histogram is within TV 0.035 of the true density"
+                ),
             },
         ],
     },
@@ -218,3 +226,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "forgetting a preimage", "points": 3}]

@@ -72,10 +72,14 @@ QUESTIONS = [
             {
                 "name": "U and Vt orthogonal",
                 "points": 0.5,
-                "expr": f"(lambda r: torch.stack([r[0].T @ r[0], r[2] @ r[2].T]))(svd_2x2({_A1}))",
+                # with the reconstruction: orthogonal factors of another matrix do not pass
+                "expr": (
+                    "(lambda A: (lambda r: torch.stack([r[0].T @ r[0], r[2] @ r[2].T,"
+                    f" r[0] @ torch.diag(r[1]) @ r[2] - A]))(svd_2x2(A)))({_A1})"
+                ),
                 "rtol": 1e-9,
                 "atol": 1e-12,
-                "expects": "U^T U = I and Vt Vt^T = I",
+                "expects": "U^T U = I and Vt Vt^T = I, for factors with U diag(S) Vt = A",
             },
         ],
     },
@@ -113,9 +117,10 @@ QUESTIONS = [
             {
                 "name": "error is zero at full rank",
                 "points": 0.5,
-                "expr": "float(rank_k_error(torch.tensor([5.0, 2.0]), 2))",
+                # with k = 1 too: a function that always returns 0 does not pass
+                "expr": "[float(rank_k_error(torch.tensor([5.0, 2.0]), k)) for k in (2, 1)]",
                 "atol": 1e-12,
-                "expects": "0 when nothing is discarded",
+                "expects": "0 when nothing is discarded (and sigma_2 when it is)",
             },
             {
                 "name": "smallest rank for 10% error",
@@ -127,7 +132,11 @@ QUESTIONS = [
             {
                 "name": "smallest rank, diagonal matrix",
                 "points": 0.5,
-                "expr": "int(smallest_rank(torch.diag(torch.tensor([4.0, 2.0, 1.0, 0.5])), 0.2))",
+                # two tolerances with different answers: a constant rank does not pass
+                "expr": (
+                    "[int(smallest_rank(torch.diag(torch.tensor([4.0, 2.0, 1.0, 0.5])), tol))"
+                    " for tol in (0.3, 0.1)]"
+                ),
                 "kind": "equal",
                 "expects": "the smallest k with ||A - A_k||_F <= rel_tol ||A||_F",
             },
@@ -279,4 +288,50 @@ QUESTIONS = [
             },
         ],
     },
+    {
+        "id": "q8",
+        "title": "denoise a low-rank matrix",
+        "points": 4,
+        "tests": [
+            {
+                "name": "the error curve against the clean matrix",
+                "points": 1,
+                "expr": "max(abs(float(a) - b) for a, b in zip(err_curve, [float(((lambda r: (r[0][:, :k] * r[1][:k]) @ r[2][:k])(torch.linalg.svd(M_e2e, full_matrices=False)) - L_e2e).norm()) for k in range(16)], strict=True))",
+                "kind": "max",
+                "bound": 1e-8,
+                "expects": "||M_k - L||_F for k = 0..15, M_k the rank-k approximation of the noisy M",
+            },
+            {
+                "name": "the best rank",
+                "points": 1,
+                "expr": "(lambda c: abs(k_best - min(range(16), key=lambda k: c[k])))([float(((lambda r: (r[0][:, :k] * r[1][:k]) @ r[2][:k])(torch.linalg.svd(M_e2e, full_matrices=False)) - L_e2e).norm()) for k in range(16)])",
+                "kind": "max",
+                "bound": 0,
+                "expects": "the k with the smallest error against L",
+            },
+            {
+                "name": "the denoising gain",
+                "points": 1,
+                "expr": (
+                    "(lambda c: float(denoise_gain) if abs(denoise_gain - float((M_e2e - L_e2e).norm())"
+                    " / min(c)) < 1e-6 else -1.0)([float(((lambda r: (r[0][:, :k] * r[1][:k]) @ r[2][:k])(torch.linalg.svd(M_e2e, full_matrices=False)) - L_e2e).norm()) for k in range(16)])"
+                ),
+                "kind": "min",
+                "bound": 1.5,
+                "expects": "||M - L||_F / ||M_k_best - L||_F, above 1.5 here",
+            },
+            {
+                "name": "the rank above the noise edge",
+                "points": 1,
+                "expr": "abs(k_edge - int((torch.linalg.svdvals(M_e2e) > noise_e2e * (60**0.5 + 40**0.5)).sum()))",
+                "kind": "max",
+                "bound": 0,
+                "expects": "the number of singular values of M above noise * (sqrt(m) + sqrt(n))",
+            },
+        ],
+    },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "why not the normal equations?", "points": 3}]

@@ -55,29 +55,29 @@ QUESTIONS = [
     },
     {
         "id": "q2",
-        "title": "the log-density of a chain",
+        "title": "sample a chain and score the samples",
         "points": 2,
         "tests": [
             {
-                "name": "chain with a random coupling layer",
+                "name": "images through a chain with a random coupling layer",
                 "points": 1,
                 "expr": (
-                    "(torch.manual_seed(3), chain_log_prob([flows.Shear(-0.5),"
+                    "(torch.manual_seed(3), chain_sample([flows.Shear(-0.5),"
                     " flows.AffineCoupling([0.0, 1.0], hidden=8, zero_init=False).to(F64),"
                     " flows.Permutation([1, 0])],"
-                    " torch.tensor([[0.3, 0.4], [-1.0, 2.0], [2.5, -0.1]], dtype=F64)))[1]"
+                    " torch.tensor([[0.3, 0.4], [-1.0, 2.0], [2.5, -0.1]], dtype=F64)))[1][0]"
                 ),
                 "rtol": 1e-10,
                 "atol": 1e-12,
-                "expects": "log N(z; 0, I) plus the sum of the inverse log-dets, last layer first",
+                "expects": "x = layers[-1](...layers[0](z)), layers applied first to last",
             },
             {
-                "name": "3-D chain",
+                "name": "log-densities of the images, 3-D chain",
                 "points": 1,
-                "expr": f"chain_log_prob({_CHAIN3}, {_X3})",
+                "expr": f"chain_sample({_CHAIN3}, {_X3})[1]",
                 "rtol": 1e-10,
                 "atol": 1e-12,
-                "expects": "works in any dimension (x of shape (batch, 3) here)",
+                "expects": "log N(z; 0, I) minus the sum of the forward log-dets, any dimension",
             },
         ],
     },
@@ -187,3 +187,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q6", "title": "what the flow does between the modes", "points": 3}]

@@ -63,12 +63,17 @@ QUESTIONS = [
             {
                 "name": "a straight segment with uneven spacing",
                 "points": 0.5,
+                # with a bent path: a function that always returns 0 does not pass
                 "expr": (
-                    "max_off_chord(torch.tensor([[1.0, 2.0], [1.3, 1.4], [2.0, 0.0],"
-                    " [1.1, 1.8], [3.0, -2.0]]))"
+                    "[max_off_chord(torch.tensor([[1.0, 2.0], [1.3, 1.4], [2.0, 0.0],"
+                    " [1.1, 1.8], [3.0, -2.0]])), max_off_chord(torch.tensor([[0.0, 0.0],"
+                    " [1.0, 1.0], [2.0, 0.0]]))]"
                 ),
                 "atol": 1e-10,
-                "expects": "0 for points on one line, even if unevenly spaced or not in order",
+                "expects": (
+                    "0 for points on one line, even if unevenly spaced or not in order "
+                    "(and not 0 for a bent path)"
+                ),
             },
             {
                 "name": "which paths are straight",
@@ -190,10 +195,15 @@ QUESTIONS = [
             {
                 "name": "the result is a reordering of x0",
                 "points": 0.5,
-                "expr": f"torch.sort(ot_pairing({_PAIR_A}, {_PAIR_B}), dim=0).values",
+                # the last row is 1 if x0 comes back unchanged (not reordered) for this input
+                "expr": (
+                    "(lambda r: torch.cat([torch.sort(r, dim=0).values, torch.full((1, r.shape[1]),"
+                    f" float(torch.equal(r, {_PAIR_A})), dtype=r.dtype)]))"
+                    f"(ot_pairing({_PAIR_A}, {_PAIR_B}))"
+                ),
                 "rtol": 0,
                 "atol": 0,
-                "expects": "the same rows as x0, only in another order",
+                "expects": "the same rows as x0, in the order that pairs them with x1",
             },
             {
                 "name": "straightness of two curves",
@@ -206,3 +216,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q7", "title": "straight conditional paths, curved marginal paths", "points": 3}]

@@ -140,3 +140,7 @@ QUESTIONS = [
         ],
     },
 ]
+
+
+# Written questions, graded by hand (course-grade review / merge, docs/GRADING.md).
+MANUAL = [{"id": "q6", "title": "when does the linearised map tell the truth?", "points": 3}]

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 00 · Start here: from maximum likelihood to flow matching
 #
 # Welcome. This course takes you from **maximum likelihood** to **flow matching** in eight
@@ -20,7 +20,7 @@ import course_utils as cu
 
 device = cu.setup(seed=0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Course map
 #
 # | # | Notebook | What you learn | Time |
@@ -34,6 +34,8 @@ device = cu.setup(seed=0)
 # | 06 | `06_cnf` | continuous flows, instantaneous change of variables, Hutchinson, adjoint | 90 min |
 # | 07 | `07_flow_matching` | probability paths, conditional flow matching, OT couplings, exact likelihood | 120 min |
 # | 08 | `08_volume_metrics` | how a trained flow maps a ball around a data point: Jacobians, JVPs, SVD | 90 min |
+# | 09 | `09_sde_diffusion` | SDEs, Euler–Maruyama, Fokker–Planck, score matching, diffusion models and how they meet flow matching | 150 min |
+# | 10 | `10_digits` | capstone on real 64-D images: bits/dim, RealNVP vs flow matching, guidance, volume metrics | 90 min |
 #
 # Each topic `NN_topic` has three notebooks with the same name:
 # `notebooks/NN_topic.ipynb` (the lecture), `exercises/NN_topic.ipynb` (the problem set you
@@ -41,13 +43,20 @@ device = cu.setup(seed=0)
 # `course_utils` (imported as `cu`) holds what the notebooks would otherwise repeat: data
 # sets, plots, checks, and the solvers *after* a notebook has taught them.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Three ways to use the course
 #
 # **Self-study.** Read a lecture top to bottom, running each cell (Shift+Enter). Change a
 # number and predict what the next output will do before you run it. Then open the matching
 # `exercises/` notebook: every question ends with a check cell that prints `[PASS]` or a
 # `[FAIL]` line telling you what was expected. Look at `solutions/` only after trying.
+#
+# **How the lectures are marked.** A section whose heading ends in *(optional)* can be
+# skipped on a first pass: nothing later depends on it except other optional sections.
+# Every other section is core. A **Pitfall** box states a tempting wrong claim, shows the
+# cell that exposes it, and cites where the claim appears in the source notes; the notes'
+# plain misprints are collected, with corrections, in [`docs/ERRATA.md`](../docs/ERRATA.md).
+# Each "Check yourself" question has its answer folded under it (click *Answer*).
 #
 # **Recitation.** Each lecture is a sequence of short worked examples that can be run live
 # (seeded, so the numbers on the projector match the students' screens). The figures have
@@ -61,7 +70,26 @@ device = cu.setup(seed=0)
 # runs in a sandboxed process with time and memory limits. See the README's instructor
 # section.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# <a id="weekend-path"></a>
+# ### A weekend path to flow matching
+#
+# For a student with two days who wants to reach a trained flow-matching model and
+# understand every line of it. Read only the core sections listed; skip 04 (linear algebra)
+# and 08 (volume metrics) on this pass and come back later.
+#
+# | Day | Notebook | Sections | Why |
+# |---|---|---|---|
+# | 1 morning | `01_mle` | 1, 2, 4 (squared error part), 9 | the log-likelihood and why maximising it minimises $\mathrm{KL}(p_{\text{data}}\|p_\theta)$ |
+# | 1 morning | `02_odes` | 1–4, 6–9 | Euler to RK4, adaptive steps and NFE, batched fields `v(t, x)`, integrating backwards |
+# | 1 afternoon | `03_change_of_variables` | 1, 2, 3, 6 | the change-of-variables formula and its log form; log-determinants add |
+# | 1 afternoon | `05_normalizing_flows` | 1, 3, 4 | coupling layers trained by maximum likelihood |
+# | 2 morning | `06_cnf` | 1, 2, 3, 7 | the instantaneous change of variables and the augmented ODE |
+# | 2 afternoon | `07_flow_matching` | 1–5, 7, 9, 10 | probability paths, the CFM loss, training, sampling, the likelihood |
+#
+# Then do the problem sets `exercises/01_mle` and `exercises/07_flow_matching`.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Environment check
 #
 # The next cells print the versions in use, the device, and run a small computation. If
@@ -76,13 +104,12 @@ print(f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__versio
       f"sympy {sympy.__version__}, matplotlib {matplotlib.__version__}")
 print("CUDA available:", torch.cuda.is_available(), "| course device:", device.type)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A two-second smoke test: fit a straight line by gradient descent with autograd and check
 # it against the closed-form least-squares solution. The fitted numbers are seeded, so they
 # are the same on every machine; the timing is not, so that cell only asserts a bound.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 g = torch.Generator().manual_seed(0)
 x = torch.linspace(-1, 1, 200, dtype=torch.float64)
 y = 2.0 * x - 0.5 + 0.1 * torch.randn(200, generator=g, dtype=torch.float64)
@@ -113,7 +140,7 @@ ax.set(title="Smoke test: a line fitted by autograd", xlabel="x", ylabel="y")
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The toy data sets used throughout the course live in `cu.data`; here is what they look like.
 
 # %%
@@ -124,7 +151,7 @@ for ax, name in zip(axes, cu.data.names()):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Notation used in every notebook
 #
 # The source notes use different letters and, more importantly, **different directions of
@@ -147,9 +174,10 @@ plt.show()
 # | conditional path | $x_t=\sigma_t x_0+\alpha_t x_1$, mean $\mu_t(x_1)=\alpha_t x_1$ (OT: $\sigma_t=1-(1-\sigma_{\min})t$, $\alpha_t=t$) | $x_t=(1-t)x_0+t x_1$ | $\psi_t(x)=\sigma_t(x_1)x+\mu_t(x_1)$ | — | — |
 # | log-density along the flow | $\frac{d}{dt}\log p_t(x_t)=-\nabla\!\cdot v_t(x_t)$ | same | same | — | — |
 #
-# Where a note integrates "backwards" by flipping the sign of the field *and* keeping the
-# time labels (G eq. 10), the two changes must not be combined; notebook 08 derives the
-# reverse-map equations in the course convention and shows the check.
+# The reverse map integrates *the same* field from $t=1$ down to $t=0$; flipping the sign of
+# the field as well moves the points the wrong way. Notebook 02 shows the check
+# ([the reverse-time sign](02_odes.ipynb#reverse-time-sign)); notebook 08 applies it to the
+# Jacobian ODE.
 #
 # Other symbols: $N$ data points, $d$ dimension, $\theta$ parameters, $\ell(\theta)$
 # log-likelihood in nats (natural log), $\mathrm{NLL}=-\frac1N\ell$ per point, $J$ a Jacobian,
@@ -169,16 +197,18 @@ for t in (0.0, 0.5, 1.0):
     xt = (1 - (1 - sigma_min) * t) * x0 + t * x1
     print(f"t = {t:.1f}: x_t = {xt.squeeze().tolist()}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. How the notebooks are tested
 #
 # All lectures and solutions are executed by the test suite (`python3 course.py test`): every
 # cell must run, and its printed output must equal the committed output (numbers are
 # printed rounded so that they agree across CPUs; cells whose output varies, such as
-# timings, are marked `# NBVAL_IGNORE_OUTPUT` and assert what must hold instead). So when
+# timings, carry the cell tag `nbval-ignore-output`, visible in JupyterLab's property
+# inspector, and assert what must hold instead). So when
 # you change a notebook and re-run it, your own results can be compared with the course's.
 #
-# **Next:** open `notebooks/01_mle.ipynb`.
+# **Next:** open `notebooks/01_mle.ipynb`. The errors of the source notes that are mere
+# misprints are listed, with corrections, in [`docs/ERRATA.md`](../docs/ERRATA.md).
 #
 # ### References
 # - N. Ray, *Image Generation using Normalizing Flows and Flow Matching* (slides; source R).

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 01 · Maximum likelihood
 #
 # Every generative model in this course — normalizing flows, continuous flows, and the
@@ -28,9 +28,12 @@
 #
 # **Estimated time.** 90 minutes to work through; running all cells takes under 30 s.
 #
-# **Sources.** R §1, M §1.2.3–1.2.4, §3, §4, §10.1 (full titles in the references). Where
-# a note is wrong, a **Pitfall** box states the correct result next to the cell that
-# exposes the error.
+# **Sources.** R §1, M §1.2.3–1.2.4, §3, §4, §10.1 (full titles in the references).
+# **Pitfall** boxes state a tempting wrong claim, show the cell that exposes it and cite
+# where it appears; the notes' misprints are listed in [`docs/ERRATA.md`](../docs/ERRATA.md).
+#
+# **Route.** Sections 1–6 and 9 are core; 7, 8 and 10 are marked *(optional)*: the rest
+# of the course uses only their conclusions (restated in the summary).
 
 # %%
 import numpy as np
@@ -55,7 +58,7 @@ def below(err, tol=1e-10):
     return f"< {tol:.0e}"
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Likelihood and log-likelihood
 #
 # A **parametric model** is a family of densities $p(x;\theta)$. Given data
@@ -95,7 +98,7 @@ big = rng.normal(mu_true, sigma_true, size=2000)
 dens = np.exp(-((big - mu_true) ** 2) / (2 * sigma_true**2)) / np.sqrt(2 * np.pi * sigma_true**2)
 print(f"product of 2000 densities = {np.prod(dens)}   sum of their logs = {np.log(dens).sum():.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Argmax invariance, numerically.** On a grid of $\mu$ (with $\sigma$ fixed) we maximise
 # $L$, $\ell$ and three strictly increasing functions of $\ell$. Since $\ell<0$ here,
 # $\ell^3$ and $-1/\ell$ are increasing in $\ell$; $\ell^2$ is *decreasing* for $\ell<0$ and
@@ -118,7 +121,7 @@ print(f"{'sample mean':20s}               {x.mean():.3f}")
 argmaxes = [mus[np.argmax(v)] for v in transforms.values()]
 assert len(set(argmaxes[:5])) == 1 and argmaxes[5] != argmaxes[0]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The likelihood surface over both parameters has a single peak. The figure shows the
 # contours of $\ell(\mu,\sigma)$ for our 20 points, the maximiser (computed in section 2)
 # and the true parameters, which differ from it because 20 points carry sampling noise.
@@ -147,7 +150,7 @@ axes[1].legend()
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The Gaussian MLE: SymPy, then autograd
 #
 # Setting the **score** (the gradient of $\ell$) to zero gives the candidates for the
@@ -181,7 +184,7 @@ H = sp.simplify(sp.hessian(ellN, (mu_s, s)).subs(solN))
 print("Hessian at the solution:", H)
 # N S_2 - S_1^2 = N Σ (x_i - x̄)^2 > 0 for non-constant data, so both diagonal entries are < 0
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # R parametrises by $\sigma$ instead of $\sigma^2$ and finds $\hat\sigma=\sqrt{\hat\sigma^2}$.
 # This is the **invariance of the MLE under reparametrisation**: if $\eta=g(\theta)$ with
 # $g$ a bijection, then $\hat\eta=g(\hat\theta)$, because the likelihood takes the same set
@@ -194,7 +197,7 @@ ell_sigma = ellN.subs(s, sigma_s**2)
 print("sigma_hat =", sol_sigma[sigma_s])
 print("sigma_hat**2 - s_hat =", sp.simplify(sol_sigma[sigma_s] ** 2 - solN[s]))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Numerical maximisation with autograd.** For models without a closed form we maximise
 # $\ell$ numerically. We optimise $(\mu,\log\sigma)$ so that $\sigma>0$ needs no
 # constraint, let torch compute the gradient, and use L-BFGS, a quasi-Newton method that
@@ -236,7 +239,7 @@ lv2 = torch.zeros((), dtype=torch.float64, requires_grad=True)
 cu.mle.fit_mle(lambda: -cu.mle.gaussian_log_likelihood(x_t, mu2, lv2.exp()), [mu2, lv2])
 print(f"cu.mle.fit_mle:    mu = {mu2.item():.8f}  sigma² = {lv2.exp().item():.8f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The MLE of the variance is biased
 #
 # $\hat\sigma^2$ uses $\hat\mu$, which is fitted to the same data and is therefore closer
@@ -278,7 +281,7 @@ ax.set(xscale="log", xlabel="sample size N", ylabel="mean estimate / true σ²",
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Loss functions are negative log-likelihoods
 #
 # **Gaussian noise gives squared error.** If $y_i=f_\theta(x_i)+\varepsilon_i$ with
@@ -308,29 +311,40 @@ def sse(theta):
 
 
 print("   theta         ℓ(θ)        SSE(θ)    ℓ + SSE/(2σ²)    ℓ / SSE")
-for theta in [np.array([1.0, -0.7]), np.array([0.0, 0.0]), np.array([2.0, 1.0])]:
+thetas_4 = [np.array([1.0, -0.7]), np.array([0.0, 0.0]), np.array([2.0, 1.0])]
+for theta in thetas_4:
     print(f"{str(theta):14s} {ell_line(theta):9.3f} {sse(theta):10.3f} {ell_line(theta) + sse(theta) / (2 * noise_sd**2):12.4f}"
           f" {ell_line(theta) / sse(theta):10.4f}")
 print(f"constant -N/2 log(2πσ²) = {-n_pts / 2 * np.log(2 * np.pi * noise_sd**2):.4f}")
+offsets = [ell_line(t) + sse(t) / (2 * noise_sd**2) for t in thetas_4]  # ℓ = -SSE/(2σ²) + const
+ratios = [ell_line(t) / sse(t) for t in thetas_4]  # constant iff ℓ ∝ SSE
+assert np.ptp(offsets) < 1e-9, "ℓ + SSE/(2σ²) must not depend on θ"
+assert np.ptp(ratios) > 0.1, "ℓ / SSE would be constant if ℓ were proportional to the SSE"
 
-# %% [markdown]
-# > **Pitfall.** M eq. (1.41) writes $\log p(y\mid\beta)\propto-\tfrac12(y-\hat y)^2
-# > =\sum_i(y_i-\hat y_i)^2$ (and eq. (3.8) writes $\log L\propto\sum_i(y_i-f_\theta(x_i))^2$).
-# > Both drop the minus sign, and "$\propto$" is not right either. The correct statement is
-# > $\log p(y\mid\beta)=-\tfrac12\sum_i(y_i-\hat y_i)^2+\text{const}$ (unit noise variance): the
-# > log-likelihood is a *decreasing affine* function of the SSE. The table shows it: the last
-# > column $\ell/\mathrm{SSE}$ changes with $\theta$ (so they are not proportional), the column
-# > before it is constant, and $\ell$ is largest where the SSE is smallest. Taken literally,
-# > "maximise $\sum_i(y_i-\hat y_i)^2$" has no solution: the next cell shows it grows without
-# > bound.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** <a id="ell-vs-sse"></a> *Common mistake:* "with Gaussian noise the log-likelihood is proportional to
+# > the sum of squared errors, $\ell(\theta)\propto\sum_i(y_i-f_\theta(x_i))^2$, so maximum
+# > likelihood maximises (or, with the sign fixed by hand, minimises) the SSE." Both halves
+# > are off. The log-likelihood is a **decreasing affine** function of the SSE,
+# > $\ell(\theta)=-\frac{1}{2\sigma^2}\mathrm{SSE}(\theta)-\frac N2\log(2\pi\sigma^2)$: not
+# > proportional (the constant depends on $\sigma$, which matters as soon as $\sigma$ is
+# > fitted too), and with a **minus** sign, so the MLE *minimises* the SSE.
+# > *Check:* in the table the last column $\ell/\mathrm{SSE}$ changes with $\theta$ (the
+# > cell asserts it, and the assertion would fail if $\ell\propto\mathrm{SSE}$), the column
+# > before it is the same for every $\theta$, and $\ell$ is largest where the SSE is
+# > smallest. Read with the plus sign, "maximise $\sum_i(y_i-\hat y_i)^2$" has no solution:
+# > the next cell shows it grows without bound. *(M eqs. (1.41), (3.8); the dropped minus
+# > sign is also listed in [ERRATA](../docs/ERRATA.md).)*
 
 # %%
 theta_ls = np.linalg.lstsq(Xr, yr, rcond=None)[0]
 print(f"argmax ℓ = argmin SSE = {np.round(theta_ls, 4)},   ℓ = {ell_line(theta_ls):.3f}")
-for scale in (1, 10, 100):
-    print(f"SSE at {scale:3d}·θ_LS + (0, 5): {sse(scale * theta_ls + np.array([0, 5])):12.1f}  (the note's objective keeps growing)")
+sse_far = [sse(scale * theta_ls + np.array([0, 5])) for scale in (1, 10, 100)]
+for scale, value in zip((1, 10, 100), sse_far, strict=True):
+    print(f"SSE at {scale:3d}·θ_LS + (0, 5): {value:12.1f}  (the objective 'maximise the SSE' keeps growing)")
+assert sse_far[0] < sse_far[1] < sse_far[2] and sse(theta_ls) < min(sse(t) for t in thetas_4)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Bernoulli labels give binary cross-entropy** (M §3.2 is empty; here is its content).
 # For $y_i\in\{0,1\}$ with $P(y_i=1)=\pi_i$, $p(y_i)=\pi_i^{y_i}(1-\pi_i)^{1-y_i}$, so
 #
@@ -376,7 +390,7 @@ freq = torch.bincount(y_c, minlength=K) / 300
 print("softmax(fitted logits):", np.round(torch.softmax(logits, 0).detach().numpy(), 4),
       "  class frequencies:", np.round(freq.numpy(), 4))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The linear-Gaussian model: least squares, and when it breaks
 #
 # Data $y\in\mathbb R^N$, a design matrix $X\in\mathbb R^{N\times p}$ (rows $x_i^\top$),
@@ -425,7 +439,7 @@ print(f"|GLS - whitened lstsq|_max      {below(np.abs(beta_gls - beta_white).max
 print(f"|autograd score - formula|_max  {below(np.abs(b_rand.grad.numpy() - score_formula).max())}")
 print(f"|score at GLS|_max              {below(np.abs(b_hat.grad.numpy()).max())}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **When does $\hat\beta$ exist?** $X^\top\Sigma^{-1}X$ is $p\times p$ with rank equal to
 # $\operatorname{rank}X\le\min(N,p)$. It is invertible exactly when $X$ has full column
 # rank $p$, which **requires $N\ge p$** (at least as many observations as parameters) and
@@ -437,13 +451,14 @@ for n_small in (2, 3, 5, 40):
     Xs, Si = X[:n_small], Sigma_inv[:n_small, :n_small]
     r = np.linalg.matrix_rank(Xs.T @ Si @ Xs)
     print(f"{n_small:2d}   {p}        {r}               {r == p}")
+    assert (r == p) == (n_small >= p)  # here the columns are in general position
 
-# %% [markdown]
-# > **Pitfall.** M eq. (1.43) says the GLS estimator holds "when $n<p$". It is the other way
-# > round: the inverse exists iff $\operatorname{rank}X=p$, so one needs $n\ge p$ (table
-# > above: with $N=2<p=3$ the matrix has rank 2 and is singular).
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# With $N=2<p=3$ the matrix has rank 2 and is singular; from $N=p=3$ on it is invertible.
+# (M eq. (1.43) prints the condition the wrong way round, "$n<p$": see
+# [ERRATA](../docs/ERRATA.md).)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **More parameters than data ($p>N$): the minimum-norm solution.** If $X$ has full *row*
 # rank $N<p$, the system $X\beta=y$ has infinitely many solutions, an affine subspace of
 # dimension $p-N$. Every one of them has zero residual and therefore attains the largest
@@ -455,7 +470,8 @@ for n_small in (2, 3, 5, 40):
 # where $X^{+}$ is the Moore–Penrose pseudo-inverse (computed from the SVD, it also covers
 # rank-deficient $X$ of any shape). It is orthogonal to the null space of $X$, which is
 # why it has the smallest norm. It is also the limit of ridge regression
-# (section 6) as the penalty $\lambda\to0$, for any $\Sigma$.
+# (section 6) as the penalty $\lambda\to0$, for any $\Sigma$. (Notebook 04 computes
+# $X^+$ from the SVD and times the ways of solving least squares.)
 
 # %%
 n_w, p_w = 5, 12
@@ -478,24 +494,35 @@ for name, bb in [("β+ (min norm)", beta_mn), ("β+ + null vector", beta_other)]
 for lam in (1e-1, 1e-2, 1e-4, 1e-6):
     b_lam = np.linalg.solve(Xw.T @ Sw_inv @ Xw + lam * np.eye(p_w), Xw.T @ Sw_inv @ yw)
     print(f"λ = {lam:.0e}: |β_ridge - β+|_max = {np.abs(b_lam - beta_mn).max():.1e}")
+assert np.abs(b_lam - beta_mn).max() < 1e-4
 
-# %% [markdown]
-# > **Pitfall.** M eq. (1.44) gives $\hat\beta=\Sigma^{-1}X^\top(X\Sigma^{-1}X^\top)^{-1}y$
-# > for $p>n$. This does not type-check: $\Sigma^{-1}$ is $n\times n$ and $X^\top$ is
-# > $p\times n$, so $\Sigma^{-1}X^\top$ is undefined unless $n=p$ (next cell). The correct
-# > statement: when $p>n$ the maximiser is not unique, the noise covariance $\Sigma$ plays
-# > no role (all interpolating $\beta$ have zero residual), and the minimum-norm maximiser is
-# > $X^\top(XX^\top)^{-1}y=X^+y$. The note's formula has the shape of the *minimum
-# > $\Omega$-norm* solution $\Omega^{-1}X^\top(X\Omega^{-1}X^\top)^{-1}y$, which minimises
-# > $\beta^\top\Omega\beta$ over the interpolants for a $p\times p$ positive definite
-# > $\Omega$ (a prior precision on $\beta$, not the noise covariance); it is checked below by
-# > minimising over the null space directly.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** <a id="min-norm-sigma"></a> *Common mistake:* "for $p>N$, weight the minimum-norm solution by the noise
+# > covariance, as GLS does for $N>p$: $\hat\beta=\Sigma^{-1}X^\top(X\Sigma^{-1}X^\top)^{-1}y$."
+# > This does not even type-check: $\Sigma^{-1}$ is $N\times N$ and $X^\top$ is $p\times N$,
+# > so $\Sigma^{-1}X^\top$ is undefined unless $N=p$. And the idea behind it is wrong too:
+# > when $p>N$ every interpolating $\beta$ has zero residual, so **the noise covariance plays
+# > no role**; the minimum-norm maximiser is $X^\top(XX^\top)^{-1}y=X^+y$ for every
+# > $\Sigma$. The formula has the shape of the *minimum $\Omega$-norm* interpolant
+# > $\Omega^{-1}X^\top(X\Omega^{-1}X^\top)^{-1}y$, which minimises $\beta^\top\Omega\beta$ over
+# > the interpolants for a $p\times p$ positive definite $\Omega$ (a prior precision on
+# > $\beta$, not the noise covariance). *Check (next cell):* the product raises a shape
+# > error; the minimum-norm GLS solution $(\Sigma^{-1/2}X)^+\Sigma^{-1/2}y$ equals $\beta^+$
+# > for two different $\Sigma$ (it would differ if $\Sigma$ mattered); and the
+# > $\Omega$-formula agrees with a direct minimisation over the null space.
+# > *(M eq. (1.44).)*
 
 # %%
 try:
-    np.diag(np.ones(n_w)) @ Xw.T  # Σ^-1 (n×n) times X^T (p×n), as in M (1.44)
+    np.diag(np.ones(n_w)) @ Xw.T  # Σ^-1 (N×N) times X^T (p×N), as in the tempting formula
+    raise AssertionError("Σ^-1 X^T should not be defined for p != N")
 except ValueError:
     print(f"Σ^-1 X^T is undefined: shapes {(n_w, n_w)} and {Xw.T.shape} do not chain")
+
+for name, Sw in [("Σ = I", np.eye(n_w)), ("Σ = diag(random)", np.linalg.inv(Sw_inv))]:
+    W_half = np.diag(np.diag(Sw) ** -0.5)  # Σ^{-1/2} (diagonal here)
+    beta_gls_mn = np.linalg.pinv(W_half @ Xw) @ (W_half @ yw)  # minimum-norm GLS solution
+    print(f"{name:17s}: |min-norm GLS - β+|_max {below(np.abs(beta_gls_mn - beta_mn).max())}")
 
 Omega = np.diag(rng.uniform(0.5, 3.0, p_w))  # a p×p weight on β
 Oi = np.linalg.inv(Omega)
@@ -506,30 +533,12 @@ c = np.linalg.solve(B.T @ Omega @ B, -B.T @ Omega @ beta_mn)
 print(f"interpolates: |X β_Ω - y| {below(np.linalg.norm(Xw @ beta_omega - yw))};"
       f"  |β_Ω - argmin over null space|_max {below(np.abs(beta_omega - (beta_mn + B @ c)).max())}")
 
-# %% [markdown]
-# M says the $p>n$ formula follows by "applying Woodbury's identity twice". The identities
-# as printed in M §1.2.3 carry a sign error: the correct forms are
-#
-# $$(A+uv^\top)^{-1}=A^{-1}-\frac{A^{-1}uv^\top A^{-1}}{1+v^\top A^{-1}u},\qquad
-# (A+UCV)^{-1}=A^{-1}-A^{-1}U(C^{-1}+VA^{-1}U)^{-1}VA^{-1}.$$
-#
-# > **Pitfall.** M eqs. (1.29) and (1.36) have "$+$" in front of the correction term; it must
-# > be "$-$" (M's own derivation, eq. (1.35), ends with the minus sign). The cell checks
-# > both signs against a direct inverse.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The passage from the $N\times N$ form $X^\top(XX^\top)^{-1}$ to the $p\times p$ forms of
+# GLS and ridge is the Woodbury identity, derived and checked (with the sign that is easy
+# to get wrong) in notebook 04, [§6 Sherman–Morrison and Woodbury](04_svd.ipynb#woodbury-sign).
 
-# %%
-A = np.diag(rng.uniform(1, 3, 4))
-U, C, V = rng.normal(size=(4, 2)), np.diag([2.0, 0.5]), rng.normal(size=(2, 4))
-Ai = np.linalg.inv(A)
-corr = Ai @ U @ np.linalg.inv(np.linalg.inv(C) + V @ Ai @ U) @ V @ Ai
-direct = np.linalg.inv(A + U @ C @ V)
-print(f"Woodbury with '-': error {below(np.abs(Ai - corr - direct).max())};   with '+' (M 1.36): error {np.abs(Ai + corr - direct).max():.2f}")
-u, v = rng.normal(size=4), rng.normal(size=4)
-sm = np.outer(Ai @ u, v @ Ai) / (1 + v @ Ai @ u)
-direct = np.linalg.inv(A + np.outer(u, v))
-print(f"Sherman–Morrison with '-': error {below(np.abs(Ai - sm - direct).max())};   with '+' (M 1.29): error {np.abs(Ai + sm - direct).max():.2f}")
-
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Rank-deficient tall designs.** $N\ge p$ is necessary but not sufficient: a duplicated
 # (or collinear) column makes $X^\top X$ singular even with many data points. The
 # maximisers again form an affine set, and `pinv` picks the one with the smallest norm,
@@ -546,7 +555,7 @@ print("another solution", np.round(shifted, 4), f" |β| = {np.linalg.norm(shifte
       f"  same fit: {np.allclose(Xd @ shifted, Xd @ beta_pinv)}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. MAP with a Gaussian prior is ridge regression
 #
 # Bayes' rule turns a prior $p(\beta)$ and the likelihood into the posterior
@@ -594,32 +603,15 @@ beta_ml = np.linalg.lstsq(Phi, y_tr, rcond=None)[0]
 print(f"|β_MLE| = {np.linalg.norm(beta_ml):.2f}  vs  |β_MAP| = {np.linalg.norm(beta_map):.2f}  (the prior shrinks)")
 
 
-# %% [markdown]
-# > **Pitfall.** M eq. (3.13) writes $\log p(\theta\mid y)=\sum_i\|y_i-f_\theta(x_i)\|^2+
-# > \lambda\|\theta\|^2$. With unit noise variance and the prior $\mathcal N(0,\lambda^{-1}I)$
-# > of eq. (3.12) the correct expression is
-# > $\log p(\theta\mid y)=-\tfrac12\sum_i\|y_i-f_\theta(x_i)\|^2-\tfrac\lambda2\|\theta\|^2
-# > +\text{const}$; the MAP estimate *minimises* $\sum_i\|y_i-f_\theta(x_i)\|^2+\lambda\|\theta\|^2$
-# > (the ridge loss). The note's expression grows without bound as $\|\theta\|\to\infty$,
-# > so its "maximiser" does not exist:
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The log-posterior is *minus* half the ridge loss, up to a constant, so the MAP estimate
+# **minimises** $\frac{1}{\sigma^2}\|y-X\beta\|^2+\frac{1}{\tau^2}\|\beta\|^2$. Writing it with a
+# plus sign and "maximising" is the mistake of [the Pitfall in section 4](#ell-vs-sse), with a
+# penalty added: the objective then has no maximiser. (M eq. (3.13) prints it so: see
+# [ERRATA](../docs/ERRATA.md).)
 
-# %%
-def note_3_13(theta, lam_m=1.0):  # M (3.13) as printed, unit noise
-    return np.sum((y_tr - Phi @ theta) ** 2) + lam_m * np.sum(theta**2)
-
-
-def log_post(theta, lam_m=1.0):  # correct, up to a constant
-    return -0.5 * np.sum((y_tr - Phi @ theta) ** 2) - 0.5 * lam_m * np.sum(theta**2)
-
-
-theta_ridge = np.linalg.solve(Phi.T @ Phi + np.eye(Phi.shape[1]), Phi.T @ y_tr)  # λ = 1
-for scale in (1, 10, 100):
-    print(f"θ = {scale:3d}·θ_ridge:  note's (3.13) = {note_3_13(scale * theta_ridge):12.2f}"
-          f"   correct log-posterior = {log_post(scale * theta_ridge):12.2f}")
-
-
-# %% [markdown]
-# ## 7. Bayesian linear regression: the whole posterior
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Bayesian linear regression: the whole posterior *(optional)*
 #
 # M §4.2 stops at Bayes' formula. Here is the rest. With prior $\beta\sim\mathcal N(m_0,S_0)$
 # and likelihood $y\mid\beta\sim\mathcal N(X\beta,\sigma^2 I)$, the log-posterior is a
@@ -702,7 +694,7 @@ axes[1].legend(loc="lower right", fontsize=8)
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The band is narrow near the data and widens where there are none (the data cover
 # $x\in[-1,1]$; the figure extends to $\pm1.4$). The inner band is the uncertainty about the
 # function itself and shrinks as $N$ grows; the outer band adds the irreducible noise
@@ -710,8 +702,8 @@ plt.show()
 # $\tau^2$ and noise $\sigma^2$ were fixed; choosing them by maximising the evidence is
 # "type-II maximum likelihood", beyond this notebook.)
 
-# %% [markdown]
-# ## 8. How good is the MLE? Fisher information, asymptotics, Cramér–Rao
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. How good is the MLE? Fisher information, asymptotics, Cramér–Rao *(optional)*
 #
 # For one observation, the **score** is $s(\theta;x)=\partial_\theta\log p(x;\theta)$; it has
 # mean zero under $p(\cdot;\theta)$, and its variance is the **Fisher information**
@@ -747,7 +739,7 @@ print("-E[∂² log p / ∂λ²]   =", sp.simplify(sp.integrate(-sp.diff(logp, l
 N_e, T = sp.symbols("N T", positive=True)
 print("λ̂ =", sp.solve(sp.Eq(N_e / lam_s - T, 0), lam_s)[0], "= 1 / x̄")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So $I(\lambda)=1/\lambda^2$ and the theory predicts $\hat\lambda\approx\mathcal
 # N(\lambda_0,\lambda_0^2/N)$. We simulate 20 000 data sets for each $N$ and compare the mean,
 # the scaled variance $N\operatorname{Var}(\hat\lambda)$ (target $1/I=\lambda_0^2=4$) and the
@@ -768,6 +760,8 @@ for N in (5, 20, 100, 500):
     print(f"{N:4d}   {lh.mean():.3f} ({exact_mean:.3f})     {N * lh.var():6.3f} ({exact_nvar:6.3f})     "
           f"{lam0**2:.0f}      {np.mean(np.abs(lh - lam0) > 0.2):.4f}")
     assert abs(lh.mean() - exact_mean) < 4 * lh.std() / np.sqrt(reps_a)
+# the scaled variance approaches 1/I(λ0) = λ0² = 4, not I(λ0) = 1/λ0² = 0.25
+assert abs(N * lh.var() - lam0**2) < 0.5 and abs(N * lh.var() - 1 / lam0**2) > 3
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), sharey=True)
@@ -782,7 +776,7 @@ axes[0].legend()
 fig.suptitle("sampling distribution of the exponential-rate MLE vs the normal with Fisher variance", y=1.03)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Cramér–Rao needs unbiasedness.** For Gaussian data the Fisher information matrix of
 # $(\mu,\sigma^2)$ per observation is $\operatorname{diag}\big(1/\sigma^2,\,1/(2\sigma^4)\big)$, so
 # every unbiased estimator of $\sigma^2$ from $N$ points has $\operatorname{Var}\ge2\sigma^4/N$
@@ -803,21 +797,23 @@ print(f"Var(σ̂², MLE)       sim {v_mle.var():.3f}   theory {2 * (N - 1) * sig
 print(f"MSE(s²) = {np.mean((v_unb - sig2) ** 2):.3f}   MSE(σ̂²) = {np.mean((v_mle - sig2) ** 2):.3f}")
 assert v_mle.var() < crb < v_unb.var()
 
-# %% [markdown]
-# > **Pitfall.** M §4.1 lists the guarantees as "Consistency: $\lim_n\hat\theta_n=\theta$;
-# > Normality: $\hat\theta_n\sim\mathcal N(0,\mathcal I)$; Efficiency:
-# > $\operatorname{Var}(\hat\theta)\ge1/\mathcal I(\theta)$". Three corrections:
-# > (1) consistency is convergence **in probability** to the **true** $\theta_0$, under
-# > regularity conditions; (2) the MLE is centred at $\theta_0$, not 0, its covariance is the
-# > **inverse** Fisher information, and it shrinks with $N$:
-# > $\sqrt N(\hat\theta_N-\theta_0)\to\mathcal N(0,I(\theta_0)^{-1})$ — in the simulation
-# > $N\operatorname{Var}(\hat\lambda)\to\lambda_0^2=1/I$, whereas $\mathcal N(0,I)$ would give
-# > variance $1/\lambda_0^2=0.25$ for every $N$; (3) the Cramér–Rao inequality
-# > $\operatorname{Var}\ge1/(N I(\theta))$ holds for **unbiased** estimators (the previous
-# > cell shows a biased one beating it), and "efficiency" means the MLE *attains* it
-# > asymptotically.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *Common mistake:* "the MLE is consistent, $\lim_N\hat\theta_N=\theta$;
+# > normal, $\hat\theta_N\sim\mathcal N(0,I(\theta))$; and efficient,
+# > $\operatorname{Var}(\hat\theta)\ge1/I(\theta)$." Each part needs a correction.
+# > (1) Consistency is convergence **in probability** to the **true** $\theta_0$, under
+# > regularity conditions. (2) The MLE is centred at $\theta_0$, not 0; its covariance is
+# > the **inverse** Fisher information and shrinks with $N$:
+# > $\sqrt N(\hat\theta_N-\theta_0)\to\mathcal N(0,I(\theta_0)^{-1})$. (3) The Cramér–Rao
+# > inequality $\operatorname{Var}\ge1/(N I(\theta))$ holds for **unbiased** estimators only,
+# > and "efficiency" means that the MLE *attains* it asymptotically.
+# > *Check:* in the exponential simulation $N\operatorname{Var}(\hat\lambda)\to\lambda_0^2=4=1/I$
+# > (the cell asserts that it is within 0.5 of 4 at $N=500$), whereas $\mathcal N(0,I)$ would
+# > give variance $I=1/\lambda_0^2=0.25$ for every $N$; the Gaussian-variance cell asserts that
+# > the biased $\hat\sigma^2$ has variance *below* the bound, which a bound valid for all
+# > estimators would forbid. *(M §4.1.)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. The bridge: maximum likelihood minimises $\mathrm{KL}(p_{\text{data}}\,\|\,p_\theta)$
 #
 # Write $\hat p$ for the empirical distribution of the data. The average log-likelihood is an
@@ -843,12 +839,20 @@ p_hat = np.bincount(rolls, minlength=6) / rolls.size
 thetas = np.linspace(0.01, 0.99, 981)
 model = scipy.stats.binom.pmf(faces[None, :], 5, thetas[:, None])  # (n_theta, 6)
 avg_ll = np.log(model[:, rolls]).mean(axis=1)
-kl = np.array([cu.mle.kl_divergence(p_hat, q) for q in model])
+
+
+def kl_discrete(p, q):  # KL(p‖q) = Σ_k p_k log(p_k / q_k) in nats; terms with p_k = 0 are 0
+    m = p > 0
+    return float(np.sum(p[m] * np.log(p[m] / q[m])))
+
+
+kl = np.array([kl_discrete(p_hat, q) for q in model])
+print(f"max |inline KL - cu.mle.kl_divergence| over the grid {below(max(abs(k - cu.mle.kl_divergence(p_hat, q)) for k, q in zip(kl, model, strict=True)))}")
 H_hat = -np.sum(p_hat * np.log(p_hat))
 print(f"max |ℓ/N + H(p̂) + KL(p̂‖p_θ)| over the grid {below(np.abs(avg_ll + H_hat + kl).max())}")
 print(f"argmax ℓ = {thetas[np.argmax(avg_ll)]:.4f}   argmin KL = {thetas[np.argmin(kl)]:.4f}   x̄/5 = {rolls.mean() / 5:.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Forward vs reverse KL.** KL is not symmetric. Fitting a single Gaussian $q$ to a
 # bimodal $p$ by the forward $\mathrm{KL}(p\|q)$ (maximum likelihood) matches the mean and
 # variance of $p$ and covers both modes (set the gradient to zero: the solution is moment
@@ -886,8 +890,8 @@ ax.set(xlim=(-6, 6), xlabel="x", ylabel="density", title="Gaussian fits to a mix
 ax.legend(fontsize=8)
 plt.show()
 
-# %% [markdown]
-# ## 10. KL, total variation, Wasserstein and Pinsker's inequality
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 10. KL, total variation, Wasserstein and Pinsker's inequality *(optional)*
 #
 # Three ways to compare distributions $P,Q$ with densities $p,q$ (M §10.1):
 #
@@ -905,7 +909,25 @@ plt.show()
 # Worked example: $P=\mathcal N(0,1)$, $Q=\mathcal N(\mu,1)$, where everything is known in
 # closed form: $\mathrm{KL}=\mu^2/2$, $\mathrm{TV}=2\Phi(|\mu|/2)-1$, $W_1=|\mu|$. We check each
 # by quadrature ($W_1$ as the area between the CDFs) and also estimate $W_1$ from 5 000
-# samples of each distribution with `cu.mle.wasserstein1_1d`.
+# samples of each distribution. For two samples of the same size $n$ with equal weights the
+# optimal coupling is monotone (pair the $k$-th smallest points), so
+# $W_1=\frac1n\sum_k|x_{(k)}-y_{(k)}|$; the next cell writes that and the discrete TV in two
+# lines each and checks them against `cu.mle.wasserstein1_1d` (which handles unequal sizes
+# and weights through the CDFs) and `cu.mle.total_variation`, used afterwards.
+
+# %%
+def w1_equal_samples(a, b_):  # W1 of two equal-size, equal-weight samples: pair sorted points
+    return float(np.mean(np.abs(np.sort(a) - np.sort(b_))))
+
+
+def tv_discrete(p, q):  # TV = ½ Σ_k |p_k - q_k|
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+a_s, b_s = rng.normal(size=300), rng.normal(1.0, 2.0, size=300)
+print(f"|inline W1 - cu.mle.wasserstein1_1d| {below(abs(w1_equal_samples(a_s, b_s) - cu.mle.wasserstein1_1d(a_s, b_s)))}")
+p4, q4 = rng.dirichlet(np.ones(4)), rng.dirichlet(np.ones(4))
+print(f"|inline TV - cu.mle.total_variation| {below(abs(tv_discrete(p4, q4) - cu.mle.total_variation(p4, q4)))}")
 
 # %%
 from scipy.special import ndtr  # the standard normal CDF Φ
@@ -930,7 +952,7 @@ for mu_q in (0.1, 0.5, 1.0, 2.0, 4.0):
     assert abs(kl_q - kl_c) < 1e-8 and abs(tv_q - tv_c) < 1e-8 and abs(w1_q - mu_q) < 1e-8
     assert abs(w1_s - mu_q) < 0.1 and tv_c <= np.sqrt(kl_c / 2)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Is the constant in Pinsker's inequality right?** M states
 # $\|p-q\|_{TV}\le\sqrt{\tfrac12\mathrm{KL}(p\|q)}$ with $\|p-q\|_{TV}=\tfrac12\int|p-q|$: that is
 # **correct**, and the constant cannot be improved. The next cell (1) checks it on 20 000
@@ -953,22 +975,28 @@ l1 = 2 * tv5
 print(f"(3) with the L1 norm ∫|p-q| (no 1/2) in place of TV, the same constant fails for "
       f"{np.mean(l1 > np.sqrt(kl5 / 2)):.1%} of the pairs; the L1 form is ∫|p-q| ≤ √(2 KL)."
       f"  Violations of √(2 KL): {np.sum(l1 > np.sqrt(2 * kl5))}")
+assert np.all(tv5 <= np.sqrt(kl5 / 2)) and np.mean(l1 > np.sqrt(kl5 / 2)) > 0.5
+assert np.all(l1 <= np.sqrt(2 * kl5) + 1e-12)
 
 
-# %% [markdown]
-# > **Pitfall.** Pinsker's constant depends on two conventions that sources mix: TV with or
-# > without the factor $\tfrac12$, and KL in nats or bits. The valid forms are
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *Common mistake:* "Pinsker's inequality is $\int|p-q|\le\sqrt{\tfrac12\mathrm{KL}}$"
+# > — taking the constant $\tfrac12$ from one source and the $L^1$ norm (no factor
+# > $\tfrac12$) from another. The constant depends on two conventions that sources mix: TV
+# > with or without the $\tfrac12$, and KL in nats or bits. The valid forms are
 # > $\tfrac12\int|p-q|\le\sqrt{\mathrm{KL}_{\text{nats}}/2}$, equivalently
 # > $\int|p-q|\le\sqrt{2\,\mathrm{KL}_{\text{nats}}}$, or with KL in bits
-# > $\tfrac12\int|p-q|\le\sqrt{(\ln 2/2)\,\mathrm{KL}_{\text{bits}}}$. M's statement uses
-# > the first form consistently and is right; combining M's constant with the L1 norm is wrong
-# > (cell above, line 3).
+# > $\tfrac12\int|p-q|\le\sqrt{(\ln 2/2)\,\mathrm{KL}_{\text{bits}}}$.
+# > *Check (cell above):* the mixed form fails for most of the 20 000 random pairs (line 3,
+# > and the cell asserts it), while the two correct forms hold for all of them. M states
+# > the first form, with TV defined with the $\tfrac12$, and is right. *(M §10.1.)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Wasserstein is an infimum over couplings.** For distributions on finitely many points
 # the optimisation over couplings $\gamma_{jk}\ge0$ with row sums $p$ and column sums $q$ is
 # a linear program. We solve it with `scipy.optimize.linprog`, compare with the CDF formula,
-# and also compute the *supremum*, as printed in M eq. (10.5).
+# and also compute the *supremum* over couplings, to see why the definition needs the
+# infimum (M eq. (10.5) prints $\sup$: see [ERRATA](../docs/ERRATA.md)).
 
 # %%
 def coupling_cost(a, b_, pts, sense=1):
@@ -984,17 +1012,17 @@ pts = np.array([0.0, 1.0, 2.0, 3.0])
 pa, pb = np.array([0.4, 0.3, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
 print(f"W1 by linear program (inf) = {coupling_cost(pa, pb, pts):.4f}   CDF formula = {cu.mle.wasserstein1_1d(pts, pts, pa, pb):.4f}"
       f"   scipy = {scipy.stats.wasserstein_distance(pts, pts, pa, pb):.4f}")
-print(f"'distance' of pa to itself: inf over couplings = {coupling_cost(pa, pa, pts):.4f},"
-      f"  sup over couplings (M eq. 10.5) = {coupling_cost(pa, pa, pts, sense=-1):.4f}")
+self_inf, self_sup = coupling_cost(pa, pa, pts), coupling_cost(pa, pa, pts, sense=-1)
+print(f"'distance' of pa to itself: inf over couplings = {self_inf:.4f},  sup over couplings = {self_sup:.4f}")
+assert abs(self_inf) < 1e-9 and self_sup > 1.0  # only the infimum gives d(P, P) = 0
 
-# %% [markdown]
-# > **Pitfall.** M eq. (10.5) defines $W_p$ with $\sup_{\gamma\in\Gamma}$; it must be
-# > $\inf$. With the supremum the "distance" of a distribution to itself is positive (1.6
-# > above: the worst coupling moves mass as far as possible), so it is not a distance at all.
-# > The correct definition is $W_p(P,Q)=\big(\inf_{\gamma\in\Gamma(P,Q)}\int\|x-y\|^p\,
-# > d\gamma(x,y)\big)^{1/p}$, with the power $1/p$ applied to the whole infimum.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# With the supremum the "distance" of a distribution to itself is positive (1.6 above: the
+# worst coupling moves mass as far as possible), so it would not be a distance at all. The
+# definition is $W_p(P,Q)=\big(\inf_{\gamma\in\Gamma(P,Q)}\int\|x-y\|^p\,
+# d\gamma(x,y)\big)^{1/p}$, with the power $1/p$ applied to the whole infimum.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **What each distance sees.** Move a small mass $\varepsilon$ far away, to $x=M$. TV and KL
 # register only *how much* mass moved, $W_1$ also *how far* — which is why M notes that TV
 # cannot control moments while Wasserstein distances can. If the supports do not overlap,
@@ -1012,7 +1040,7 @@ for shift in (0.5, 5.0):  # point masses δ_0 and δ_shift on the points (0, shi
     print(f"δ_0 vs δ_{shift}: TV = {cu.mle.total_variation(d0, d1):.1f}, KL = {cu.mle.kl_divergence(d0, d1)},"
           f" W1 = {cu.mle.wasserstein1_1d([0.0, shift], [0.0, shift], d0, d1):.1f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * The likelihood is the density of the observed data as a function of the parameters; we
@@ -1036,27 +1064,57 @@ for shift in (0.5, 5.0):  # point masses δ_0 and δ_shift on the points (0, shi
 #
 # 1. Why does maximising $\ell^2$ not give the MLE, while maximising $-1/\ell$ does (for
 #    $\ell<0$)?
+#
+# <details><summary>Answer</summary>
+#
+# $x\mapsto x^2$ is decreasing on $x<0$, so it reverses the order of the $\ell$ values and
+# moves the maximiser (section 1 prints it); $x\mapsto-1/x$ is increasing on $x<0$ and keeps it.
+# </details>
+#
 # 2. You fit $\sigma$ instead of $\sigma^2$. Is $\hat\sigma$ unbiased for $\sigma$?
+#
+# <details><summary>Answer</summary>
+#
+# No: $\mathbb E\sqrt{\hat\sigma^2}<\sqrt{\mathbb E\hat\sigma^2}<\sigma$ (Jensen, then the
+# bias of section 3). It is still the MLE of $\sigma$, by invariance under reparametrisation.
+# </details>
+#
 # 3. A data set has $N=50$ points and you fit a polynomial of degree 60 by least squares.
 #    How many maximisers does the likelihood have? What does `np.linalg.lstsq` return?
+#
+# <details><summary>Answer</summary>
+#
+# Infinitely many: 61 parameters and 50 equations give an 11-dimensional affine set of
+# interpolants (if the design has full row rank), all with zero residual. `lstsq` returns the
+# minimum-norm one, $X^+y$ (section 5).
+# </details>
+#
 # 4. What happens to the ridge estimate as $\tau^2\to\infty$? As $\tau^2\to0$?
+#
+# <details><summary>Answer</summary>
+#
+# $\lambda=\sigma^2/\tau^2$. As $\tau^2\to\infty$, $\lambda\to0$ and the estimate tends to the
+# minimum-norm least-squares solution $X^+y$ (the OLS estimate when it is unique). As
+# $\tau^2\to0$, $\lambda\to\infty$ and $\beta\to0$, the prior mean.
+# </details>
+#
 # 5. For a Poisson model $p(k;\lambda)=\lambda^ke^{-\lambda}/k!$, what is $I(\lambda)$ and
 #    the approximate standard error of $\hat\lambda$ from $N$ counts?
+#
+# <details><summary>Answer</summary>
+#
+# $\partial_\lambda^2\log p=-k/\lambda^2$, so $I(\lambda)=\mathbb E[k]/\lambda^2=1/\lambda$ and
+# $\operatorname{se}(\hat\lambda)\approx\sqrt{\hat\lambda/N}$, with $\hat\lambda=\bar k$.
+# </details>
+#
 # 6. Two distributions have TV distance 0.3. What lower bound does Pinsker's inequality give
 #    for their KL? Is it attained?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. $x\mapsto x^2$ is decreasing on $x<0$, so it reverses the order of $\ell$ values;
-#    $-1/x$ is increasing on $x<0$. 2. No: $\mathbb E\sqrt{\hat\sigma^2}<\sqrt{\mathbb E
-#    \hat\sigma^2}<\sigma$ (Jensen); still, it is the MLE of $\sigma$. 3. Infinitely many
-#    (61 parameters, 50 equations: an 11-dimensional affine set of interpolants, if the
-#    design has full row rank); `lstsq` returns the minimum-norm one, $X^+y$. 4. $\lambda\to0$:
-#    the min-norm least-squares solution; $\lambda\to\infty$: $\beta\to0$ (the prior mean).
-#    5. $I(\lambda)=1/\lambda$, so $\operatorname{se}(\hat\lambda)\approx\sqrt{\hat\lambda/N}$.
-#    6. By Pinsker, $\mathrm{KL}\ge2\,\mathrm{TV}^2=0.18$ nats. Not attained: the smallest KL
-#       at TV 0.3 is about 0.184 nats (two-point distributions with $p\approx0.70$,
-#       $q\approx0.40$); Pinsker is tight only as TV $\to0$.
+# $\mathrm{KL}\ge2\,\mathrm{TV}^2=0.18$ nats. It is not attained: the smallest KL at TV 0.3
+# is about 0.184 nats (two-point distributions with $p\approx0.70$, $q\approx0.40$); Pinsker's
+# bound is tight only as TV $\to0$ (section 10, line 2 of the cell).
 # </details>
 #
 # **Next:** `02_odes` (ordinary differential equations and their solvers). Practice: the

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 02 · Ordinary differential equations and their solvers
 #
 # A continuous normalizing flow (notebook 06) and a flow-matching model (notebook 07) are
@@ -28,8 +28,13 @@
 # **Estimated time.** 90 minutes (about 30 s to run all cells).
 #
 # **Sources.** R §2, R "Why do we need numerical ODE solvers?" and "Backpropagation through
-# an ODE solver", G §2.1, K (the NFE remark); full titles in the references. Where a note is
-# wrong, a **Pitfall** box states the correct result next to the cell that exposes it.
+# an ODE solver", G §2.1, K (the NFE remark); full titles in the references.
+# **Pitfall** boxes state a tempting wrong claim, show the cell that exposes it and cite
+# where it appears; the notes' misprints are listed in [`docs/ERRATA.md`](../docs/ERRATA.md).
+#
+# **Route.** Sections 1–4 and 6–9 are core; 5 and 10 are marked *(optional)*. Later
+# notebooks link to two boxes here: [what NFE counts](#nfe) (section 6) and
+# [the reverse-time sign](#reverse-time-sign) (section 8).
 #
 # **The solver in `course_utils`.** Everything taught here is also available, tested, as
 # `cu.ode.odeint(v, x0, t, method=...)` with torchdiffeq's calling convention; later
@@ -61,7 +66,7 @@ def tt(*values):
     return torch.tensor(values, dtype=torch.float64)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. An ODE and its exact solution
 #
 # An ODE prescribes the velocity of a quantity $y(t)$ as a function of time and of the
@@ -94,7 +99,7 @@ def y_exact(t):
     return 3.0 * math.exp(-2.0 * t)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Euler's method by hand
 #
 # Integrating the ODE over one step of length $h$ gives an *exact* update,
@@ -125,7 +130,7 @@ for n in range(6):
     euler_values.append(y_n)
 assert abs(euler_values[1] - 2.4) < 1e-12 and abs(euler_values[2] - 1.92) < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The notes' numbers are right: $2.4$ and $1.92$. The package's solver, with one Euler step
 # per interval of the output grid, gives the same numbers to the last bit:
 
@@ -135,18 +140,21 @@ y_pkg = odeint(lambda t, y: -2.0 * y, tt(3.0), grid, method="euler")
 print("cu.ode.odeint(method='euler'):", [f"{v:.5f}" for v in y_pkg[:, 0].tolist()])
 assert max(abs(a - b) for a, b in zip(y_pkg[:, 0].tolist(), euler_values[:6], strict=True)) < 1e-14
 
-# %% [markdown]
-# > **Pitfall.** R writes the Euler update for this example as $y_{t+1} = y_t - 2\Delta t\,
-# > y_t$ and then calls its results $y_1, y_2$. The subscript counts **steps**, not time:
-# > $y_1 = 2.4$ approximates $y(0.1) = 2.456$, not $y(1) = 0.406$. Write $y_{n+1}$ and
-# > $t_n = n\,\Delta t$ to keep the two apart; the cell below prints both readings.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *Common mistake:* writing the Euler update as $y_{t+1}=y_t-2\Delta t\,y_t$
+# > and then reading $y_1$ as "the solution at $t=1$". The subscript counts **steps**, not
+# > time: $y_1=2.4$ approximates $y(0.1)=2.456$, not $y(1)=0.406$. Write $y_{n+1}$ and
+# > $t_n=n\,\Delta t$ to keep the two apart (the course's notation: subscripts of $y$ are step
+# > numbers, times appear as arguments). *Check (next cell):* it prints both readings and
+# > asserts that $y_1$ is within 0.06 of $y(0.1)$ and farther than that from $y(1)$; the
+# > assertion fails for the reading "$y_1\approx y(1)$". *(R §2, Euler's method example.)*
 
 # %%
 print(f"y_1 (Euler, one step of 0.1) = {euler_values[1]:.4f}")
 print(f"y(0.1) = {y_exact(0.1):.4f}   y(1) = {y_exact(1.0):.4f}")
 assert abs(euler_values[1] - y_exact(0.1)) < 0.06 < abs(euler_values[1] - y_exact(1.0))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # On this problem Euler can be solved in closed form too: $y_n = 3(1-2h)^n$. At a fixed time
 # $T = nh$ this is $3\,(1-2h)^{T/h}$, and SymPy confirms that it tends to the exact
 # $3e^{-2T}$ as $h\to 0$ — Euler *converges*. How fast is the next question.
@@ -160,7 +168,7 @@ assert sp.simplify(limit - 3 * sp.exp(-2 * T_s)) == 0
 # the same formula reproduces the table: 3 * 0.8^2 = 1.92
 assert abs(float(euler_closed.subs({h_s: sp.Rational(1, 10), T_s: sp.Rational(2, 10)})) - 1.92) < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Global error versus step size
 #
 # Euler's *local* error — the error made in one step from the exact value — is the
@@ -190,11 +198,11 @@ print(f"measured slopes: global {slope_global:.3f} (order 1), local {slope_local
 assert abs(slope_global - 1) < 0.1 and abs(slope_local - 2) < 0.1
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Halving $h$ halves the error and doubles the work: to gain six digits Euler needs a
 # million times more steps. Better quadrature rules do much better.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Midpoint, Heun and RK4: better quadrature rules
 #
 # Approximate $\int_t^{t+h} f\,ds$ by a better rule, estimating the unknown $y$ inside the
@@ -248,7 +256,7 @@ def solve_fixed(step, v, x0, t0, t1, n):
     return x
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Why the orders are 1, 2, 2, 4.** Apply one step to the test equation $y' = \lambda y$,
 # $y(0)=1$. The step returns $R(z)$ with $z = h\lambda$, while the exact solution is $e^{z}$;
 # a method of order $p$ matches the Taylor series of $e^z$ up to $z^p$, so its local error
@@ -264,7 +272,7 @@ for name, step in STEPS.items():
     print(f"{name:8s} R(z) = {str(R):34s} exp(z) - R(z) = {coeff}*z**{power} + ...")
     assert power == ORDER[name] + 1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # For a field that depends on time only, $y' = g(t)$, the stages do not depend on $y$ and a
 # step *is* the quadrature rule of the table: midpoint and Heun integrate linear $g$
 # exactly, RK4 (Simpson) integrates cubics exactly, and none of them is exact one degree
@@ -280,7 +288,7 @@ for p in range(5):
     print(f"p = {p}: " + " | ".join(row))
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Measured orders.** Now the global error at $t = 2$ on a time-dependent problem,
 # $y' = \cos(t)\,y$, $y(0) = 1$, exact solution $y = e^{\sin t}$ (on $y'=-2y$ midpoint and
 # Heun would coincide, since they share $R(z)$). The left panel is error against step
@@ -317,12 +325,12 @@ for name, step in STEPS.items():
     print(f"{name:8s} hand == cu.ode up to round-off (1e-13): {same}, NFE = {last_stats().nfe}")
     assert torch.allclose(mine, pkg, rtol=1e-13, atol=1e-14)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # At equal work RK4 wins by orders of magnitude, which is why higher-order methods are the
 # default. But every explicit method has a second limit that accuracy does not reveal.
 
-# %% [markdown]
-# ## 5. The stability limit of explicit Euler
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. The stability limit of explicit Euler *(optional)*
 #
 # On $y' = -2y$ Euler multiplies by $1 - 2h$ at every step. The exact solution decays, but
 # the numerical one decays only if $|1 - 2h| < 1$, that is $0 < h < 1$. At $h = 1$ the iterates
@@ -345,7 +353,37 @@ ax.legend(fontsize=8, loc="lower left")
 plt.show()
 assert abs(3.0 * (1 - 2 * 1.1) ** 10) > 3 > abs(3.0 * (1 - 2 * 0.9) ** 10)
 
-# %% [markdown]
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): drag the step size across the stability limit h = 1 and watch
+# the multiplier 1 - 2h leave [-1, 1]. The figure above is this plot at four fixed h.
+import ipywidgets as widgets
+from IPython.display import display
+
+
+def euler_stability(h=0.9):
+    n_h = int(round(12 / h))
+    t_h = h * np.arange(n_h + 1)
+    y_h = 3.0 * (1 - 2 * h) ** np.arange(n_h + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.linspace(0, 12, 200), 3 * np.exp(-2 * np.linspace(0, 12, 200)), "k-", lw=2,
+            label="exact $3e^{-2t}$")
+    ax.plot(t_h, y_h, "o-", ms=4, lw=0.8, label=f"Euler h = {h:.2f}")
+    verdict = "decays (stable)" if abs(1 - 2 * h) < 1 else "does not decay (unstable)"
+    ax.set(title=f"1 - 2h = {1 - 2 * h:.2f}: Euler {verdict}", xlabel="t", ylabel="y", ylim=(-8, 8))
+    ax.legend(fontsize=8, loc="lower left")
+    plt.show()
+    return abs(y_h[-1])
+
+
+euler_ui = widgets.interactive(
+    euler_stability, h=widgets.FloatSlider(value=0.9, min=0.05, max=1.5, step=0.05, description="step h")
+)
+display(euler_ui)
+assert euler_stability(0.9) < 3 < euler_stability(1.1)  # the lesson the slider shows
+plt.close("all")
+
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Higher-order explicit methods have larger, but still bounded, stability intervals. From
 # $R(z)$ above, RK4 is stable on the negative real axis down to the root of $|R(z)| = 1$:
 
@@ -359,7 +397,7 @@ for h in (1.35, 1.43):  # just inside and just outside the limit
 assert abs(z_rk4 + 2.7853) < 1e-4
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Stiffness.** On $y' = -50\,(y - \cos t)$ the solution quickly settles onto the slow curve
 # $y\approx\cos t+\sin(t)/50$, yet Euler must keep $h < 2/50 = 0.04$ for the whole interval: the step is
 # dictated by stability, not accuracy. Such problems are called *stiff*. If the step is too
@@ -384,7 +422,7 @@ else:
     raise AssertionError("expected the Euler iterates to overflow")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Adaptive step-size control
 #
 # A fixed step must be small enough for the *hardest* part of the interval. An adaptive
@@ -444,7 +482,7 @@ ts_he, ys_he, rej_he = heun_euler_adaptive(v_stiff, tt(0.0), 0.0, 2.0, rtol=1e-4
 print(f"adaptive Heun-Euler: {len(ts_he) - 1} accepted, {len(rej_he)} rejected steps, "
       f"NFE = {2 * (len(ts_he) - 1 + len(rej_he))}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The exact solution of the stiff-ish problem, from SymPy, lets us check every solver:
 
 # %%
@@ -457,7 +495,7 @@ err_he = max(abs(float(y[0]) - y_stiff_exact(t)) for t, y in zip(ts_he, ys_he, s
 print(f"Heun-Euler max error on its steps: {err_he:.2e}")
 assert err_he < 1e-3
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the package's Dormand–Prince 5(4), `odeint(..., method="dopri5")`, on the same
 # problem. `cu.ode.last_stats()` reports the cost of the last solve without wrapping the
 # field: NFE, accepted and rejected steps, and the $(t, h)$ of every attempt.
@@ -490,7 +528,7 @@ ax2.legend(fontsize=8)
 plt.show()
 assert stats.n_rejected > 0 and abs(float(y_dp[-1, 0]) - y_stiff_exact(2.0)) < 1e-2
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the right panel: tiny steps resolve the fast transient near $t=0$; then the step
 # grows until it reaches dopri5's stability limit ($|h\lambda|\approx3.3$, so
 # $h\approx0.066$) and hovers there. A step beyond the limit lets the error estimate grow
@@ -512,7 +550,7 @@ print(f"|difference at t = 2| < 1e-12: {abs(ref.y[0, -1] - float(y_dp[-1, 0])) <
 assert ref.nfev == stats.nfe and abs(ref.y[0, -1] - float(y_dp[-1, 0])) < 1e-12
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **NFE versus tolerance.** On a smooth, non-stiff problem the number of steps grows like
 # $\text{tol}^{-1/5}$ (fifth order), while the error follows the tolerance. On the stiff-ish
 # problem the cost hardly drops at loose tolerances: stability, not accuracy, sets the step.
@@ -558,17 +596,50 @@ print(f"slope of steps vs tol: {slope_steps:.3f} (theory -1/5 = -0.2); slope of 
 assert -0.3 < slope_steps < -0.15 and 0.8 < slope_err < 1.2
 assert nfe_stiff[0] > 0.6 * nfe_stiff[2]  # loosening 1e-4 -> 1e-2 barely helps on the stiff problem
 
-# %% [markdown]
-# > **Pitfall.** K guesses that "NFE" means the number of Euler steps $N$ after which the
-# > samples stop changing between $N$ and $N+1$ steps, and concludes that the metric would
-# > take very long to evaluate. It is simpler: NFE is the number of times the solver called
-# > the vector field (the neural network) during **one** solve at a fixed tolerance — for
-# > the dopri5 of this package and of scipy, $2 + 6\times(\text{accepted}+\text{rejected
-# > steps})$. It is a
-# > by-product of the solve (printed above), measures the cost of sampling, and for a
-# > fixed-step method is simply stages $\times$ steps.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** <a id="nfe"></a> *Common mistake:* "NFE is the number of Euler steps $N$
+# > after which the samples stop changing between $N$ and $N+1$ steps, so measuring it
+# > takes many solves." NFE — the **number of function evaluations** — is simpler: the
+# > number of times the solver called the vector field (the neural network) during **one**
+# > solve at a fixed tolerance. For the dopri5 of this package and of scipy it is
+# > $2+6\times(\text{accepted}+\text{rejected steps})$; for a fixed-step method it is
+# > stages $\times$ steps. It is a by-product of the solve, and it measures the cost of
+# > sampling. *Check (next cell):* a field that counts its own calls agrees with
+# > `last_stats().nfe` and with that formula, while "the number of Euler steps after which
+# > the result stops changing" (to the same tolerance) is a different, much larger number.
+# > *(K, notes on the experiments of Lipman et al., "Evaluation metrics".)*
 
-# %% [markdown]
+# %%
+calls = [0]
+
+
+def v_counted(t, y):  # the oscillator field, counting its calls
+    calls[0] += 1
+    return v_osc(t, y)
+
+
+y_end = odeint(v_counted, tt(1.0, 0.0), tt(0.0, T_osc), rtol=1e-6, atol=1e-6)[-1]
+s = last_stats()
+
+
+def euler_osc(n):  # Euler on the oscillator with n steps, in plain floats (fast)
+    p_, q_, h_ = 1.0, 0.0, T_osc / n
+    for k in range(n):
+        c = math.cos(k * h_)
+        p_, q_ = p_ + h_ * (-q_ + 0.5 * c * p_), q_ + h_ * (p_ - 0.1 * q_)
+    return np.array([p_, q_])
+
+
+n_euler = 1  # the misreading: Euler steps until N and N + 1 steps agree to 1e-6
+while np.abs(euler_osc(n_euler) - euler_osc(n_euler + 1)).max() > 1e-6:
+    n_euler = int(n_euler * 1.2) + 1
+print(f"calls counted: {calls[0]}, last_stats().nfe: {s.nfe}, 2 + 6 x (accepted + rejected): "
+      f"{2 + 6 * (s.n_accepted + s.n_rejected)}")
+print(f"'Euler steps until N and N+1 agree to 1e-6': about {n_euler} (a different quantity)")
+assert calls[0] == s.nfe == 2 + 6 * (s.n_accepted + s.n_rejected)
+assert n_euler > 10 * s.nfe
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Dense output.** dopri5 also provides a 4th-order interpolant inside each step (Shampine
 # 1986), so asking for the solution at many times does not force extra steps: the package
 # steps to the final time and reads intermediate times from the interpolant, as scipy and
@@ -586,7 +657,7 @@ print(f"NFE with 101 output times: {nfe_dense}, with 2: {nfe_two}; "
       f"max error over the grid: {np.abs(path.numpy() - ref_path).max():.1e}")
 assert nfe_dense == nfe_two and np.abs(path.numpy() - ref_path).max() < 1e-5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Systems and time-dependent vector fields on batches
 #
 # In the flows of this course the state is a **batch of points** $x\in\mathbb R^{B\times d}$,
@@ -619,7 +690,7 @@ cu.plotting.trajectories(path, ax=ax, title="phase portrait of v(x) = A x", lim=
 plt.show()
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **A time-dependent field.** A small "flow" in the spirit of the course: for $t$ near $0$ the
 # field swirls, for $t$ near $1$ it pushes every coordinate towards $\pm1.5$, so a Gaussian
 # cloud at $t=0$ ends in four clusters at $t=1$:
@@ -650,7 +721,7 @@ quadrant_counts = torch.stack([(cloud[-1] > 0).all(1), (cloud[-1] < 0).all(1)]).
 print("points ending near (1.5, 1.5) and near (-1.5, -1.5):", quadrant_counts.tolist())
 assert ((cloud[-1].abs() - 1.5).abs() < 0.3).float().mean() > 0.9
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **A batch shares one step size.** The error norm is an RMS over the whole batch, so
 # dopri5 chooses *one* step sequence for all points. Solving each point on its own gives
 # slightly different steps, hence answers that differ — within the tolerance. A fixed-step
@@ -672,7 +743,7 @@ fixed_s = torch.cat([odeint(v_four, r[None], tt(0.0, 1.0), method="rk4", step_si
 print(f"rk4: max |batch - single| = {float((fixed_b - fixed_s).abs().max()):.1e}")
 assert 0 < (together - alone).abs().max() < 1e-4 and (fixed_b - fixed_s).abs().max() < 1e-14
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Integrating backwards in time, and the round trip
 #
 # A flow maps latent points at $t=0$ to data at $t=1$. To map data back (for a likelihood,
@@ -712,7 +783,7 @@ for name, p in ORDER.items():
     print(f"{name:8s} (order {p}): round-trip error ~ h^{slope:.2f}")
     assert abs(slope - expected) < 0.15
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Euler comes back with an error of order 1, like its global error — but midpoint and Heun
 # come back at order 3 and RK4 at order 5, one better than their order. The reason: one
 # step makes a local error $C(t,x)\,h^{p+1}+O(h^{p+2})$; the backward step from the new
@@ -730,18 +801,23 @@ for k, n in enumerate(ns_rt):
     print(f"rk4, h = 1/{n:<3d}: forward error at t = 1 = {fwd_err:.2e}, round-trip error = {round_trip['rk4'][k]:.2e}")
 assert ratios[0] > 1 > ratios[-1] and ratios[0] / ratios[-1] > 2.5  # h^5 / h^4: 2x per halving
 
-# %% [markdown]
-# > **Pitfall.** G eq. (10) writes the reverse flow as $\frac{d}{dt}X(t) = -u_\theta(X(t),t)$
-# > "with $X(1)\sim\pi_1$", solved backwards from $t=1$ to $t=0$. That flips the direction
-# > **twice**: integrating backwards already makes every step $-|h|\,u_\theta$. Taken
-# > literally, eq. (10) moves the points *further forward* along the flow. The correct
-# > statements are either (a) the same ODE $\dot X = u_\theta(X,t)$ integrated from $t=1$
-# > to $t=0$, or (b) the reversed time $s = 1-t$ with $\frac{d}{ds}X = -u_\theta(X, 1-s)$
-# > integrated from $s=0$ to $s=1$ (minus sign **and** time argument $1-s$). G's Euler
-# > formula (11), $X(0)\approx X(1)-\sum_k \frac1N u_\theta(X(1-\tfrac kN),1-\tfrac kN)$, is
-# > correct — it is (a) with Euler — and therefore contradicts (10). (The same sign slip
-# > reappears in G's Jacobian ODE (28)–(29); notebook 08 treats it.) The cell below runs
-# > all four versions.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** <a id="reverse-time-sign"></a> *Common mistake:* "to run the flow
+# > backwards, flip the sign of the field, $\frac{d}{dt}x_t=-v(t,x_t)$, and integrate from
+# > $t=1$ down to $t=0$." That reverses the direction **twice**: integrating from 1 down to
+# > 0 already makes every step $h<0$, i.e. moves by $-|h|\,v$. Taken literally the recipe
+# > moves the points *further forward* along the flow. Either of two statements is right:
+# > (a) the **same** ODE $\dot x=v(t,x)$ integrated from $t=1$ to $t=0$ (what `odeint` does
+# > with a decreasing time grid), or (b) the reversed time $s=1-t$ with
+# > $\frac{d}{ds}x=-v(1-s,x)$ integrated from $s=0$ to $s=1$ — a minus sign **and** the time
+# > argument $1-s$, never one without the other. The Euler form of (a) is
+# > $x_{(k+1)/N}^{\leftarrow}=x^{\leftarrow}_{k/N}-\tfrac1N v\big(1-\tfrac kN,x^{\leftarrow}_{k/N}\big)$,
+# > starting from the data point at $t=1$.
+# > *Check (next cell):* (a) and (b) return to the starting points (the cell asserts an
+# > error below $10^{-6}$), the doubly reversed recipe misses them by more than 1 (asserted),
+# > and the explicit Euler form agrees with `odeint(..., method="euler")` on the decreasing
+# > grid. Notebook 08 applies the same rule to the Jacobian ODE. *(G eq. (10); G's Euler
+# > formula (11) is correct, i.e. form (a).)*
 
 # %%
 x_start = x0_cloud[:100]
@@ -749,22 +825,22 @@ x1 = odeint(v_four, x_start, tt(0.0, 1.0), rtol=1e-8, atol=1e-10)[-1]
 back_a = odeint(v_four, x1, tt(1.0, 0.0), rtol=1e-8, atol=1e-10)[-1]
 back_b = odeint(lambda s, x: -v_four(1 - s, x), x1, tt(0.0, 1.0), rtol=1e-8, atol=1e-10)[-1]
 back_g10 = odeint(lambda t, x: -v_four(t, x), x1, tt(1.0, 0.0), rtol=1e-8, atol=1e-10)[-1]
-N = 200  # G eq. (11): Euler backwards with the iterates X(1 - k/N)
+N = 200  # Euler backwards by hand, from t = 1: x <- x - (1/N) v(1 - k/N, x)
 x_g11 = x1.clone()
 for k in range(N):
     x_g11 = x_g11 - (1 / N) * v_four(torch.tensor(1 - k / N), x_g11)
 euler_back = odeint(v_four, x1, tt(1.0, 0.0), method="euler", step_size=1 / N)[-1]
 for label, xb in [("(a) same ODE, t from 1 to 0", back_a), ("(b) s = 1 - t, field -v(1 - s, x)", back_b),
-                  ("G eq. (10) literally: -v, t from 1 to 0", back_g10), ("G eq. (11), Euler N = 200", x_g11)]:
+                  ("-v and t from 1 to 0 (reversed twice)", back_g10), ("Euler form of (a), N = 200", x_g11)]:
     print(f"{label:42s} max |x0_hat - x0| = {float((xb - x_start).abs().max()):.2e}")
-print(f"G eq. (11) vs odeint(euler, t from 1 to 0): max difference < 1e-12: "
+print(f"Euler by hand vs odeint(euler, t from 1 to 0): max difference < 1e-12: "
       f"{bool((x_g11 - euler_back).abs().max() < 1e-12)}")
 assert (back_a - x_start).abs().max() < 1e-6 and (back_b - x_start).abs().max() < 1e-6
 assert (back_g10 - x_start).abs().max() > 1.0
 assert (x_g11 - euler_back).abs().max() < 1e-12
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. Why the cost of an adaptive solve varies (and why CNFs care)
 #
 # R lists "adaptive solvers … cost measured in # of function evaluations of $f$". For a
@@ -817,20 +893,24 @@ print(f"dopri5 on 500 calm points: NFE = {nfe_calm}; the same + 1 point in the f
 print(f"rk4 with h = 0.05: NFE = {last_stats().nfe} for any batch (fixed in advance)")
 assert nfe_outlier > 2 * nfe_calm
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So a CNF's training step can take twice as long because one training point drifted into
 # a sharp region of the current field, and sampling cost is not a fixed number. Flow
 # matching (notebook 07) trains *without* solving ODEs and tends to learn straighter, more
 # easily integrated fields — one reason it is cheaper.
 #
-# > **Pitfall.** R's remark "the neural network defines $f$, and the ODE solver defines the
-# > depth" is often read as "the number of steps is a fixed architecture choice, like the
-# > number of layers". That holds for a fixed-step solver only; with an adaptive solver
-# > the "depth" (NFE) is decided at run time by the field, the batch and the tolerance, as
-# > measured in the two cells above.
+# > **Pitfall.** <a id="adaptive-depth"></a> *Common mistake:* "in a neural ODE the network
+# > defines the field and the solver defines the depth, so the number of steps is a fixed
+# > architecture choice, like the number of layers of a ResNet." That holds for a
+# > fixed-step solver only. With an adaptive solver the "depth" (NFE) is decided at run time
+# > by the field, the batch and the tolerance. *Check (the two cells above):* sharpening the
+# > field multiplies the NFE (asserted: more than 2× from $\kappa=1$ to $\kappa=100$), and
+# > adding one point to a batch of 500 more than doubles it (asserted), while RK4 with a
+# > fixed step costs the same for every batch. *(R, "Solving the CNF ODE in practice": "the neural network
+# > defines $f$, and the ODE solver defines the depth".)*
 
-# %% [markdown]
-# ## 10. Differentiating through the solver
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 10. Differentiating through the solver *(optional)*
 #
 # A solver built from torch operations is differentiable: autograd runs backwards through
 # every step ("discretise, then differentiate"). R's slide on Euler writes, for
@@ -875,21 +955,25 @@ print(f"R's sum, total derivatives     : {g_total:.6f}   (double counts: wrong)"
 print(f"exact gradient of the ODE      : {g_exact:.6f}   (differs by O(dt): the solver's error)")
 assert abs(g_note - float(g_autograd)) < 1e-12 and abs(g_total - g_note) > 0.1
 
-# %% [markdown]
-# > **Pitfall.** In R's formula, $\frac{\partial z_{k+1}}{\partial\theta}=\Delta t\,
-# > \partial_\theta f$ is only the *explicit* dependence of step $k$ on $\theta$. The full
-# > derivative $\frac{dz_{k+1}}{d\theta}$ also carries $\frac{dz_k}{d\theta}$ through the
-# > earlier steps; inserting it in the sum counts every earlier step again, and the result
-# > above is wrong by a wide margin. Note also that autograd differentiates the *discrete*
-# > solver: its gradient is exact for the Euler map, and approximates the ODE's gradient
-# > only up to the solver error.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *Common mistake:* in the sum $\frac{\partial L}{\partial\theta}=\sum_k
+# > \frac{\partial L}{\partial z_{k+1}}\frac{\partial z_{k+1}}{\partial\theta}$, reading
+# > $\frac{\partial z_{k+1}}{\partial\theta}$ as the full derivative $\frac{dz_{k+1}}{d\theta}$
+# > of the state after $k+1$ steps. It must be only the *explicit* dependence of step $k$
+# > on $\theta$ with $z_k$ held fixed, $\Delta t\,\partial_\theta f(z_k,t_k;\theta)$: the full
+# > derivative also carries $\frac{dz_k}{d\theta}$ through the earlier steps, so inserting it
+# > counts every earlier step again. *Check (cell above):* the explicit-partial sum equals
+# > autograd to $10^{-12}$ and the total-derivative version misses by more than 0.1 (both
+# > asserted). Note also that autograd differentiates the *discrete* solver: its gradient is
+# > exact for the Euler map and approximates the ODE's gradient only up to the solver error.
+# > *(R, "Backpropagation through an ODE solver".)*
 #
 # Backpropagating through the solver stores every intermediate state (memory grows with the
 # number of steps, as R says). The adjoint method of Chen et al. (2018) instead solves a
 # second ODE backwards in time — using exactly the backward integration of section 8, with
 # its round-trip error — and is the subject of notebook 06 (`cu.ode.odeint_adjoint`).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * A one-step solver approximates $\int_t^{t+h} f\,ds$: Euler (left rectangle, order 1),
@@ -916,24 +1000,55 @@ assert abs(g_note - float(g_autograd)) < 1e-12 and abs(g_total - g_note) > 0.1
 #
 # 1. Euler with $h=0.25$ on $y'=-2y$, $y(0)=3$: what are $y_1$ and $y_2$? Is the method
 #    stable at this step?
+#
+# <details><summary>Answer</summary>
+#
+# $y_1=3(1-0.5)=1.5$, $y_2=0.75$ (they approximate $y(0.25)$ and $y(0.5)$); stable, since
+# $|1-2h|=0.5<1$.
+# </details>
+#
 # 2. You halve the step of RK4. By what factor does the global error drop? And the NFE?
+#
+# <details><summary>Answer</summary>
+#
+# By about $2^4=16$ (order 4, in the range where the error is not yet at round-off); the NFE
+# doubles.
+# </details>
+#
 # 3. For $y'=-100y$, what is the largest stable Euler step? Is an accurate answer at
 #    $t=1$ possible with $h=0.05$?
+#
+# <details><summary>Answer</summary>
+#
+# $h<2/100=0.02$. With $h=0.05$ the multiplier is $1-5=-4$ and the iterates blow up,
+# $|y_{20}|=4^{20}|y_0|$, although the exact solution is $e^{-100}y_0$.
+# </details>
+#
 # 4. Why does dopri5 cost $6$, not $7$, evaluations per step?
+#
+# <details><summary>Answer</summary>
+#
+# FSAL ("first same as last"): the 7th stage is $f$ at the new point and is reused as the
+# first stage of the next step.
+# </details>
+#
 # 5. You integrate $\dot x = v(t,x)$ from $t=1$ to $t=0$ with `odeint(v, x1, torch.tensor([1.0, 0.0]))`.
 #    Should you pass `-v`? What happens if you do?
+#
+# <details><summary>Answer</summary>
+#
+# No: the decreasing grid already reverses the direction. Passing `-v` reverses it a second
+# time and moves the points forward along the flow ([the reverse-time
+# sign](#reverse-time-sign), section 8).
+# </details>
+#
 # 6. A CNF batch contains one point far out in the tail. Why can that slow the whole
 #    training step?
 #
-# <details><summary>Answers</summary>
+# <details><summary>Answer</summary>
 #
-# 1. $y_1 = 3(1-0.5)=1.5$, $y_2=0.75$; stable ($|1-2h|=0.5<1$). 2. By $2^4=16$; the NFE
-# doubles. 3. $h<2/100=0.02$; with $h=0.05$ the multiplier is $1-5=-4$, the iterates blow up
-# ($|y_{20}| = 4^{20}|y_0|$). 4. FSAL: the 7th stage is $f$ at the new point and is reused as
-# the first stage of the next step. 5. No: the decreasing grid already reverses the
-# direction; passing `-v` moves points forward along the flow (G eq. 10 pitfall). 6. The
-# error norm is shared by the batch, so the step size is set by the hardest point; all
-# points pay its NFE.
+# The error norm is an RMS over the whole batch and one step size serves every point, so
+# the hardest point sets the step; all points pay its NFE (section 9).
 # </details>
 #
 # ## References

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 03 · Change of variables: densities under transformations
 #
 # If you push samples $z\sim p_Z$ through a map $x=g(z)$, what is the density of $x$? The
@@ -30,7 +30,14 @@
 # ($x^{(1)}$, $x^{(2)}$). $J_g(z)=\partial g/\partial z$ is the Jacobian
 # ($J_{ij}=\partial g_i/\partial z_j$); batches come first, `x: (batch, dim)`.
 # Logs are natural. The helpers of this topic live in `cu.change_of_variables` (imported
-# below as `cov`).
+# below as `cov`); section 1 writes the two that carry the lesson in a few lines first.
+#
+# **Route.** Sections 1–3 and 6 are core; 4 (a map that folds the plane) and 5 (Box–Muller)
+# are marked *(optional)*. **Pitfall** boxes state a tempting wrong claim, show the cell
+# that exposes it and cite where it appears; the notes' misprints are listed in
+# [`docs/ERRATA.md`](../docs/ERRATA.md). Later notebooks link to two boxes here:
+# [$z^3$, a smooth bijection that is not a diffeomorphism](#cube-not-diffeomorphism)
+# (section 2) and [the folding map](#folding-map) (section 4).
 
 # %%
 import numpy as np
@@ -58,7 +65,7 @@ def integrate_1d(log_prob, lo, hi, n=20_000):
     return float(log_prob(xs).exp().sum() * h)
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. One dimension: $X = 2Z + 3$
 #
 # Let $Z\sim\mathcal N(0,1)$ with density $\varphi$ and CDF $\Phi$, and $X=g(Z)=2Z+3$. The
@@ -81,7 +88,7 @@ normal_3_2 = sp.exp(-((x - 3) ** 2) / (2 * 2**2)) / sp.sqrt(2 * sp.pi * 2**2)
 print("p_X(x) =", sp.simplify(p_X))
 print("p_X - N(3, 2^2) pdf simplifies to", sp.simplify(p_X - normal_3_2))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The general 1-D formula.** For a differentiable, strictly monotone $g$ with
 # differentiable inverse: if $g$ increases, $F_X(x)=F_Z(g^{-1}(x))$; if it decreases,
 # $F_X(x)=1-F_Z(g^{-1}(x))$. Differentiating both cases gives one formula with an absolute
@@ -108,7 +115,7 @@ print("formula without |.|: ", sp.simplify(p_no_abs))
 print("formula with |.|:    ", sp.simplify(p_abs))
 print("integral over x < 3 of the CDF answer:", sp.integrate(p_cdf, (x, -sp.oo, 3)))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now the numerical check that every density in this notebook gets: it must **integrate to
 # 1** on a grid, and it must **match a histogram** of pushed-forward samples. We measure the
 # match with the total-variation distance between the histogram and the density's bin
@@ -118,9 +125,36 @@ print("integral over x < 3 of the CDF answer:", sp.integrate(p_cdf, (x, -sp.oo, 
 # too, and the distance of a *wrong* formula (the density of $Z$ moved to mean 3 but
 # forgetting the factor $\tfrac12$ and the stretch) for contrast.
 #
-# The log-density is computed with the generic helper
-# `cov.log_prob_after(g, log_p_Z, x, inverse=g_inv)`, which evaluates
-# $\log p_Z(g^{-1}(x))-\log|\det J_g(g^{-1}(x))|$ with an autograd Jacobian.
+# The log-density is $\log p_Z(g^{-1}(x))-\log|\det J_g(g^{-1}(x))|$, written here for
+# batches in any dimension $d$ (section 2 states the $d$-dimensional formula): the Jacobian
+# comes from autograd, one backward pass per output coordinate, and the log-determinant
+# from `slogdet`. The package's `cov.batch_jacobian` and `cov.log_prob_after` do the same
+# (with argument checks); the cell checks that they agree, and the notebook uses them
+# from then on.
+
+# %%
+def batch_jacobian_inline(g, z):
+    # J[b, i, j] = ∂g_i/∂z_j at z[b]; z: (batch, d). Row b of g(z) depends on row b of z only.
+    z = z.detach().requires_grad_(True)
+    out = g(z)
+    rows = [torch.autograd.grad(out[:, i].sum(), z, retain_graph=True)[0] for i in range(out.shape[1])]
+    return torch.stack(rows, dim=1)  # (batch, d, d)
+
+
+def log_prob_after_inline(g, log_p_z, x, inverse):
+    # log p_X(x) = log p_Z(z) - log|det J_g(z)| at z = g^{-1}(x); x: (batch, d) -> (batch,)
+    z = inverse(x)
+    return log_p_z(z) - torch.linalg.slogdet(batch_jacobian_inline(g, z)).logabsdet
+
+
+g_test = lambda z: torch.stack([z[:, 0] + 0.5 * torch.tanh(z[:, 1]), 2 * z[:, 1]], 1)  # a 2-D bijection
+g_test_inv = lambda x: torch.stack([x[:, 0] - 0.5 * torch.tanh(x[:, 1] / 2), x[:, 1] / 2], 1)
+x_test = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
+print("inline Jacobian == cov.batch_jacobian:",
+      torch.allclose(batch_jacobian_inline(g_test, x_test), cov.batch_jacobian(g_test, x_test), atol=1e-14))
+print("inline log p_X == cov.log_prob_after:",
+      torch.allclose(log_prob_after_inline(g_test, log_normal, x_test, g_test_inv),
+                     cov.log_prob_after(g_test, log_normal, x_test, inverse=g_test_inv), atol=1e-12))
 
 # %%
 g = lambda z: 2 * z + 3
@@ -134,6 +168,7 @@ xs_samples = g(torch.randn(N, 1, generator=gen))
 closed = torch.distributions.Normal(3.0, 2.0).log_prob(torch.tensor([[0.5], [3.0], [8.0]]))[:, 0]
 print("formula == N(3, 2^2) log-pdf at 3 points:",
       torch.allclose(log_p_x(torch.tensor([[0.5], [3.0], [8.0]])), closed, atol=1e-12))
+assert torch.allclose(log_prob_after_inline(g, log_normal, torch.tensor([[0.5], [3.0], [8.0]]), g_inv), closed)
 print(f"integral of p_X on [-7, 13]: {integrate_1d(log_p_x, *lim):.4f}")
 print(f"integral of the wrong density: {integrate_1d(log_p_wrong, *lim):.4f}")
 log_p_no_jac = lambda x: log_normal(g_inv(x))  # right inverse, Jacobian factor 1/2 missing
@@ -143,7 +178,7 @@ print(f"TV(histogram, p_X) = {cov.histogram_tv(xs_samples, log_p_x, lim, bins):.
       f"   (sampling noise ~ {noise:.3f})")
 print(f"TV(histogram, wrong density) = {cov.histogram_tv(xs_samples, log_p_wrong, lim, bins):.3f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The wrong density still integrates to 1 (it is a density, just not the right one): its two
 # errors, the wrong inverse $x-3$ instead of $(x-3)/2$ and the missing Jacobian factor
 # $\tfrac12$, cancel in the total mass. So the integral alone cannot catch *this* mistake;
@@ -162,7 +197,7 @@ ax.set(title="X = 2Z + 3: formula against samples", xlabel="x", ylabel="density 
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The $d$-dimensional formula, its log form and push-forward notation
 #
 # Let $g:U\to V$ ($U,V\subseteq\mathbb R^d$ open) be a **diffeomorphism**: a bijection that is
@@ -194,15 +229,18 @@ plt.show()
 # bijectivity is global (section 4 breaks it), the determinant condition is pointwise
 # (the next cell breaks it).
 
-# %% [markdown]
-# > **Pitfall.** K's Definition 2 calls $f$ a diffeomorphism "if $f$ is differentiable and
-# > bijective", and then claims that $f^{-1}$ is again a diffeomorphism and that
-# > $\det\nabla f(x)\ne0$ everywhere. Both claims are false under that definition.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** <a id="cube-not-diffeomorphism"></a> *Common mistake:* "a diffeomorphism
+# > is a differentiable bijection; so its inverse is differentiable too, and
+# > $\det J_g\ne0$ everywhere." Both conclusions fail under that definition.
 # > Counterexample: $g(z)=z^3$ is smooth ($C^\infty$) and a bijection of $\mathbb R$, but
-# > $g'(0)=0$ and its inverse $x\mapsto x^{1/3}$ is **not differentiable at 0** (vertical
-# > tangent). The correct definition asks for a differentiable inverse as well (equivalently,
-# > for a $C^1$ bijection, $\det J\ne0$ everywhere). R's "invertible and differentiable" in
-# > the 1-D statement has the same gap. The cell below exposes it.
+# > $g'(0)=0$, and its inverse $x\mapsto x^{1/3}$ is **not differentiable at 0** (vertical
+# > tangent). The correct definition asks for a differentiable inverse as well;
+# > equivalently, for a $C^1$ bijection, $\det J_g\ne0$ everywhere. *Check (next cell):*
+# > SymPy finds $g'(0)=0$ and $(g^{-1})'(x)\to\infty$ as $x\to0^+$, and the difference
+# > quotients of $g^{-1}$ at 0 grow without bound (the cell asserts both; a differentiable
+# > inverse would have a finite limit). *(K, Definition 2; R's 1-D statement, "invertible
+# > and differentiable", has the same gap.)*
 
 # %%
 xp = sp.symbols("x_p", positive=True)          # x > 0 (the inverse is odd, x < 0 mirrors it)
@@ -210,10 +248,12 @@ g3_inv = xp ** sp.Rational(1, 3)
 print("g(z) = z^3 is a bijection of R with g'(z) =", sp.diff(z**3, z), " so g'(0) =", sp.diff(z**3, z).subs(z, 0))
 print("(g^-1)'(x) =", sp.diff(g3_inv, xp), " for x > 0")
 print("limit of (g^-1)'(x) as x -> 0+ :", sp.limit(sp.diff(g3_inv, xp), xp, 0, "+"))
-print("difference quotient of g^-1 at 0, h = 1e-3, 1e-6, 1e-9:",
-      [f"{np.cbrt(h) / h:.3g}" for h in (1e-3, 1e-6, 1e-9)])
+quotients = [np.cbrt(h) / h for h in (1e-3, 1e-6, 1e-9)]
+print("difference quotient of g^-1 at 0, h = 1e-3, 1e-6, 1e-9:", [f"{q:.3g}" for q in quotients])
+assert sp.diff(z**3, z).subs(z, 0) == 0 and sp.limit(sp.diff(g3_inv, xp), xp, 0, "+") == sp.oo
+assert quotients[0] < quotients[1] < quotients[2] and quotients[2] > 1e5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # What does this do to the density of $X=Z^3$? The formula gives
 # $p_X(x)=\varphi(x^{1/3})\,/\,(3\,|x|^{2/3})$ for $x\ne0$: it is **unbounded at 0** and the
 # forward form $p_Z(z)/|g'(z)|$ divides by zero at $z=0$. Here the damage is confined to a
@@ -253,7 +293,7 @@ ax.set(ylim=(0, 3), title="X = Z^3: a smooth bijection whose inverse is not diff
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. A linear map in 2-D: $x = Az$ with $A=\begin{pmatrix}2&1\\1&3\end{pmatrix}$
 #
 # R's worked example: $x_1=2z_1+z_2$, $x_2=z_1+3z_2$. For a linear map the Jacobian is the
@@ -295,7 +335,7 @@ print(f"TV(histogram, p_X) = {cov.histogram_tv(x_lin, log_p_lin, 10.0, bins=30):
       f"   (sampling noise ~ {0.5 * math.sqrt(2 * 30 * 30 / (math.pi * 50_000)):.3f} at most)")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The ellipse of equal density.** $\log p_X(x)$ depends on $x$ only through $|A^{-1}x|$,
 # so the level set $\{x: |A^{-1}x|=c\}$ is the image $A\cdot\{z:|z|=c\}$ of a circle. Write
 # the SVD $A=USV^\top$ ($U,V$ orthogonal, $S=\mathrm{diag}(\sigma_1,\sigma_2)$,
@@ -342,8 +382,11 @@ def ellipse_report(M, name):
 U_A, S_A, E_A = ellipse_report(A, "A")
 B = torch.tensor([[2.0, 1.0], [0.0, 3.0]])
 U_B, S_B, E_B = ellipse_report(B, "B")
+# the axes are the left singular vectors; the eigenvectors of B are not (both would pass for A)
+cos_eig_u1 = [abs(float(E_B[:, k] @ U_B[:, 0])) / float(E_B[:, k].norm()) for k in range(2)]
+assert max(cos_eig_u1) < 0.99 and abs(float(E_B[:, 0] @ E_B[:, 1])) > 0.1  # not axes, not orthogonal
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # For $A$ the eigenvectors coincide with the singular vectors ($|\cos|=1$ and $0$). For $B$
 # the longest radius of the equal-density ellipse lies along $u_1$ exactly, while neither
 # eigenvector of $B$ is an axis. The figure shows the contours of both densities with the
@@ -365,18 +408,20 @@ for ax, M, U, S, E, name in ((axes[0], A, U_A, S_A, E_A, "A (symmetric)"),
     ax.legend(loc="lower right", fontsize=8)
 plt.show()
 
-# %% [markdown]
-# > **Pitfall.** R says the push-forward of a Gaussian by $A$ is "an elliptical Gaussian
-# > stretched along the eigenvectors of $A$". That is true for R's $A$ only because it is
-# > symmetric. In general the axes of the equal-density ellipses are the **left singular
-# > vectors** of the matrix (the eigenvectors of $AA^\top$, the covariance of $x$), with
-# > semi-axis lengths proportional to the **singular values**. The cells above show it for
-# > $B$: the longest radius lies along $u_1$ ($|\cos|=1.0000$), and the eigenvectors of $B$
-# > are not orthogonal, so they cannot be the axes. (A rotation by 90° has no real
-# > eigenvectors at all, yet it maps the circle to a circle.)
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *Common mistake:* "the push-forward of $\mathcal N(0,I)$ by a matrix $A$
+# > is an elliptical Gaussian stretched along the **eigenvectors** of $A$." That holds for a
+# > symmetric $A$ only. In general the axes of the equal-density ellipses are the **left
+# > singular vectors** of the matrix (the eigenvectors of $AA^\top$, the covariance of $x$),
+# > with semi-axis lengths proportional to the **singular values**. *Check (cells above):*
+# > for the non-symmetric $B$ the longest radius lies along $u_1$ ($|\cos|=1.0000$), while
+# > neither eigenvector of $B$ is within $|\cos|=0.99$ of it and the two eigenvectors are not
+# > orthogonal (both asserted), so they cannot be the axes of an ellipse. (A rotation by 90°
+# > has no real eigenvectors at all, yet it maps the circle to a circle.) *(R, 2-D linear
+# > example, which uses a symmetric $A$.)*
 
-# %% [markdown]
-# ## 4. A non-linear map: $x_1 = 2z_1 + \sin z_2,\ x_2 = z_2^2$
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. A non-linear map: $x_1 = 2z_1 + \sin z_2,\ x_2 = z_2^2$ *(optional)*
 #
 # R's "non-linear extension". Its Jacobian depends on the point:
 #
@@ -403,7 +448,7 @@ print("autograd Jacobian == SymPy Jacobian at 8 points:", torch.allclose(J_auto,
 print("autograd log|det J| == log|4 z2|:",
       torch.allclose(cov.log_abs_det_jacobian(g_nl, z_pts), torch.log(4 * z_pts[:, 1].abs()), atol=1e-13))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Where is it invertible?** Locally, wherever $\det J_g=4z_2\ne0$: off the line $z_2=0$.
 # On that line the map **folds** the plane: $\det J=0$, the formula would divide by zero,
 # and $\log|\det J|=-\infty$. Globally, the map is **not injective**: $z_2$ and $-z_2$ give the
@@ -418,15 +463,19 @@ print("g(z)       =", g_nl(zz).numpy().round(4), "\ng(z twin)  =", g_nl(zz_twin)
 print("log|det J| on the fold z2 = 0:", float(cov.log_abs_det_jacobian(g_nl, torch.tensor([[0.3, 0.0]]))[0]))
 
 
-# %% [markdown]
-# > **Pitfall.** R presents this map as an example of how flows "handle local
-# > stretching/compression" and stops at $\log|\det J_g|=\log|4z_2|$. But it is **not** a
-# > change of variables on $\mathbb R^2$: it is two-to-one, maps onto the half-plane
-# > $x_2\ge0$ only, and its Jacobian is singular on $z_2=0$. Plugging one inverse into the
-# > formula while $z\sim\mathcal N(0,I)$ gives a function that integrates to **0.5**, not 1
-# > (computed below): half of the probability arrives through the other preimage.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** <a id="folding-map"></a> *Common mistake:* "any smooth map with a
+# > computable $\log|\det J_g|$ can serve as a flow layer: here $\log|\det J_g|=\log|4z_2|$,
+# > so $\log p_X(x)=\log p_Z(z)-\log|4z_2|$." This map is **not** a change of variables on
+# > $\mathbb R^2$: it folds the plane along $z_2=0$ (where $\det J_g=0$), is two-to-one,
+# > and reaches only the half-plane $x_2\ge0$. Plugging one inverse into the formula while
+# > $z\sim\mathcal N(0,I)$ gives a function that integrates to **0.5**, not 1: half of the
+# > probability arrives through the other preimage. *Check (cells below):* the one-branch
+# > density integrates to 0.5 and its histogram distance is far above the noise level
+# > (both asserted), while the two repairs integrate to 1. *(R, "non-linear extension" of
+# > the 2-D example, presented as flows handling "local stretching/compression".)*
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Repairing it.** Restrict the domain to $U=\mathbb R\times(0,\infty)$. On $U$ the map is a
 # bijection onto $V=\mathbb R\times(0,\infty)$ with inverse
 # $z_2=\sqrt{x_2},\ z_1=\tfrac12(x_1-\sin\sqrt{x_2})$, it is $C^\infty$ and $\det J_g=4z_2>0$:
@@ -473,10 +522,14 @@ def integrate_strips(logp, x1_lim=(-14.0, 14.0), top=40.0, n=60):
                for lo, hi in zip(edges[:-1], edges[1:], strict=True))
 
 
+masses = {}
 for name, f in (("conditional base, one branch", log_p_cond), ("full base, sum of 2 branches", log_p_full),
                 ("full base, one branch (wrong)", log_p_naive)):
     uniform = cu.grid.integrate_density_2d(f, lim=(-14.0, 14.0, 0.0, 40.0), n=300)
-    print(f"{name:32s} integral: graded strips {integrate_strips(f):.4f} | uniform 300x300 grid {uniform:.4f}")
+    masses[name] = integrate_strips(f)
+    print(f"{name:32s} integral: graded strips {masses[name]:.4f} | uniform 300x300 grid {uniform:.4f}")
+m_ok1, m_ok2, m_naive = masses.values()
+assert abs(m_ok1 - 1) < 0.01 and abs(m_ok2 - 1) < 0.01 and abs(m_naive - 0.5) < 0.01
 
 # %%
 gen = torch.Generator().manual_seed(5)
@@ -489,7 +542,9 @@ win, nb = (-9.0, 9.0, 0.25, 9.25), 30
 print(f"noise level ~ {0.5 * math.sqrt(2 * nb * nb / (math.pi * 100_000)):.3f} at most")
 print(f"samples of g(z | z2 > 0) vs conditional density: TV = {cov.histogram_tv(x_cond, log_p_cond, win, nb):.3f}")
 print(f"samples of g(z), z ~ N(0, I) vs sum over branches: TV = {cov.histogram_tv(x_full, log_p_full, win, nb):.3f}")
-print(f"samples of g(z), z ~ N(0, I) vs one branch (wrong): TV = {cov.histogram_tv(x_full, log_p_naive, win, nb):.3f}")
+tv_naive = cov.histogram_tv(x_full, log_p_naive, win, nb)
+print(f"samples of g(z), z ~ N(0, I) vs one branch (wrong): TV = {tv_naive:.3f}")
+assert tv_naive > 5 * 0.5 * math.sqrt(2 * nb * nb / (math.pi * 100_000))  # 5x the noise bound
 print(f"samples of g(z), z ~ N(0, I) vs conditional density: TV = {cov.histogram_tv(x_full, log_p_cond, win, nb):.3f}")
 
 # %%
@@ -500,17 +555,18 @@ _, _, lp_cond, _ = cu.grid.evaluate_on_grid(log_p_cond, lim=win, n=200)
 axes[0].hist2d(x_full[:, 0].numpy(), x_full[:, 1].numpy(), bins=100, range=[win[:2], win[2:]],
                density=True, vmax=0.25, cmap="magma")
 axes[0].set_title("histogram of g(z), z ~ N(0, I)")
-axes[1].imshow(lp_full.exp(), origin="lower", extent=win, vmax=0.25, cmap="magma", aspect="auto")
+axes[1].imshow(lp_full.exp(), origin="lower", extent=win, vmin=0, vmax=0.25, cmap="magma", aspect="auto")
 axes[1].set_title("sum over both preimages")
-axes[2].imshow(lp_cond.exp(), origin="lower", extent=win, vmax=0.25, cmap="magma", aspect="auto")
+im = axes[2].imshow(lp_cond.exp(), origin="lower", extent=win, vmin=0, vmax=0.25, cmap="magma", aspect="auto")
 axes[2].set_title("conditional base z2 > 0 (one branch)")
 for ax in axes:
     ax.set(xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
-fig.suptitle("x = (2 z1 + sin z2, z2^2): density (1/unit area, colour clipped at 0.25)")
+fig.colorbar(im, ax=axes, label="density $p_X$ (1 / unit area), clipped at 0.25", shrink=0.9)
+fig.suptitle("x = (2 z1 + sin z2, z2^2): histogram (left) and the two correct densities")
 plt.show()
 
-# %% [markdown]
-# ## 5. Box–Muller as a change of variables
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Box–Muller as a change of variables *(optional)*
 #
 # M's example: $u=(u_1,u_2)\sim\nu=\mathrm{Unif}(0,1)^2$ and
 #
@@ -567,30 +623,33 @@ print(f"TV(Box-Muller samples, density) = {cov.histogram_tv(z_bm, log_p_bm, 4.0,
       f"same for torch.randn samples (reference) = {cov.histogram_tv(z_ref, log_p_bm, 4.0, bins=30):.3f}; "
       f"noise level ~ {0.5 * math.sqrt(2 * 900 / (math.pi * 100_000)):.3f} at most")
 
-# %% [markdown]
-# > **Pitfall.** M derives eq. 11.4 from 11.3 by "cancelling the integrals": from
-# > $\int\pi(f(u))\,|\det\tfrac{df}{du}|\,du=\int\nu(u)\,du$ it concludes
-# > $\pi(f(u))\,|\det\tfrac{df}{du}|=\nu(u)$. Equal integrals over the whole space do **not**
-# > give equal integrands: 11.3 holds for *every* density $\pi$ whatsoever, because both
-# > sides equal 1. The correct argument uses every region $B$ of the $u$-square:
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *Common mistake:* "from
+# > $\int\pi(f(u))\,|\det J_f(u)|\,du=\int\nu(u)\,du$, cancel the integrals to get
+# > $\pi(f(u))\,|\det J_f(u)|=\nu(u)$." Equal integrals over the whole space do **not** give
+# > equal integrands: the first equation holds for *every* density $\pi$ whatsoever, because
+# > both sides equal 1. The correct argument uses every region $B$ of the $u$-square:
 # > $P(U\in B)=P(Z\in f(B))$ gives $\int_B\nu=\int_B\pi(f(u))|\det J_f|\,du$ for all $B$, and
-# > only that forces the integrands to agree (almost everywhere). The cell below takes the
-# > **wrong** target $\tilde\pi=\mathcal N(0,\tfrac12I)$: it satisfies 11.3 as well as the true
-# > one, yet $\tilde\pi(f(u))|\det J_f|=2u_1\ne1=\nu(u)$. The end result 11.5 is correct (as
-# > checked above). Also, $f$ is a bijection only up to sets of zero area: on M's
-# > $(0,1]^2$ the whole edge $u_1=1$ maps to the origin; on the open square it is a
-# > diffeomorphism onto $\mathbb R^2$ minus the ray $\{z_2=0,\ z_1\ge0\}$, which is enough.
+# > only that forces the integrands to agree (almost everywhere). *Check (next cell):* the
+# > **wrong** target $\tilde\pi=\mathcal N(0,\tfrac12I)$ satisfies the integral identity
+# > (integral 1, asserted), yet $\tilde\pi(f(u))|\det J_f|=2u_1\ne1=\nu(u)$ pointwise
+# > (asserted). The Box–Muller density itself is right, as checked above. Also, $f$ is a
+# > bijection only up to sets of zero area: on $(0,1]^2$ the whole edge $u_1=1$ maps to the
+# > origin; on the open square it is a diffeomorphism onto $\mathbb R^2$ minus the ray
+# > $\{z_2=0,\ z_1\ge0\}$, which is enough. *(M §11, eqs. (11.3)–(11.4).)*
 
 # %%
 log_wrong = lambda z: -(z**2).sum(dim=1) - math.log(math.pi)   # N(0, I/2), a different density
 abs_det = lambda u: 2 * math.pi / u[:, 0]                      # |det J_f(u)|
 lhs = lambda u: torch.log(abs_det(u)) + log_wrong(box_muller(u))
-print(f"11.3 with the wrong target: integral over the u-square = {cu.grid.integrate_density_2d(lhs, lim=(0.0, 1.0), n=400):.4f}")
+mass_wrong = cu.grid.integrate_density_2d(lhs, lim=(0.0, 1.0), n=400)
+print(f"integral identity with the wrong target: integral over the u-square = {mass_wrong:.4f}")
 u_pts = torch.tensor([[0.1, 0.3], [0.3, 0.6], [0.9, 0.8]])
 print("but pointwise pi~(f(u)) |det J_f(u)| =", lhs(u_pts).exp().numpy().round(4), "instead of nu(u) = 1")
+assert abs(mass_wrong - 1) < 1e-3 and torch.allclose(lhs(u_pts).exp(), 2 * u_pts[:, 0])
 print("edge u1 = 1 collapses to the origin:", box_muller(torch.tensor([[1.0, 0.2], [1.0, 0.7]])).abs().max().item() == 0.0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Composition: log-determinants add
 #
 # R's two-step example: a shear $h=(z_1,\ z_2+az_1)$ ($\det=1$) followed by a scale and shift
@@ -609,7 +668,7 @@ parts = cov.log_abs_det_jacobian(g1, z_pts) + cov.log_abs_det_jacobian(g2, g1(z_
 print(f"log|det J_g| = {whole[0]:.4f} at every point: {torch.allclose(whole, whole[0].expand(5))}; "
       f"sum over layers {parts[0]:.4f}; log(s1 s2) = {math.log(s1 * s2):.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * For a diffeomorphism $g$ and $x=g(z)$:
@@ -634,18 +693,73 @@ print(f"log|det J_g| = {whole[0]:.4f} at every point: {torch.allclose(whole, who
 #
 # 1. $X=-3Z+1$ with $Z\sim\mathcal N(0,1)$: write $p_X$ from the CDF. Where does the absolute
 #    value come from?
+#
+# <details><summary>Answer</summary>
+#
+# $F_X(x)=P(-3Z+1\le x)=P\big(Z\ge\frac{1-x}{3}\big)=1-\Phi\big(\frac{1-x}{3}\big)$, so
+# $p_X(x)=\frac13\varphi\big(\frac{1-x}{3}\big)=\frac13\varphi\big(\frac{x-1}{3}\big)$, the
+# $\mathcal N(1,9)$ density. The map decreases, so the CDF route brings a minus sign that
+# cancels the negative $dg^{-1}/dx=-\frac13$: that is the absolute value.
+# </details>
+#
 # 2. Why does $\tfrac12\varphi(x-3)$ integrate to $\tfrac12$ while $\varphi(x-3)$ integrates to 1,
 #    and which of the two checks in section 1 catches the second mistake?
+#
+# <details><summary>Answer</summary>
+#
+# $\tfrac12\varphi(x-3)$ is half of the $\mathcal N(3,1)$ density, so it integrates to
+# $\tfrac12$; $\varphi(x-3)$ *is* a density (of $\mathcal N(3,1)$), so it integrates to 1 and
+# only the histogram distance catches it.
+# </details>
+#
 # 3. Give a smooth bijection $\mathbb R^2\to\mathbb R^2$ that is not a diffeomorphism.
+#
+# <details><summary>Answer</summary>
+#
+# $g(z_1,z_2)=(z_1^3,z_2)$: a smooth bijection with $\det J_g=3z_1^2=0$ on the line
+# $z_1=0$, where the inverse $(x_1^{1/3},x_2)$ is not differentiable.
+# </details>
+#
 # 4. For $A=\begin{pmatrix}1&2\\0&1\end{pmatrix}$ (a shear): what is the area of the ellipse
 #    $A\cdot\{|z|=1\}$, and along which vectors do its axes point? Does $A$ have two
 #    independent eigenvectors?
+#
+# <details><summary>Answer</summary>
+#
+# $\det A=1$, so the area is $\pi$. The axes point along the left singular vectors:
+# $\sigma_1=1+\sqrt2\approx2.414$ along $u_1\approx(0.924,0.383)$ (22.5° above the
+# $x^{(1)}$-axis), $\sigma_2=\sqrt2-1\approx0.414$ along $u_2\perp u_1$; $\sigma_1\sigma_2=1$.
+# $A$ has the eigenvalue 1 twice but only one independent eigenvector, $(1,0)$.
+# </details>
+#
 # 5. For $x=(2z_1+\sin z_2,\,z_2^2)$ with $z\sim\mathcal N(0,I)$, how many preimages does
 #    $x=(1,4)$ have? Write $p_X(1,4)$ as a sum.
+#
+# <details><summary>Answer</summary>
+#
+# Two: $z_2=\pm2$ and $z_1=\frac12(1-\sin z_2)$, i.e. $z^{(1)}=(\frac{1-\sin2}{2},2)$ and
+# $z^{(2)}=(\frac{1+\sin2}{2},-2)$, each with $|\det J_g|=4|z_2|=8$. So
+# $p_X(1,4)=\frac{\varphi(2)}{8}\big[\varphi\big(\frac{1-\sin2}{2}\big)+\varphi\big(\frac{1+\sin2}{2}\big)\big]\approx0.0044$.
+# </details>
+#
 # 6. Box–Muller: which region of the $u$-square is mapped to the disc $|z|\le1$? Compute
 #    its area and compare with $P(|Z|\le1)=1-e^{-1/2}$.
+#
+# <details><summary>Answer</summary>
+#
+# $|z|\le1$ means $-2\log u_1\le1$, i.e. $u_1\ge e^{-1/2}$: the strip
+# $[e^{-1/2},1)\times(0,1)$, of area $1-e^{-1/2}\approx0.3935=P(|Z|\le1)$, as it must be.
+# </details>
+#
 # 7. Which form of the formula (forward Jacobian or inverse Jacobian) would you use to
 #    evaluate the likelihood of data if only $g^{-1}$ were cheap to differentiate?
+#
+# <details><summary>Answer</summary>
+#
+# The inverse form, $\log p_X(x)=\log p_Z(g^{-1}(x))+\log|\det J_{g^{-1}}(x)|$: it needs
+# only $g^{-1}$ and its Jacobian at the data point, which is what a likelihood evaluation
+# starts from anyway.
+# </details>
 #
 # ## References
 #

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 05 · Normalizing flows: from a hand-built 2-D flow to RealNVP
 #
 # A **normalizing flow** is a density model built from an invertible map: draw a latent
@@ -53,13 +53,20 @@ def log_normal(z):
     return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
 
 
+def density_map(log_prob, ax, **kw):
+    # heat map with a colour bar in density units (per unit area; nats for log=True)
+    cu.plotting.density(log_prob, ax=ax, colorbar=True, **kw)
+    if not kw.get("log"):
+        ax.images[-1].colorbar.set_label("$p(x)$ (per unit area)")
+
+
 def autograd_log_det(f, z):
     # log|det df/dz| per row from the full autograd Jacobian: slow, but independent
     jac = torch.func.vmap(torch.func.jacrev(lambda v: f(v[None])[0]))(z)
     return torch.linalg.slogdet(jac).logabsdet
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Flows as chains of bijections
 #
 # Write the map as a chain of $K$ simple bijections,
@@ -80,8 +87,8 @@ def autograd_log_det(f, z):
 #
 # and the inverse's log-determinant is minus the forward one. Evaluating the density only
 # needs the inverse pass: $\log p(x)=\log p_0(z)+\sum_k\log|\det J_{g_k^{-1}}|$. Here is that
-# loop written out, for a chain of four different layers; the library's `Compose` does the
-# same.
+# loop written out, for a chain of three different layers; the library's `Compose` does the
+# same. (Section 3 appends a neural coupling layer to this chain and repeats the check.)
 
 # %%
 torch.manual_seed(0)
@@ -89,7 +96,6 @@ layers = [
     flows.Shear(1.5),                                   # x2 += 1.5 x1
     flows.ElementwiseAffine([0.5, 2.0], [1.0, -1.0]),   # per-axis scale and shift
     flows.Permutation([1, 0]),                          # swap the coordinates
-    flows.AffineCoupling([1.0, 0.0], hidden=16, zero_init=False),  # a random coupling
 ]
 layers = [layer.to(F64) for layer in layers]
 
@@ -116,15 +122,15 @@ print(f"max |our loop - flows.Flow(Compose(...)).log_prob| < 1e-12: {bool(err_fl
 print(f"round trip max |g^-1(g(z)) - z| in float64 < 1e-12:         {bool(err_rt < 1e-12)}")
 assert max(err_ld, err_flow, err_rt) < 1e-12
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The sum of per-layer log-determinants agrees with the log-determinant of the full
 # autograd Jacobian of the composed map to rounding error, for a chain mixing a shear, a
-# scaling, a permutation and a neural coupling layer. This is the whole computational trick
+# scaling and a permutation. This is the whole computational trick
 # of discrete flows: the density of a deep model costs one inverse pass plus a sum, and no
 # $d\times d$ determinant is ever formed.
 
-# %% [markdown]
-# ## 2. The notes' worked example: shear, then per-axis scale
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. The notes' worked example: shear, then per-axis scale *(optional)*
 #
 # R ("Normalizing Flows", *An example*) builds a 2-D flow from $z\sim\mathcal N(0,I_2)$ in two
 # steps:
@@ -156,7 +162,7 @@ print("z1 =", sol[z1], "  z2 - (notes' z2) =", sp.simplify(sol[z2] - notes_z2))
 logp_expr = -(sol[z1] ** 2 + sol[z2] ** 2) / 2 - sp.log(2 * sp.pi) - sp.log(s1 * s2)
 logp_closed = sp.lambdify((x1, x2, a, s1, s2, b1, b2), logp_expr, "numpy")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The notes are right here. Now the same flow from the generic building blocks, checked
 # against (i) the closed form, (ii) an independent fact: $x=Az+b$ with
 # $A=\operatorname{diag}(\sigma)\begin{pmatrix}1&0\\a&1\end{pmatrix}$ is Gaussian,
@@ -177,7 +183,7 @@ print(f"max |generic - N(b, A A^T)| < 1e-12:  {bool((generic - gauss).abs().max(
 print(f"integral of p over [-7, 7]^2      = {cu.grid.integrate_density_2d(notes_flow.log_prob, lim=7.0, n=300):.6f}")
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # (iv) Against **samples**: sampling runs the flow forwards ($z\sim\mathcal N(0,I)$, then
 # $x=g(z)$), the density runs it backwards, so they test different code. We histogram
 # 200 000 samples on a $30\times30$ grid and compare the bin probabilities with the density
@@ -213,52 +219,22 @@ zs = torch.randn(1500, 2, generator=torch.Generator().manual_seed(5), dtype=F64)
 cu.plotting.scatter(zs, ax=axes[0], lim=4, title="latent $z\\sim\\mathcal{N}(0,I)$")
 h_pts, _ = notes_flow.transform[0](zs)
 cu.plotting.scatter(h_pts, ax=axes[1], lim=4, title=f"after the shear (a = {a_})")
-cu.plotting.density(notes_flow.log_prob, ax=axes[2], lim=4, title="density of x = g(z), samples on top")
+density_map(notes_flow.log_prob, axes[2], lim=4, title="density of x = g(z), samples on top")
 cu.plotting.scatter(x_flow[:1000], ax=axes[2], lim=4, s=1, alpha=0.3, color="white",
                     title="density of $x=g(z)$ with samples (white)")
 plt.tight_layout()
 plt.show()
 
 
-# %% [markdown]
-# > **Pitfall.** R's *Optional (Nonlinear Extension)* of the 2-D example uses
-# > $x_1=2z_1+\sin z_2,\ x_2=z_2^2$ and computes $\det J_g=4z_2$ — the determinant is right,
-# > but the map is **not a bijection**: the points $(z_1,z_2)$ and $(z_1+\sin z_2,\,-z_2)$ land
-# > on the same $x$, and the determinant vanishes on the line $z_2=0$. So it cannot be a flow
-# > layer, and the formula $\log p_X=\log p_Z(g^{-1}(x))-\log|\det J_g|$ is meaningless there
-# > (which $g^{-1}$?).
-# > Taking one branch ($z_2=+\sqrt{x_2}$) loses half of the mass, as the cell below measures;
-# > the correct density sums over *both* preimages (notebook 03). Flow layers are built
-# > invertible by construction instead, like the coupling layers of the next section.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# *Reminder:* a map such as $x_1=2z_1+\sin z_2,\ x_2=z_2^2$ folds the plane (two latent points
+# land on each $x$), so it is not a flow layer even though its Jacobian determinant is easy
+# to compute; its density sums over both preimages. See
+# [03, "A non-linear map: $x_1 = 2z_1 + \sin z_2,\ x_2 = z_2^2$"](../notebooks/03_change_of_variables.ipynb).
+# Flow layers are built invertible by construction instead, like the coupling layers of the
+# next section.
 
-# %%
-def one_branch_log_prob(x):
-    # the naive change of variables with z2 = +sqrt(x2) only
-    z2 = torch.sqrt(x[:, 1].clamp_min(1e-300))
-    z1 = (x[:, 0] - torch.sin(z2)) / 2
-    out = log_normal(torch.stack([z1, z2], 1)) - torch.log(4 * z2)
-    return torch.where(x[:, 1] > 0, out, torch.full_like(out, -math.inf))
-
-
-def both_branches_log_prob(x):
-    z2 = torch.sqrt(x[:, 1].clamp_min(1e-300))
-    terms = []
-    for sign in (1.0, -1.0):
-        zb = torch.stack([(x[:, 0] - torch.sin(sign * z2)) / 2, sign * z2], 1)
-        terms.append(log_normal(zb) - torch.log(4 * z2))
-    out = torch.logsumexp(torch.stack(terms), 0)
-    return torch.where(x[:, 1] > 0, out, torch.full_like(out, -math.inf))
-
-
-# x2 = z2^2 >= 0 and p_X has an integrable 1/sqrt(x2) spike at x2 = 0: integrate over
-# boxes that get thinner towards the spike, so the midpoint rule stays accurate
-edges = [0.0, 1e-6, 1e-4, 1e-2, 1.0, 25.0]
-boxes = [(-10.0, 10.0, lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
-for name, f in [("one branch (notes)", one_branch_log_prob), ("both branches", both_branches_log_prob)]:
-    total = sum(cu.grid.integrate_density_2d(f, lim=box, n=200) for box in boxes)
-    print(f"{name:20s}: integral of p_X = {total:.3f}")
-
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Affine coupling layers (RealNVP)
 #
 # A useful flow needs layers that are flexible (a neural network inside) yet invertible in
@@ -284,13 +260,72 @@ for name, f in [("one branch (notes)", one_branch_log_prob), ("both branches", b
 # through $s=B\tanh(\text{raw}/B)$ (here $B=3$), which keeps every scale in $[e^{-3},e^{3}]$ so
 # one bad optimisation step cannot make the layer numerically singular.
 #
-# Let us look at the Jacobian of a random coupling in $d=5$ dimensions that copies $d_c=2$
-# coordinates and transforms the other $d-d_c=3$.
+# The layer is short enough to write out in full. We check it against `cu.flows.AffineCoupling`
+# with the same network weights, in $d=5$ dimensions, copying $d_c=2$ coordinates and
+# transforming the other $d-d_c=3$; from then on we use the package's layer.
 
 # %%
+class MyAffineCoupling(torch.nn.Module):
+    # copy the coordinates with mask 1; scale and shift the others by functions of the copied ones
+    def __init__(self, mask, hidden=16, bound=3.0):
+        super().__init__()
+        self.mask, self.bound = torch.as_tensor(mask, dtype=F64), bound
+        d = len(mask)
+        self.net = torch.nn.Sequential(  # s and t from one MLP: (batch, d) -> (batch, 2 d)
+            torch.nn.Linear(d, hidden), torch.nn.SiLU(),
+            torch.nn.Linear(hidden, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, 2 * d))
+
+    def scale_and_shift(self, z_copied):
+        raw_s, t = self.net(z_copied).chunk(2, dim=1)
+        free = 1 - self.mask  # 1 on the transformed coordinates, 0 on the copied ones
+        return free * self.bound * torch.tanh(raw_s / self.bound), free * t
+
+    def forward(self, z):  # latent -> data, with log|det dx/dz| = sum of the free s_i
+        s, t = self.scale_and_shift(self.mask * z)
+        return self.mask * z + (1 - self.mask) * (z * torch.exp(s) + t), s.sum(1)
+
+    def inverse(self, x):  # data -> latent: s and t are recomputed from x_c = z_c
+        s, t = self.scale_and_shift(self.mask * x)
+        return self.mask * x + (1 - self.mask) * (x - t) * torch.exp(-s), -s.sum(1)
+
+
 torch.manual_seed(0)
 mask = [1.0, 1.0, 0.0, 0.0, 0.0]          # copy x_1, x_2; transform x_3, x_4, x_5
 coupling = flows.AffineCoupling(mask, hidden=16, zero_init=False).to(F64)
+mine = MyAffineCoupling(mask).to(F64)
+mine.net.load_state_dict(coupling.net.state_dict())
+zq = torch.randn(1000, 5, generator=torch.Generator().manual_seed(20), dtype=F64)
+(x_m, ld_m), (x_p, ld_p) = mine(zq), coupling(zq)
+checks = {
+    "forward x": (x_m - x_p).abs().max(),
+    "forward log-det": (ld_m - ld_p).abs().max(),
+    "inverse z": (mine.inverse(x_p)[0] - coupling.inverse(x_p)[0]).abs().max(),
+    "our round trip": (mine.inverse(x_m)[0] - zq).abs().max(),
+    "our log-det vs autograd": (ld_m[:50] - autograd_log_det(lambda v: mine(v)[0], zq[:50])).abs().max(),
+}
+for name, err in checks.items():
+    print(f"{name:24s} max difference below 1e-12: {bool(err < 1e-12)}")
+assert all(err < 1e-12 for err in checks.values())
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# With the coupling in hand, the chain of section 1 becomes a real (non-linear) flow: append a
+# 2-D coupling and the sum of per-layer log-determinants still equals autograd's
+# $\log|\det J|$ of the whole map.
+
+# %%
+torch.manual_seed(1)
+layers4 = layers + [flows.AffineCoupling([1.0, 0.0], hidden=16, zero_init=False).to(F64)]
+chain4 = flows.Compose(*layers4)
+z4 = chain4.inverse(x)[0]
+err4 = (chain_log_prob(layers4, x) - (log_normal(z4) - autograd_log_det(lambda v: chain4(v)[0], z4))).abs().max()
+print(f"chain with a coupling: max |sum of log-dets - autograd| < 1e-12: {bool(err4 < 1e-12)}")
+assert err4 < 1e-12
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Now the Jacobian of the 5-D coupling itself, which copies $d_c=2$ coordinates and
+# transforms the other $d-d_c=3$.
+
+# %%
 z5 = torch.randn(1, 5, generator=torch.Generator().manual_seed(6), dtype=F64)
 J5 = torch.func.jacrev(lambda v: coupling(v[None])[0][0])(z5[0]).detach()
 print("Jacobian dx/dz (rows: x_1..x_5, columns: z_1..z_5):")
@@ -301,26 +336,26 @@ s_free = s[0, 2:]                          # the d - d_c = 3 log-scales of the t
 print("s(z_c) on the transformed coordinates:", np.round(s_free.numpy(), 4))
 print(f"log|det J| by autograd             = {torch.linalg.slogdet(J5).logabsdet:.6f}")
 print(f"sum of the d - d_c = 3 log-scales   = {s_free.sum():.6f}")
-print(f"M eq. (11.12): sum of only d_c = 2  = {s_free[:2].sum():.6f}")
+print(f"sum of only d_c = 2 of them (wrong)  = {s_free[:2].sum():.6f}")
 print(f"layer's own log_det                 = {coupling(z5)[1][0]:.6f}")
+ld_auto = torch.linalg.slogdet(J5).logabsdet
+assert abs(ld_auto - s_free.sum()) < 1e-12 and abs(ld_auto - s_free[:2].sum()) > 1e-3
 
-# %% [markdown]
-# > **Pitfall.** M (§11.1.1) writes $D$ for the dimension and $d$ for the number of copied
-# > coordinates (our $d$ and $d_c$). Its eq. 11.12 gives the log-determinant as
-# > $\sum_{i=1}^{d}[s(\mathbf x_{1:d})]_i$ in its symbols — in ours
-# > $\sum_{i=1}^{d_c}[s(\mathbf x_{1:d_c})]_i$, a sum over the $d_c$ **copied** coordinates. The
-# > scale network outputs one log-scale per **transformed** coordinate, so the sum runs over
-# > the $d-d_c$ transformed ones: $\log|\det J|=\sum_{i=1}^{d-d_c}[s(\mathbf x_{1:d_c})]_i$
-# > (equivalently, over $i=d_c+1,\dots,d$ in the layer's own indexing). The slip is invisible
-# > when $d_c=d-d_c$ (the usual half split) and gives a wrong likelihood otherwise, as the cell
-# > above shows for $d=5$, $d_c=2$. In the same passage: the Jacobian is block **triangular**,
-# > not "diagonal"; $s$ and $t$ are not applied "element-wise" but map all $d_c$ copied
-# > coordinates to $d-d_c$ outputs (that is what makes the layer expressive); and in the inverse
-# > (11.9) the copied block reads $\mathbf x_{1:d}=\mathbf y_{1:d}$ in M's symbols (the notes have
-# > a typo, $\mathbf x_{y:d}$).
-# > R's version of the formula, $\sum_i s_i(u_1)$ over the entries of $s$, is correct.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *A tempting formula:* "the log-determinant of a coupling layer that copies
+# > $d_c$ coordinates is the sum of $d_c$ log-scales, $\sum_{i=1}^{d_c}[s(\mathbf z_{1:d_c})]_i$."
+# > The scale network outputs one log-scale per **transformed** coordinate, and the Jacobian's
+# > diagonal holds $e^{s_i}$ exactly there, so the sum runs over the $d-d_c$ transformed ones:
+# > $\log|\det J|=\sum_{i=1}^{d-d_c}[s(\mathbf z_{1:d_c})]_i$. The two agree when $d_c=d-d_c$ (the
+# > usual half split), which is why the slip goes unnoticed; the cell above, with $d=5$,
+# > $d_c=2$, prints both next to autograd's value, and only the sum over the transformed
+# > coordinates matches. Two related misreadings: the Jacobian is block **triangular**, not
+# > diagonal (its lower-left block is a dense network Jacobian), and $s,t$ are not applied
+# > element-wise: they map all $d_c$ copied coordinates to $d-d_c$ outputs, which is what makes
+# > the layer expressive. (Source: M §11.1.1, eq. 11.12, which writes $D$ for our $d$ and $d$
+# > for our $d_c$; R's version, $\sum_i s_i(u_1)$ over the entries of $s$, is correct.)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Invertibility in practice.** The inverse is exact in exact arithmetic; in floating point
 # the round-trip error is at the level of the dtype's rounding (about $10^{-7}$ relative in
 # float32, $10^{-16}$ in float64). The cell checks both, with the 5-D layer above.
@@ -336,7 +371,7 @@ for dtype in (torch.float32, F64):
     assert err < tol
 coupling = coupling.to(F64)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Alternating masks.** One coupling layer never changes its copied coordinates: with
 # mask $[1,0]$ in 2-D, $x_1=z_1$ exactly, so the first marginal of the model is still
 # $\mathcal N(0,1)$ however large the networks are. Stacking layers with **alternating**
@@ -345,7 +380,7 @@ coupling = coupling.to(F64)
 # stack (plus a trainable per-axis scale and shift at the end). Section 5 measures how much
 # depth the data need.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Training a RealNVP by maximum likelihood
 #
 # Given data $x^{(1)},\dots,x^{(N)}$, maximum likelihood minimises the negative
@@ -376,8 +411,7 @@ print(f"entropy H(p) (exact density, Monte Carlo) = {entropy:.3f} nats")
 print(f"true model on the held-out points          = {true_nll_val:.3f} nats")
 print(f"best single Gaussian, held-out             = {gauss_nll_val:.3f} nats")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
 flow_gm = flows.realnvp(2, n_layers=6, hidden=32)   # 6 couplings with alternating masks
 res_gm = flows.train_flow(flow_gm, x_train, x_val, steps=600, lr=1e-2, print_every=200,
@@ -389,7 +423,7 @@ assert res_gm.final_val_nll < gauss_nll_val - 0.1  # clearly better than one Gau
 assert 0.0 < kl_hat < 0.2                           # close to, but not below, the best possible
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The flow gets within about a tenth of a nat of the entropy after a few seconds of
 # training (the exact figures vary slightly between CPUs; the cell asserts what must hold).
 # For comparison, the best single Gaussian is far off. More steps, wider networks and more
@@ -408,12 +442,12 @@ def nearest_component(x, mixture):
 
 
 def four_panels(flow, x_show, title, colors, cmap, lim=3.5, true_log_prob=None):
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     if true_log_prob is not None:
-        cu.plotting.density(true_log_prob, ax=axes[0], lim=lim, title=f"{title}: true density")
+        density_map(true_log_prob, axes[0], lim=lim, title=f"{title}: true density")
     else:
         cu.plotting.scatter(x_show, ax=axes[0], lim=lim, title=f"{title}: data")
-    cu.plotting.density(flow.log_prob, ax=axes[1], lim=lim, title="flow density $p_\\theta$")
+    density_map(flow.log_prob, axes[1], lim=lim, title="flow density $p_\\theta$")
     cu.plotting.scatter(flow.sample(1500, generator=torch.Generator().manual_seed(11)), ax=axes[2],
                         lim=lim, title="flow samples")
     with torch.no_grad():
@@ -431,14 +465,13 @@ def four_panels(flow, x_show, title, colors, cmap, lim=3.5, true_log_prob=None):
 four_panels(flow_gm, x_val[:1500], "Gaussian mixture", nearest_component(x_val[:1500], mix),
             "tab10", true_log_prob=mix.log_prob)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # "Looks Gaussian" can be measured. If $g_\theta^{-1}$ maps the data to $\mathcal N(0,I_2)$, the
 # latent points have mean 0, covariance $I$, and $|z|^2\sim\chi^2_2$, so a fraction
 # $1-e^{-1/2}\approx0.393$ of them lies inside the unit circle. We also check the trained flow's
 # round trip and its log-determinant against autograd (float32 training precision).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 with torch.no_grad():
     z_val = flow_gm.to_latent(x_val)
 inside = float((z_val.pow(2).sum(1) < 1).float().mean())
@@ -454,15 +487,14 @@ print(f"log-det vs autograd, max difference:       "
 assert z_val.mean(0).abs().max() < 0.1 and abs(inside - 0.393) < 0.03
 assert (x_back - x_val).abs().max() < 1e-4
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Two moons: no closed-form density
 #
 # The two-moons data set has no formula for its density, so the entropy is unknown; we can
 # still compare held-out NLLs between models (lower is better, in the same nats) and look at
 # the pictures.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 moons = cu.data.get("two_moons")
 g = torch.Generator().manual_seed(12)
 m_train, m_val = moons.sample(4000, generator=g), moons.sample(4000, generator=g)
@@ -479,13 +511,13 @@ assert res_moons.final_val_nll < gauss_m - 0.4
 # colour = the data coordinate x_1, to see where each part of the moons goes in latent space
 four_panels(flow_moons, m_val[:1500], "two moons", m_val[:1500, 0].numpy(), "coolwarm")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The model density follows both moons, but look at the gap between them and at their
 # tips: a thin film of density connects the moons, and the samples show a few points
 # there. That is the subject of the next section.
 
-# %% [markdown]
-# ## 5. Limitations, measured
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Limitations, measured *(optional)*
 #
 # R ("Limitations of NF") lists several. Two of them can be measured on 2-D data in seconds.
 #
@@ -501,8 +533,7 @@ four_panels(flow_moons, m_val[:1500], "two moons", m_val[:1500, 0].numpy(), "coo
 # mass** — the probability the model puts on the strip $|x_1|<0.75$ between the modes, where
 # the true mass is about $3\times10^{-7}$.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 sep = cu.data.get("gaussian_mixture", means=[[-2.5, 0.0], [2.5, 0.0]], stds=0.35)
 g = torch.Generator().manual_seed(13)
 s_train, s_val = sep.sample(3000, generator=g), sep.sample(3000, generator=g)
@@ -516,6 +547,7 @@ for n_layers in (1, 2, 4, 8):
                          generator=torch.Generator().manual_seed(0))
     bridge = cu.grid.integrate_density_2d(f.log_prob, lim=strip, n=200)
     sep_flows[n_layers] = f
+    print(f"  trained {n_layers} layer(s): held-out NLL {r.final_val_nll:.3f}")
     rows.append((n_layers, r.final_val_nll, r.final_val_nll - sep_entropy, bridge, r.seconds))
 print(f"entropy {sep_entropy:.3f} nats, true bridge mass {true_bridge:.1e}")
 print("layers | held-out NLL | gap to entropy | bridge mass | seconds (timing)")
@@ -526,20 +558,20 @@ assert gaps[0] > 0.5 and gaps[-1] < gaps[0] / 3      # one layer cannot split x_
 assert all(row[3] > 100 * true_bridge for row in rows)  # but every flow leaks mass into the gap
 
 # %%
-fig, axes = plt.subplots(1, 5, figsize=(17, 3.3))
+fig, axes = plt.subplots(1, 5, figsize=(21, 3.3))
 # log-densities clipped below at -12 nats, so that "almost empty" shows as dark
-cu.plotting.density(lambda x: sep.log_prob(x).clamp_min(-12), ax=axes[0], lim=4, n=100, log=True,
-                    title="true log-density")
+density_map(lambda x: sep.log_prob(x).clamp_min(-12), axes[0], lim=4, n=100, log=True,
+            title="true log-density")
 for ax, (L, f) in zip(axes[1:], sep_flows.items()):
-    cu.plotting.density(lambda x, f=f: f.log_prob(x).clamp_min(-12), ax=ax, lim=4, n=100,
-                        log=True, title=f"{L} coupling layer{'s' if L > 1 else ''}")
+    density_map(lambda x, f=f: f.log_prob(x).clamp_min(-12), ax, lim=4, n=100,
+                log=True, title=f"{L} coupling layer{'s' if L > 1 else ''}")
 for ax in axes:
     ax.axvline(-0.75, color="w", lw=0.8, ls="--")
     ax.axvline(0.75, color="w", lw=0.8, ls="--")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Reading the table and the log-density maps (dashed lines: the bridge strip):
 #
 # * **One coupling layer fails outright.** Its mask copies $x_1$, so the model's $x_1$
@@ -557,8 +589,7 @@ plt.show()
 # The next cell shows where that mass comes from: the latent points that $g$ sends into
 # the strip form a thin **band** of the Gaussian, which a continuous map has to keep.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 f8 = sep_flows[8]
 zl = torch.randn(20_000, 2, generator=torch.Generator().manual_seed(14))
 with torch.no_grad():
@@ -580,12 +611,11 @@ plt.tight_layout()
 plt.show()
 assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agree
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The other limitations in R concern high-dimensional data (many layers to mix 3072
 # coordinates, memory, likelihood versus sample quality) and cannot be shown on 2-D toys.
-# Note one slip there: "Glow samples look blurry despite high NLL" should read *despite a
-# high likelihood* (a low NLL) — a high NLL would be a bad fit, and the point of the remark is
-# that a good likelihood does not guarantee good samples. Notebook 06 replaces the stack of
+# A good likelihood does not guarantee good samples (R's remark on Glow; the notes' wording
+# has a slip, listed in [the errata](../docs/ERRATA.md)). Notebook 06 replaces the stack of
 # layers by an ODE (a continuous flow), which removes the triangular-Jacobian restriction at
 # the price of solving an ODE.
 #
@@ -593,7 +623,7 @@ assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agr
 # units, 5 000–20 000 steps, more data (or fresh samples every step), and a learning rate of
 # about $10^{-3}$; `benchmarks/flows.py` measures held-out NLL against training time.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
 # * A normalizing flow is $x=g(z)$, $z\sim\mathcal N(0,I)$, with $g$ a chain of bijections;
@@ -617,18 +647,85 @@ assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agr
 # 1. A chain has layers with log-determinants $0.3$, $-1.2$ and $0.5$ at the points a sample
 #    passes through. By how much does the log-density of the data point differ from the base
 #    log-density of its latent point?
+#
+# <details><summary>Answer</summary>
+#
+# The forward log-determinants add up to $0.3-1.2+0.5=-0.4$, and
+# $\log p(x)=\log p_0(z)-\sum_k\log|\det J_{g_k}|=\log p_0(z)+0.4$: the data point's log-density
+# is higher by 0.4 nats (the chain contracts volume there).
+#
+# </details>
+#
 # 2. In the shear-then-scale example, why does $a$ appear in $z_2$ but not in the
 #    log-determinant? What would change if you applied the scaling *before* the shear?
+#
+# <details><summary>Answer</summary>
+#
+# The shear's Jacobian is triangular with ones on the diagonal: it moves points (so $a$
+# enters the inverse) but keeps areas, so its log-determinant is 0. Scaling first gives
+# $x_2=\sigma_2z_2+a(\sigma_1z_1+b_1)+b_2$: a different map (the shear now acts on scaled
+# coordinates, so the inverse changes), with the same determinant $\sigma_1\sigma_2$.
+#
+# </details>
+#
 # 3. For a coupling in $d=7$ dimensions copying $d_c=3$ coordinates, how many outputs must the
 #    scale network have, and over which indices does the log-determinant sum?
+#
+# <details><summary>Answer</summary>
+#
+# $d-d_c=4$ log-scales (and 4 shifts), one per transformed coordinate; the log-determinant
+# is the sum of those 4 values, over the transformed indices, not over the 3 copied ones.
+#
+# </details>
+#
 # 4. Why can $s$ and $t$ be arbitrary non-invertible networks (with ReLUs, say) while the
 #    layer stays invertible?
+#
+# <details><summary>Answer</summary>
+#
+# They are only ever evaluated at the copied coordinates, which pass through unchanged; to
+# invert, recompute $s(x_c),t(x_c)$ from $x_c=z_c$ and undo the affine map of the others. The
+# networks themselves are never inverted.
+#
+# </details>
+#
 # 5. A model reports a held-out NLL *below* the entropy of the data distribution. Name two
 #    things that could explain it.
+#
+# <details><summary>Answer</summary>
+#
+# Sampling error of a finite test set (the inequality holds in expectation, so small
+# dips are possible), or a bug: test points seen in training, a density that does not
+# integrate to 1 (a missing log-determinant term, a wrong sign), or an entropy computed
+# for a different distribution or in other units (bits versus nats).
+#
+# </details>
+#
 # 6. Why does one coupling layer with mask $[1,0]$ fail on the two separated Gaussians of
 #    section 5, and would a single layer with mask $[0,1]$ succeed?
+#
+# <details><summary>Answer</summary>
+#
+# With mask $[1,0]$ the model's $x_1=z_1$, so its $x_1$ marginal is $\mathcal N(0,1)$, while the
+# modes differ in $x_1$. Mask $[0,1]$ copies $x_2$ and transforms $x_1$ by an affine function
+# of $z_2$: $x_1\mid z_2$ is still Gaussian, a single bump for each $z_2$, so it cannot make
+# a bimodal $x_1$ marginal at fixed $x_2$ either. Neither succeeds; at least two layers are
+# needed.
+#
+# </details>
+#
 # 7. Could any flow with a Gaussian base put exactly zero mass on the strip between the two
 #    modes? What would change with a base density that is itself bimodal?
+#
+# <details><summary>Answer</summary>
+#
+# No: $p_\theta(x)=p_0(g^{-1}(x))|\det J_{g^{-1}}(x)|>0$ everywhere, since $p_0>0$ and the
+# determinant never vanishes for a diffeomorphism. A bimodal base (for example a mixture with
+# a gap of nearly zero density) lets even a simple map carry each mode to one data mode, so
+# the bridge can be made small without extreme Jacobians (though still not exactly zero for
+# a Gaussian mixture base).
+#
+# </details>
 #
 # ## References
 #

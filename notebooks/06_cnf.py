@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 06 · Continuous normalizing flows: the instantaneous change of variables, Hutchinson and the adjoint
 #
 # A discrete normalizing flow (notebook 05) stacks a few invertible layers, each with a
@@ -70,7 +70,13 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# %% [markdown]
+def density_map(log_prob, ax, **kw):
+    # heat map of exp(log_prob) with a colour bar in density units (per unit area of the plane)
+    cu.plotting.density(log_prob, ax=ax, colorbar=True, **kw)
+    ax.images[-1].colorbar.set_label("$p(x)$ (per unit area)")
+
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. From residual steps to an ODE
 #
 # A residual block updates its input by a small correction,
@@ -127,7 +133,7 @@ plt.show()
 print(f"measured slope {slope:.2f} (Euler: -1)")
 assert -1.15 < slope < -0.85
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The instantaneous change of variables
 #
 # ### 2.1 The determinant of a near-identity matrix
@@ -152,7 +158,7 @@ print("  equals tr A       :", sp.expand(det.coeff(eps, 1) - A_sym.trace()) == 0
 print("eps^2 = principal 2x2 minors:", sp.expand(det.coeff(eps, 2) - minors) == 0)
 print("eps^3 = det A       :", sp.expand(det.coeff(eps, 3) - A_sym.det()) == 0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Numerically, for a random $5\times5$ matrix: the error of the first-order formula should
 # fall like $\varepsilon^2$ (slope 2 on a log–log plot), for the determinant and its log alike.
 
@@ -175,7 +181,7 @@ print(f"slopes: det {s_det:.2f}, log det {s_log:.2f} (expected 2)")
 assert 1.9 < s_det < 2.1 and 1.9 < s_log < 2.1
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 2.2 Derivation
 #
 # Follow R's *Derivation of ODE* with the course's symbols. Over a short time $\Delta t$ the
@@ -226,7 +232,7 @@ print(f"slope {slope:.2f} (expected 2)")
 assert 1.9 < slope < 2.1
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The augmented ODE, and which way to solve it
 #
 # The state and its log-density move together. Carry along the path a scalar $\lambda(t)$ that
@@ -293,16 +299,16 @@ print(f"integral of p_1 over [-6, 6]^2: {mass:.4f}")
 assert abs(mass - 1) < 2e-3
 
 
-# %% [markdown]
-# > **Pitfall.** R's *Solving the CNF ODE in Practice* integrates $(z(0),\log p_z(z(0)))$ from
-# > $t=0$ to $t=1$ and says that during training "the forward pass integrates the ODE to get
-# > $x=z(1)$ and $\log p_x(x)$". That gives the density of a point **the model generates**, not of
-# > a data point: maximum likelihood needs $\log p_1(x)$ at a *given* $x$, whose latent $z(0)$ is
-# > unknown. The training pass must start at the data point and integrate **backwards** from
-# > $t=1$ to $t=0$ (as in FFJORD). Running the forward recipe from a data point computes the
-# > density of a different point — the point $x(1)$ that $x$ flows to — and attributes it to $x$.
-# > The cell below shows both: the numbers disagree with the correct ones, and they equal the
-# > correct log-density at $x(1)$.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *A tempting recipe:* "to train a CNF, integrate $(z(0),\log p_0(z(0)))$ forwards
+# > from $t=0$ to $t=1$; the forward pass gives $x=z(1)$ and $\log p_1(x)$." That gives the
+# > density of a point **the model generates**, not of a data point: maximum likelihood needs
+# > $\log p_1(x)$ at a *given* $x$, whose latent $z(0)$ is unknown. The training pass starts at
+# > the data point and integrates **backwards** from $t=1$ to $t=0$ (as in FFJORD). Running the
+# > forward recipe from a data point computes the density of a different point, the point
+# > $x(1)$ that $x$ flows to, and attributes it to $x$. The cell below shows both: the numbers
+# > disagree with the correct ones, and they equal the correct log-density at $x(1)$.
+# > (Source: R, *Solving the CNF ODE in Practice*.)
 
 # %%
 def wrong_forward_recipe(v, x, **solver):
@@ -320,8 +326,8 @@ print("correct log p_1 at x(1)       :", np.round(log_prob_backwards(v_toy, x_mo
 assert torch.allclose(wrong_forward_recipe(v_toy, x_data, **tight), log_prob_backwards(v_toy, x_moved, **tight), atol=1e-7)
 assert (wrong_forward_recipe(v_toy, x_data, **tight) - log_prob_backwards(v_toy, x_data, **tight)).abs().min() > 0.1
 
-# %% [markdown]
-# ## 4. The 2-D linear-scaling CNF, by hand and by the solver
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. The 2-D linear-scaling CNF, by hand and by the solver *(optional)*
 #
 # R's worked example: $v(t,x)=Ax$ with $A=\operatorname{diag}(a_1,a_2)$. The ODE decouples,
 # $x_i(t)=e^{a_it}x_i(0)$, the divergence is $\operatorname{tr}A=a_1+a_2$ everywhere, so
@@ -369,17 +375,17 @@ print("log p_t(x(t)) at t = 0, 0.2, ..., 1:", np.round(ls[:, 0].detach().numpy()
 print("differences per 0.2 time units     :", np.round(np.diff(ls[:, 0].detach().numpy()), 4))
 assert np.allclose(np.diff(ls[:, 0].detach().numpy()), -0.2 * sum(a_vals), atol=1e-7)
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-cu.plotting.density(standard_normal_log_prob, ax=axes[0], title="p_0 = N(0, I)")
-cu.plotting.density(lambda x: torch.as_tensor(closed_form(x[:, 0].numpy(), x[:, 1].numpy())),
-                    ax=axes[1], title="p_1, closed form")
+fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+density_map(standard_normal_log_prob, axes[0], title="p_0 = N(0, I)")
+density_map(lambda x: torch.as_tensor(closed_form(x[:, 0].numpy(), x[:, 1].numpy())), axes[1],
+            title="p_1, closed form")
 with torch.no_grad():
-    cu.plotting.density(CNF(LinearField(A_lin), 2, rtol=1e-6, atol=1e-6).log_prob, ax=axes[2],
-                        title="p_1, CNF (dopri5)")
+    density_map(CNF(LinearField(A_lin), 2, rtol=1e-6, atol=1e-6).log_prob, axes[2],
+                title="p_1, CNF (dopri5)")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The divergence: exact trace versus Hutchinson's estimator
 #
 # ### 5.1 Exact, one backward pass per dimension
@@ -402,7 +408,7 @@ div5 = divergence_exact(field5(t5, x5g), x5g).detach()
 print("max |divergence_exact - trace of Jacobian| < 1e-12:",
       float((div5 - torch.diagonal(jac, dim1=1, dim2=2).sum(1)).abs().max()) < 1e-12)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 5.2 Hutchinson's estimator and the right condition on the probe
 #
 # For a random probe vector $u$,
@@ -418,16 +424,17 @@ print("max |divergence_exact - trace of Jacobian| < 1e-12:",
 # (`divergence_hutchinson`). The estimate is unbiased, so a CNF trained with it follows the
 # right gradient on average (Grathwohl et al., 2019).
 
-# %% [markdown]
-# > **Pitfall.** R (*Estimating the Trace Term Efficiently*) calls the probe $v$ (our $u$; $v$
-# > is the field here) and states the probe condition as $\mathbb E[v^\top v]=I$. The left side
-# > is a **scalar** — for the Rademacher and Gaussian probes it equals $d$, not an identity
-# > matrix — and a scalar condition is not enough. The condition is on the **outer** product:
-# > $\mathbb E[uu^\top]=I$, for example zero mean and identity covariance (in general
-# > $\mathbb E[uu^\top]=\operatorname{Cov}[u]+\mathbb E[u]\,\mathbb E[u]^\top$). Below, a probe
-# > whose $d$ entries share one random sign has $u^\top u=d$ exactly, like a Rademacher probe,
-# > yet $\mathbb E[uu^\top]$ is the all-ones matrix and the "estimate" converges to the sum of
-# > **all** entries of $J$, not to its trace.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **Pitfall.** *A tempting condition:* "Hutchinson's estimator is unbiased when the probe
+# > satisfies $\mathbb E[u^\top u]=I$." The left side is a **scalar** (for Rademacher and
+# > Gaussian probes it equals $d$, not an identity matrix), and a scalar condition is not
+# > enough. The condition is on the **outer** product, $\mathbb E[uu^\top]=I$, for example zero
+# > mean and identity covariance (in general
+# > $\mathbb E[uu^\top]=\operatorname{Cov}[u]+\mathbb E[u]\,\mathbb E[u]^\top$). Below, a probe whose $d$
+# > entries share one random sign has $u^\top u=d$ exactly, like a Rademacher probe, yet
+# > $\mathbb E[uu^\top]$ is the all-ones matrix and the "estimate" converges to the sum of
+# > **all** entries of $J$, not to its trace. (Source: R, *Estimating the Trace Term
+# > Efficiently*, which calls the probe $v$ and writes $\mathbb E[v^\top v]=I$.)
 
 # %%
 A4 = torch.randn(4, 4, generator=gen(6), dtype=F64)
@@ -446,8 +453,8 @@ for name, e in probes.items():
 shared = ((probes["one shared sign"] @ A4.T) * probes["one shared sign"]).sum(1).mean()
 assert abs(float(shared - A4.sum())) < 1e-9 and abs(float(shared - torch.trace(A4))) > 1
 
-# %% [markdown]
-# ### 5.3 Variance
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 5.3 Variance *(optional)*
 #
 # Write $S=\tfrac12(J+J^\top)$. One Gaussian probe has
 # $\operatorname{Var}[u^\top Ju]=2\|S\|_F^2$; one Rademacher probe has
@@ -489,8 +496,8 @@ ax.legend()
 plt.show()
 
 
-# %% [markdown]
-# ### 5.4 Cost as the dimension grows: a prediction, then a measurement
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### 5.4 Cost as the dimension grows: a prediction, then a measurement *(optional)*
 #
 # Count backward passes per evaluation of the divergence: exact $d$, Hutchinson with $M$
 # probes $M$ (plus one shared forward pass). **Prediction:** Hutchinson is cheaper as soon as
@@ -499,8 +506,7 @@ plt.show()
 # grows roughly like $d$. The measurement uses an MLP field of width 128 on a
 # batch of 64 points (times vary between machines; the assertions only check the trend):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def best_time(fn, reps=3):
     fn()
     times = []
@@ -539,14 +545,14 @@ assert cost["exact"][-1] > 8 * cost["hutchinson M=1"][-1]   # d = 128
 assert cost["exact"][0] < cost["hutchinson M=8"][0]          # d = 2 < M: exact is cheaper
 assert cost["exact"][-1] > cost["hutchinson M=8"][-1]        # d = 128 > M: Hutchinson is cheaper
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Hutchinson trades exactness for speed: its noise enters the loss (and its gradient), while
 # the exact trace is free of noise but scales with $d$. In 2-D, as in the training below, the
 # exact trace is the right choice; for images ($d$ in the thousands) only the estimator is
 # affordable. `benchmarks/cnf.py` repeats this measurement up to $d=512$.
 
-# %% [markdown]
-# ## 6. Gradients: back-propagation through the solver versus the adjoint
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Gradients: back-propagation through the solver versus the adjoint *(optional)*
 #
 # ### 6.1 From back-propagating Euler steps to the adjoint ODE
 #
@@ -591,7 +597,7 @@ for k in reversed(range(K)):
 gap = max(float((g1 - g2).abs().max()) for g1, g2 in zip(grads_autograd, grads_hand))
 print(f"hand-written discrete adjoint vs autograd: max difference < 1e-12: {gap < 1e-12}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # `cu.ode.odeint_adjoint` is the continuous version (torchdiffeq's calling convention: the
 # forward solve runs without recording a graph; a `torch.autograd.Function` whose backward
 # integrates $(x,a,a_\theta)$ backwards over each interval of `t`; the parameters are passed
@@ -599,8 +605,7 @@ print(f"hand-written discrete adjoint vs autograd: max difference < 1e-12: {gap 
 # back-propagation through `odeint` up to the solvers' tolerance — here for the CNF likelihood
 # itself, in float64:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 x_batch = cu.data.get("gaussian_mixture").sample(64, generator=gen(10), dtype=F64)
 
 
@@ -618,15 +623,14 @@ print(f"max |g_adjoint - g_backprop| / max |g_backprop| = {rel:.1e}")
 assert rel < 1e-6
 
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 6.2 Memory against the number of steps, measured
 #
 # What does each method keep for the backward pass? A `saved_tensors_hooks` context sees every
 # tensor autograd stores; we add up the bytes of the distinct storages. Fixed-step RK4 with
 # $n$ steps, a width-32 field, a batch of 128 points in float32:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def saved_megabytes(solver, n_steps, fld, x0):
     storages = {}
 
@@ -670,7 +674,7 @@ print(f"backprop keeps {per_step:.2f} MB per RK4 step")
 assert growth_bp > 15 and growth_adj < 1.01
 assert 0.08 < per_step < 0.2
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Back-propagation keeps about 0.13 MB per RK4 step here (the cell's last line; the table
 # shows 1.3 MB at 10 steps and 26 MB at 200) — far more than the state itself (128 × 2
 # floats = 1 KB): it stores every **activation** of every stage, not only the "intermediate
@@ -678,7 +682,7 @@ assert 0.08 < per_step < 0.2
 # number of steps, and pays with a second solve (twice the evaluations).
 # `benchmarks/cnf.py` measures the peak memory of the whole process for 10 to 1000 steps.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. A small CNF trained by maximum likelihood
 #
 # The data: the course's three-blob Gaussian mixture (exact density, so its entropy — the
@@ -691,10 +695,11 @@ assert 0.08 < per_step < 0.2
 # only 130 Adam steps. Evaluation uses the
 # adaptive `dopri5` at `rtol = atol = 1e-6` on the *same* field. To scale up: more steps or
 # `dopri5` in training, `adjoint=True` when memory runs out, Hutchinson when $d$ is large,
-# more training steps and a wider network.
+# more training steps and a wider network. The loop is written out below (the package's
+# `cu.cnf.train_ml` is the same loop; notebook 07 §11 uses it). **Training cell** (it prints
+# a progress line).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 data = cu.data.get("gaussian_mixture")
 g = gen(11)
 train_x, test_x = data.sample(4000, generator=g), data.sample(2000, generator=g)
@@ -720,12 +725,13 @@ for step in range(130):
         history["step"].append(step)
         history["loss"].append(float(loss.detach()))
         history["nfe_dopri5"].append(evaluator.last_nfe)
+    if (step + 1) % 65 == 0:
+        print(f"  step {step + 1}/130  training NLL {float(loss.detach()):.3f} nats")
 print(f"130 steps in {time.perf_counter() - start:.1f} s (timing)")
 print(f"training loss: first {history['loss'][0]:.3f}, last {history['loss'][-1]:.3f} nats")
 assert history["loss"][-1] < history["loss"][0] - 0.5
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 test_nll = cu.cnf.nll(evaluator, test_x)
 mean, cov = train_x.mean(0), torch.cov(train_x.T)  # the best single Gaussian (closed-form MLE)
 gauss_nll = -float(torch.distributions.MultivariateNormal(mean, cov).log_prob(test_x).mean())
@@ -740,15 +746,51 @@ assert abs(mass - 1) < 1e-2
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 cu.plotting.scatter(test_x[:1000], ax=axes[0], title="held-out data", lim=3.5)
 with torch.no_grad():
-    cu.plotting.density(lambda x: evaluator.log_prob(x.float()), ax=axes[1], lim=3.5, n=60,
-                        title="trained CNF density")
+    density_map(lambda x: evaluator.log_prob(x.float()), axes[1], lim=3.5, n=60,
+                title="trained CNF density")
     samples = evaluator.sample(1000, generator=gen(12))
 cu.plotting.scatter(samples, ax=axes[2], title="CNF samples", lim=3.5, color="tab:orange")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
-# ## 8. Limitations, measured
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **The path $p_t$ in time.** The model defines a density at every $t$, not only at $t=1$:
+# $\log p_t(x)=\log p_0(x(0))-\lambda(0)$ from the augmented ODE of section 3 solved backwards
+# from $x(t)=x$, $\lambda(t)=0$, down to $0$. Top row: these densities on a grid; bottom row:
+# 1000 draws from $\mathcal N(0,I)$ carried forwards by the same ODE to the same times. The
+# Gaussian is pulled apart into the three blobs, and the samples follow the density at every
+# $t$ (the check: at each $t$ the grid density still integrates to 1).
+
+# %% tags=["nbval-ignore-output"]
+snap_t = [0.0, 0.25, 0.5, 0.75, 1.0]
+solver_pt = dict(rtol=1e-5, atol=1e-5)
+
+
+def log_p_t(x, t):
+    # log p_t(x): integrate (x, 0) from t back to 0 with the augmented ODE of section 3
+    if t == 0.0:
+        return standard_normal_log_prob(x)
+    xs, ls = odeint(augmented(field), (x, torch.zeros(len(x))), torch.tensor([t, 0.0]), **solver_pt)
+    return standard_normal_log_prob(xs[-1]) - ls[-1]
+
+
+with torch.no_grad():
+    snaps = odeint(field, torch.randn(1000, 2, generator=gen(13)), torch.tensor(snap_t), **solver_pt)
+fig, axes = plt.subplots(2, 5, figsize=(19, 7))
+masses = []
+for k, tt in enumerate(snap_t):
+    lp = lambda x, tt=tt: log_p_t(x.float(), tt).double()
+    masses.append(cu.grid.integrate_density_2d(lp, lim=4.5, n=50))
+    density_map(lp, axes[0, k], lim=3.5, n=50, title=f"density $p_t$, t = {tt:.2f}")
+    cu.plotting.scatter(snaps[k], ax=axes[1, k], lim=3.5, s=2, color="tab:orange",
+                        title=f"samples, t = {tt:.2f}")
+plt.tight_layout()
+plt.show()
+print("integral of p_t over [-4.5, 4.5]^2:", " ".join(f"{m:.3f}" for m in masses))
+assert all(abs(m - 1) < 0.02 for m in masses)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. Limitations, measured *(optional)*
 #
 # R lists the limitations of CNFs; three of them can be seen on this tiny example.
 #
@@ -758,8 +800,7 @@ plt.show()
 # sampling and (with an adaptive training solver) every training step get slower. Regularising
 # the field's kinetic energy or Jacobian (Finlay et al., 2020) fights this.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print("training step :", history["step"])
 print("dopri5 NFE    :", history["nfe_dopri5"])
 fig, ax1 = plt.subplots(figsize=(6.5, 4))
@@ -773,7 +814,7 @@ plt.tight_layout()
 plt.show()
 assert max(history["nfe_dopri5"][-5:]) > history["nfe_dopri5"][0]
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **The adjoint is not free.** It reconstructs $x(t)$ by solving backwards from $x(1)$. For a
 # contracting field that backward solve is unstable: an error made at $t=1$ grows like the
 # expansion of the reverse flow. Take $v(t,x)=(-k\,x_1,\;c\,x_1)$ with $k=25$, $c=1$, start
@@ -801,7 +842,7 @@ g_exact = (1 - math.exp(-k_rate)) / k_rate
 print(f"dL/dc: exact {g_exact:.4f}, back-propagation {float(g_bp):.4f}, adjoint {float(g_adj):.2f}")
 assert abs(float(g_bp) - g_exact) < 1e-6 and abs(float(g_adj) - g_exact) > 0.1
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Every evaluation is a solve.** A discrete flow evaluates its density in one pass; the CNF
 # above needed tens of field evaluations (each with $d$ backward passes for the exact
 # divergence) for every batch — in training, in evaluation and in sampling. Flow matching
@@ -829,17 +870,84 @@ assert abs(float(g_bp) - g_exact) < 1e-6 and abs(float(g_adj) - g_exact) > 0.1
 #
 # 1. Why is $\log\det(I+\varepsilon A)-\varepsilon\operatorname{tr}A$ of order $\varepsilon^2$, and
 #    what is its leading term?
+#
+# <details><summary>Answer</summary>
+#
+# $\log\det(I+\varepsilon A)=\sum_i\log(1+\varepsilon\mu_i)=\sum_i(\varepsilon\mu_i-\tfrac12\varepsilon^2\mu_i^2+\dots)$
+# over the eigenvalues $\mu_i$; the first-order terms are $\varepsilon\operatorname{tr}A$, so the
+# remainder starts at $-\tfrac{\varepsilon^2}{2}\sum_i\mu_i^2=-\tfrac{\varepsilon^2}{2}\operatorname{tr}(A^2)$.
+#
+# </details>
+#
 # 2. You have a data point $x$ and a trained field. In which direction do you integrate, from
 #    which initial values, to get $\log p_1(x)$? And to draw a sample with its density?
+#
+# <details><summary>Answer</summary>
+#
+# Likelihood: backwards from $t=1$ to $t=0$, starting at $(x,0)$; then
+# $\log p_1(x)=\log p_0(x(0))-\lambda(0)$. Sampling: forwards from $t=0$, starting at
+# $(z,\log p_0(z))$ with $z\sim\mathcal N(0,I)$; at $t=1$ you hold $x(1)$ and $\log p_1(x(1))$.
+#
+# </details>
+#
 # 3. For $v(t,x)=Ax$ with a **non-diagonal** $A$, what is $\log p_1(x)$? (Hint: `torch.linalg.matrix_exp`.)
+#
+# <details><summary>Answer</summary>
+#
+# The flow is $x(1)=e^{A}x(0)$ and $\nabla\cdot v=\operatorname{tr}A$, so
+# $\log p_1(x)=\log\mathcal N(e^{-A}x;0,I)-\operatorname{tr}A$ (and indeed
+# $\log\det e^{A}=\operatorname{tr}A$): $x\sim\mathcal N(0,e^{A}e^{A^\top})$.
+#
+# </details>
+#
 # 4. A probe has i.i.d. entries uniform on $[-\sqrt3,\sqrt3]$. Is Hutchinson's estimator still
 #    unbiased? Is its variance larger or smaller than with Rademacher probes?
+#
+# <details><summary>Answer</summary>
+#
+# Unbiased: the entries have mean 0 and variance 1, so $\mathbb E[uu^\top]=I$. The variance is
+# larger: for i.i.d. entries with fourth moment $m_4$,
+# $\operatorname{Var}=2\|S\|_F^2+(m_4-3)\sum_iJ_{ii}^2$; $m_4=9/5$ here against 1 for Rademacher,
+# so it lies between Rademacher ($m_4=1$) and Gaussian ($m_4=3$).
+#
+# </details>
+#
 # 5. With $M$ probes in dimension $d$, when is Hutchinson cheaper than the exact trace, and how
 #    many probes make its standard error smaller than $0.01$ for the matrix of section 5.3?
+#
+# <details><summary>Answer</summary>
+#
+# When $M<d$ (it needs $M$ backward passes against $d$). The standard error is
+# $\sqrt{\operatorname{Var}/M}$, so $M>\operatorname{Var}/10^{-4}$: with the Rademacher variance of about
+# 14.7 printed in section 5.3, about 150 000 probes. That is why training uses one probe per
+# step and lets the noise average out over the steps, instead of estimating each trace
+# precisely.
+#
+# </details>
+#
 # 6. Which quantity does back-propagation through RK4 store per step, and why is it much more
 #    than the state?
+#
+# <details><summary>Answer</summary>
+#
+# The inputs and activations of every layer of the network for each of the four stages of
+# every step (what autograd needs for the backward pass). A width-32 MLP on a batch of 128
+# has many more activations than the $128\times2$ numbers of the state.
+#
+# </details>
+#
 # 7. Why can the adjoint gradient be wrong even when every solve meets its tolerance? Give a
 #    field for which it is exact.
+#
+# <details><summary>Answer</summary>
+#
+# It reconstructs $x(t)$ by solving backwards from $x(1)$; for a contracting flow the backward
+# solve amplifies the small errors allowed by the tolerance (by $e^{25}$ in section 8), so the
+# reconstructed path and the gradient are wrong. For a constant field $v(t,x)=c$ (or any
+# field whose Euler or RK steps are exact, such as $v=b(t)$), the backward reconstruction is
+# exact and so is the adjoint gradient, up to rounding.
+#
+# </details>
 #
 # ## References
 #

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 01 · Maximum likelihood — problem set (30 points)
+# # 01 · Maximum likelihood — problem set (37 points)
 #
 # Seven questions on the lecture `notebooks/01_mle.ipynb`. For each question, write your
 # code in the **answer cell** (replace the `raise NotImplementedError(...)` line; keep the
@@ -43,7 +43,7 @@ x_obs = np.array([2.1, -0.3, 1.7, 0.4, 3.2, 1.1, 0.9, 2.6])
 
 
 # %% [markdown]
-# ## Question 1 (4 points): the Gaussian MLE
+# ## Question 1 (4 points, routine, about 10 min): the Gaussian MLE
 #
 # Write `gaussian_mle(x)` returning the maximum-likelihood estimates `(mu_hat, var_hat)` of a
 # 1-D Gaussian $\mathcal N(\mu,\sigma^2)$ from data `x` of shape `(N,)`, and
@@ -80,7 +80,7 @@ _ = cu.checks.check_close("q1 average NLL", lambda: gaussian_avg_nll(x_obs, 1.0,
 
 
 # %% [markdown]
-# ## Question 2 (4 points): the bias of the variance MLE
+# ## Question 2 (4 points, routine, about 10 min): the bias of the variance MLE
 #
 # (a) Write `unbiased_var(x)`, the unbiased sample variance $\frac{1}{N-1}\sum_i(x_i-\bar x)^2$,
 # and `mle_var_bias(n, sigma2)`, the exact bias $\mathbb E[\hat\sigma^2]-\sigma^2$ of the MLE
@@ -129,7 +129,7 @@ _ = cu.checks.check_true("q2 simulation", lambda: abs(simulate_mle_var_mean(4, 2
 
 
 # %% [markdown]
-# ## Question 3 (4 points): Bernoulli likelihood and cross-entropy
+# ## Question 3 (4 points, routine, about 10 min): Bernoulli likelihood and cross-entropy
 #
 # Labels $y_i\in\{0,1\}$ with $P(y_i=1)=\pi_i$.
 #
@@ -180,7 +180,7 @@ _ = cu.checks.check_close("q3 BCE from extreme logits", lambda: bce_logits(np.ar
 
 
 # %% [markdown]
-# ## Question 4 (5 points): least squares: GLS and the minimum-norm solution
+# ## Question 4 (5 points, core, about 20 min): least squares: GLS and the minimum-norm solution
 #
 # Linear-Gaussian model $y=X\beta+\varepsilon$, $\varepsilon\sim\mathcal N(0,\Sigma)$.
 #
@@ -231,7 +231,7 @@ _ = cu.checks.check_close("q4 min-norm, wide X", lambda: min_norm(X2, y2), np.li
 
 
 # %% [markdown]
-# ## Question 5 (4 points): ridge regression is a MAP estimate
+# ## Question 5 (4 points, core, about 15 min): ridge regression is a MAP estimate
 #
 # Model $y\mid\beta\sim\mathcal N(X\beta,\sigma^2I)$ with prior $\beta\sim\mathcal N(0,\tau^2I)$
 # (`noise_var` $=\sigma^2$, `prior_var` $=\tau^2$).
@@ -276,7 +276,7 @@ _ = cu.checks.check_close("q5 ridge MAP", lambda: ridge_map(X3, y3, 0.5, 2.0), n
 
 
 # %% [markdown]
-# ## Question 6 (4 points): Fisher information of the Poisson model
+# ## Question 6 (4 points, core, about 15 min): Fisher information of the Poisson model
 #
 # For counts $k\in\{0,1,2,\dots\}$ with $p(k;\lambda)=\lambda^ke^{-\lambda}/k!$:
 #
@@ -333,7 +333,7 @@ _ = cu.checks.check_true("q6 Monte Carlo Fisher information", lambda: abs(poisso
 
 
 # %% [markdown]
-# ## Question 7 (5 points): KL, total variation and Pinsker's inequality
+# ## Question 7 (5 points, challenge, about 20 min): KL, total variation and Pinsker's inequality
 #
 # * `kl(p, q)`: $\mathrm{KL}(p\|q)=\sum_kp_k\log(p_k/q_k)$ in nats for probability vectors
 #   of the same length, with the conventions $0\log(0/q)=0$ and $\mathrm{KL}=\infty$ (return
@@ -387,7 +387,93 @@ _ = cu.checks.check_true("q7 Pinsker", lambda: all(tv(a, b) <= np.sqrt(kl(a, b) 
                      "TV <= sqrt(KL/2) on 200 random pairs of distributions")
 
 # %% [markdown]
+# ## Question 8 (3 points, core, about 10 min): the bias of the variance MLE, in words (written)
+#
+# In Question 2 you computed the bias of $\hat\sigma^2 = \frac1n\sum_i (x_i-\bar x)^2$.
+# Explain **in your own words** (no more than 150 words) *why* dividing by $n$ underestimates
+# $\sigma^2$ — what does using $\bar x$ instead of the true $\mu$ do to the sum of squares? —
+# then **predict** what happens to the bias and to the estimator's mean squared error as $n$
+# grows, and say whether the bias matters when two models are compared by their maximised
+# log-likelihood on the same data.
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q8", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: $\bar x$ minimises $\sum (x_i - c)^2$ over $c$, so the sum of squares about $\bar x$
+#   is never larger than about $\mu$ (equivalently: one degree of freedom is spent on $\bar x$;
+#   $E\sum(x_i-\bar x)^2 = (n-1)\sigma^2$).
+# - 1 pt: bias $-\sigma^2/n \to 0$; the estimator is consistent; MSE is dominated by the variance
+#   $O(1/n)$ (bonus remark, not required: the MLE has *lower* MSE than the unbiased $n-1$ version).
+# - 1 pt: for model comparison on the same data the factor is the same kind of $O(1/n)$ effect
+#   for every model and does not change which maximised likelihood is larger; what matters is
+#   held-out likelihood / number of parameters (AIC-style), not unbiasedness.
+# - 0 pts for restating the formula without the reason. Half points allowed.
+
+# %% [markdown]
+# ## Question 9 (4 points, challenge, about 20 min): which model explains held-out data? (end-to-end)
+#
+# The cell below draws 1000 training and 1000 held-out values from a heavy-tailed source.
+#
+# 1. **Build**: write `fit_laplace(x)` returning the MLE `(mu, b)` of the Laplace density
+#    $p(x)=\frac{1}{2b}e^{-|x-\mu|/b}$ (derive it: which statistic minimises
+#    $\sum_i|x_i-\mu|$?), as two floats.
+# 2. **Run and measure**: fit a Gaussian (your `gaussian_mle`) and a Laplace model to `x_train` and
+#    measure each model's mean negative log-likelihood per point on `x_test`, in nats:
+#    `nll_gauss`, `nll_laplace` (floats).
+# 3. **Read the result**: set `better` to `"gauss"` or `"laplace"` (the lower held-out NLL)
+#    and `gain = nll_gauss - nll_laplace`.
+#
+# Tests (other seeds and hidden data): `fit_laplace` on hidden data (1 point); your two NLLs
+# are what the fitted models give on `x_test` (1 point); `better` (1 point); the gain is at
+# least 0.05 nats (1 point).
+
+# %%
+seed = 0  # the hidden tests use other seeds
+x_e2e = 0.7 + 1.5 * np.random.default_rng(seed).standard_t(3, size=2000)
+x_train, x_test = x_e2e[:1000], x_e2e[1000:]
+
+# %% course={"question": "q9", "role": "answer"}
+def fit_laplace(x):
+    """MLE (mu, b) of a Laplace density from a 1-D array x, as floats."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=float)
+    mu = float(np.median(x))
+    return mu, float(np.mean(np.abs(x - mu)))
+    ### END SOLUTION
+
+
+nll_gauss = nll_laplace = gain = float("nan")
+better = None
+### BEGIN SOLUTION
+nll_gauss = gaussian_avg_nll(x_test, *gaussian_mle(x_train))
+mu_l, b_l = fit_laplace(x_train)
+nll_laplace = float(np.mean(np.log(2 * b_l) + np.abs(x_test - mu_l) / b_l))
+better = "laplace" if nll_laplace < nll_gauss else "gauss"
+gain = nll_gauss - nll_laplace
+### END SOLUTION
+print(f"held-out NLL: Gaussian {nll_gauss:.3f}, Laplace {nll_laplace:.3f} nats; better: {better}")
+
+# %% course={"question": "q9", "role": "check"}
+cu.checks.check_true("q9 fit_laplace returns two floats, b > 0", lambda: (lambda r: len(r) == 2
+                     and all(isinstance(v, float) for v in r) and r[1] > 0)(fit_laplace([1.0, 2.0, 4.0])),
+                     "(mu, b) with b > 0")
+cu.checks.check_true("q9 fit_laplace ignores one huge outlier's size",
+                     lambda: fit_laplace([0.0, 1.0, 2.0, 3.0, 1e6])[0] == fit_laplace([0.0, 1.0, 2.0, 3.0, 10.0])[0],
+                     "the location estimate is robust", hint="which statistic minimises sum |x_i - mu|?")
+_ = cu.checks.check_true("q9 measured and read", lambda: better in ("gauss", "laplace")
+                         and abs(gain - (nll_gauss - nll_laplace)) < 1e-12 and nll_laplace > 0,
+                         "better is 'gauss' or 'laplace', gain = nll_gauss - nll_laplace")
+
+
+# %% [markdown]
 # ## Done
 #
 # Run *Kernel → Restart and run all* and check that every check cell prints `[PASS]`.
-# Then submit this notebook. Total: 30 points.
+# Then submit this notebook. Total: 37 points.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 02 · ODE solvers — problem set (24 points)
+# # 02 · ODE solvers — problem set (31 points)
 #
 # Six questions on the lecture `notebooks/02_odes.ipynb`. For each question, write your code
 # in the **answer cell** (replace the `raise NotImplementedError(...)` line; keep the function
@@ -61,7 +61,7 @@ x_batch = torch.tensor([[1.0, 0.0], [0.5, -1.0], [-2.0, 0.3]])
 
 
 # %% [markdown]
-# ## Question 1 (4 points): one Euler step and one RK4 step for batched fields
+# ## Question 1 (4 points, routine, about 10 min): one Euler step and one RK4 step for batched fields
 #
 # Write `euler_step(v, t, x, h)` and `rk4_step(v, t, x, h)`: one step of size `h` of
 # explicit Euler and of the classical Runge–Kutta method from the state `x` (shape
@@ -107,7 +107,7 @@ _ = cu.checks.check_close("q1 RK4 step, batched field", lambda: rk4_step(swirl, 
 
 
 # %% [markdown]
-# ## Question 2 (4 points): a fixed-step solver, forwards and backwards
+# ## Question 2 (4 points, routine, about 10 min): a fixed-step solver, forwards and backwards
 #
 # Write `solve(step, v, x0, t0, t1, n)`: starting from `x0` at time `t0`, take `n` steps of
 # size $h = (t_1 - t_0)/n$ with `step(v, t, x, h)` (a function like those of question 1)
@@ -141,7 +141,7 @@ _ = cu.checks.check_close("q2 Euler backwards on swirl", lambda: solve(euler_ste
 
 
 # %% [markdown]
-# ## Question 3 (4 points): measure an order of convergence
+# ## Question 3 (4 points, core, about 15 min): measure an order of convergence
 #
 # Write `measured_order(step, v, x0, t1, x_exact, ns)`: for every `n` in the list `ns`, solve
 # from $t=0$ to `t1` with `n` steps (use your `solve`), compute the error
@@ -178,7 +178,7 @@ _ = cu.checks.check_true("q3 RK4's order", lambda: abs(measured_order(rk4_step, 
 
 
 # %% [markdown]
-# ## Question 4 (4 points): the stability limit of explicit Euler
+# ## Question 4 (4 points, core, about 15 min): the stability limit of explicit Euler
 #
 # On a linear system $\dot x = Ax$ Euler multiplies each eigen-component by $1+h\lambda$,
 # for every eigenvalue $\lambda$ of $A$ (possibly complex). The iterates stay bounded when
@@ -226,7 +226,7 @@ _ = cu.checks.check_true("q4 Euler on dy/dt = -2y", lambda: (euler_grows([[-2.0]
 
 
 # %% [markdown]
-# ## Question 5 (4 points): backwards integration and the round-trip error
+# ## Question 5 (4 points, core, about 15 min): backwards integration and the round-trip error
 #
 # (a) Write `round_trip_error(step, v, x0, n)`: integrate `x0` from $t=0$ to $t=1$ with `n`
 # steps of `step` (your `solve`), then integrate the result from $t=1$ back to $t=0$ with `n`
@@ -281,7 +281,7 @@ _ = cu.checks.check_close("q5 dopri5 NFE of both solves", lambda: round_trip_dop
 
 
 # %% [markdown]
-# ## Question 6 (4 points): adaptive step-size control
+# ## Question 6 (4 points, challenge, about 25 min): adaptive step-size control
 #
 # Build the lecture's adaptive Heun–Euler solver from two pieces.
 #
@@ -353,6 +353,108 @@ cu.checks.check_close("q6 next step is clipped", lambda: [next_step_size(0.1, 1e
 _ = cu.checks.check_true("q6 adaptive Heun-Euler is accurate",
                      lambda: abs(float(heun_euler_adaptive(decay, torch.tensor([[3.0]]), 0.0, 1.0, 1e-6, 1e-9, 0.01)[0].squeeze()) - 3 * math.exp(-2)) < 1e-5,
                      "x(1) within 1e-5 of 3 exp(-2) at rtol = 1e-6")
+
+# %% [markdown]
+# ## Question 7 (3 points, challenge, about 15 min): predict a stiff experiment (written)
+#
+# A colleague integrates $x' = -50\,x$, $x(0)=1$ on $[0,1]$ with explicit Euler, first with
+# $h = 0.05$, then with $h = 0.025$. Before running anything, **predict** (with numbers) what
+# the final values look like in both runs and by what factor the error changes, then explain
+# why this does not contradict the first-order convergence you measured in Question 3. Finally
+# say which of the course's solvers (or which change of method) you would recommend for this
+# problem and why (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q7", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: the amplification factor is $1 + h\lambda$: $1 - 2.5 = -1.5$ for $h=0.05$ (unstable,
+#   $|x_{20}| = 1.5^{20} \approx 3\cdot10^{3}$, oscillating sign) and $1-1.25 = -0.25$ for $h=0.025$
+#   (stable, decays to about $10^{-24}$); the error falls by a factor of about $10^{3}$, not 2.
+# - 1 pt: the order-$p$ statement is asymptotic: it holds once $h$ is inside the stability
+#   region ($h < 2/50 = 0.04$); above that the error is governed by stability, not accuracy.
+# - 1 pt: a sensible recommendation with a reason: an implicit method (backward Euler, stable for
+#   all $h>0$ on this problem), or an adaptive solver whose step control will find $h<0.04$, or
+#   simply the exact solution $e^{-50t}$. Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (4 points, challenge, about 25 min): reach a target error with the fewest evaluations (end-to-end)
+#
+# Integrate the given field `swirl` from $t=0$ to $t=3$ for a batch of 64 standard-normal
+# starting points. **Goal:** a maximum absolute error at $t = 3$ of at most $10^{-6}$ (against
+# the tight reference `reference_end`) with **as few field evaluations as you can**; the
+# budget is 320 evaluations for the whole batch.
+#
+# 1. Build: write `integrate_to_target(v, x0)` returning $x(3)$, `(batch, 2)`. Use any of
+#    your solvers (`solve` with `euler_step` or `rk4_step`, `heun_euler_adaptive`) or
+#    `odeint` with a method and tolerances you choose.
+# 2. Run and measure: count the evaluations with the given `CountingField` and measure the
+#    error on `x0_e2e`; store them in `e2e_nfe` (an int) and `e2e_error` (a float).
+# 3. Read the result: try at least two choices (two methods, or two step counts or
+#    tolerances), print NFE and error for each, and keep the cheapest that meets the target.
+#
+# Tests (on other starting points, with other seeds): error at most $10^{-6}$ (2 points);
+# at most 320 evaluations (1 point); `e2e_nfe` and `e2e_error` are what your
+# `integrate_to_target` really does on `x0_e2e` (1 point). Runs in a few seconds.
+
+# %%
+seed = 0  # the hidden tests use other seeds: your choice must not depend on this one
+x0_e2e = torch.randn(64, 2, generator=torch.Generator().manual_seed(seed))
+
+
+class CountingField:
+    """Wraps a field v(t, x) and counts how often it is called (attribute n)."""
+
+    def __init__(self, v):
+        self.v, self.n = v, 0
+
+    def __call__(self, t, x):
+        self.n += 1
+        return self.v(t, x)
+
+
+def reference_end(x0):
+    # a much tighter solve than the target: its own error is below 1e-10
+    return odeint(swirl, x0, tt(0.0, 3.0), rtol=1e-12, atol=1e-14)[-1]
+
+
+# %% course={"question": "q8", "role": "answer"}
+def integrate_to_target(v, x0):
+    """x(3) of dx/dt = v(t, x) from x0: (batch, 2) at t = 0, max error <= 1e-6."""
+    ### BEGIN SOLUTION
+    return odeint(v, x0, tt(0.0, 3.0), method="dopri5", rtol=1e-7, atol=1e-9)[-1]
+    ### END SOLUTION
+
+
+e2e_nfe, e2e_error = 0, float("nan")
+### BEGIN SOLUTION
+x_ref = reference_end(x0_e2e)
+for name, run in [("rk4, 50 steps", lambda v: solve(rk4_step, v, x0_e2e, 0.0, 3.0, 50)),
+                  ("rk4, 70 steps", lambda v: solve(rk4_step, v, x0_e2e, 0.0, 3.0, 70)),
+                  ("dopri5, rtol 1e-7", lambda v: integrate_to_target(v, x0_e2e))]:
+    counter = CountingField(swirl)
+    err = float((run(counter) - x_ref).abs().max())
+    print(f"{name:18s} NFE {counter.n:4d}   max error {err:.1e}")
+counter = CountingField(swirl)
+e2e_error = float((integrate_to_target(counter, x0_e2e) - x_ref).abs().max())
+e2e_nfe = counter.n
+### END SOLUTION
+
+# %% course={"question": "q8", "role": "check"}
+cu.checks.check_true("q8 e2e_nfe is an int, e2e_error a float", lambda: isinstance(e2e_nfe, int)
+                     and isinstance(e2e_error, float), "e2e_nfe: int, e2e_error: float")
+cu.checks.check_true("q8 target met on x0_e2e", lambda: e2e_error <= 1e-6,
+                     "max error <= 1e-6 against reference_end(x0_e2e)",
+                     hint="a higher-order method, more steps or a tighter tolerance")
+_ = cu.checks.check_true("q8 within the budget", lambda: 0 < e2e_nfe <= 320, "at most 320 evaluations",
+                         hint="Euler needs far too many steps; compare the NFE of a fixed-step RK4 and dopri5")
+
 
 # %% [markdown]
 # ## Before you submit

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 03 · Change of variables (23 points)
+# # Problem set 03 · Change of variables (26 points)
 #
 # Six questions on densities under transformations, from routine to demanding. Write your
 # code between the lines that raise `NotImplementedError` (replace them), run the cell, then
@@ -45,7 +45,7 @@ def log_normal(z):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): the density of an affine map
+# ## Question 1 (3 points, routine, about 10 min): the density of an affine map
 #
 # Let $z\sim\mathcal N(0,I_d)$ and $x=Az+b$ with an invertible $A\in\mathbb R^{d\times d}$
 # (not necessarily symmetric, possibly with negative determinant). Write
@@ -83,7 +83,7 @@ _ = cu.checks.check_close("q1 affine log-density", lambda: affine_log_prob(x1, A
 
 
 # %% [markdown]
-# ## Question 2 (4 points): a log-determinant by hand and by autograd
+# ## Question 2 (4 points, routine, about 15 min): a log-determinant by hand and by autograd
 #
 # Consider the map $g:\mathbb R^2\to\mathbb R^2$,
 #
@@ -135,7 +135,7 @@ _ = cu.checks.check_close("q2b autograd on a linear map", lambda: log_det_autogr
 
 
 # %% [markdown]
-# ## Question 3 (4 points): the density of a non-linear diffeomorphism
+# ## Question 3 (4 points, core, about 15 min): the density of a non-linear diffeomorphism
 #
 # The map `g2` of question 2 is a diffeomorphism of $\mathbb R^2$: $t\mapsto t^3+t$ is a
 # strictly increasing bijection of $\mathbb R$, and for fixed $z_2$ the map
@@ -186,7 +186,7 @@ _ = cu.checks.check_close("q3b log p_X at three points", lambda: log_prob_x(x3),
 
 
 # %% [markdown]
-# ## Question 4 (4 points): a polar-coordinate map
+# ## Question 4 (4 points, core, about 15 min): a polar-coordinate map
 #
 # Let $r\sim\mathrm{Gamma}(2,1)$ (density $re^{-r}$ on $r>0$) and $\theta\sim\mathrm{Unif}(0,2\pi)$
 # be independent, and $x=(r\cos\theta,\ r\sin\theta)$. The polar map
@@ -247,7 +247,7 @@ _ = cu.checks.check_true("q4b/c density matches your samples",
                      "the histogram distance between samples and density must be < 0.05")
 
 # %% [markdown]
-# ## Question 5 (5 points): spot the non-invertible maps, then repair one
+# ## Question 5 (5 points, challenge, about 25 min): spot the non-invertible maps, then repair one
 #
 # Four smooth maps $\mathbb R^2\to\mathbb R^2$:
 #
@@ -324,7 +324,7 @@ _ = cu.checks.check_close("q5ii log p_X at (3, 4)", lambda: log_prob_c(torch.ten
 
 
 # %% [markdown]
-# ## Question 6 (3 points): a two-to-one map
+# ## Question 6 (3 points, core, about 15 min): a two-to-one map
 #
 # Let $Z\sim\mathcal N(1,1)$ (mean 1, variance 1) and $X=Z^2$. The map $z\mapsto z^2$ is not
 # one-to-one, but it is a diffeomorphism on each of the pieces $z>0$ and $z<0$. Write
@@ -351,6 +351,34 @@ x6 = torch.tensor([[0.05], [1.0], [4.0], [9.0]])
 reference = torch.tensor(stats.ncx2(df=1, nc=1.0).logpdf(x6[:, 0].numpy()))
 _ = cu.checks.check_close("q6 log p_X", lambda: log_prob_square(x6), reference, rtol=1e-8,
                       hint="two preimages, each with its own |dx/dz|")
+
+# %% [markdown]
+# ## Question 7 (3 points, core, about 10 min): forgetting a preimage (written)
+#
+# In Question 6 the map $x = z^2$ sends two points $\pm\sqrt{x}$ to the same $x$. Suppose a
+# student keeps only the preimage $z = +\sqrt x$ in the change-of-variables formula. **Predict**,
+# without computing, whether the resulting "density" integrates to more or less than 1 over
+# $x > 0$, and by how much (for the base $N(1, 1)$ used in Question 6, give the number as a
+# probability of $Z$). Then explain in your own words why the formula for an invertible map
+# cannot simply be applied to a map that is not injective (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q7", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: it integrates to **less** than 1: exactly $P(Z > 0) = \Phi(1) \approx 0.841$ for
+#   $Z \sim N(1,1)$ — the mass of the dropped branch $z<0$ ($\approx 0.159$) is lost.
+# - 1 pt: the density of $X$ at $x$ collects probability from *every* $z$ that maps to $x$;
+#   $p_X(x) = \sum_{z: f(z)=x} p_Z(z)/|f'(z)|$. The single-term formula assumes one preimage.
+# - 1 pt: a clear statement of the invertibility requirement (bijective, differentiable,
+#   non-zero Jacobian determinant) and why normalising flows use invertible layers (exact
+#   density from one term; also the Jacobian vanishes at $z=0$ here). Half points allowed.
 
 # %% [markdown]
 # ## Done

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 04 · The SVD and numerical linear algebra (22 points)
+# # Problem set 04 · The SVD and numerical linear algebra (29 points)
 #
 # Six questions, from a $2\times2$ SVD by hand to a Woodbury update of a precision matrix.
 # Write your code in place of the lines that raise `NotImplementedError`, run the cell, then
@@ -42,7 +42,7 @@ def amplification(A, b, db):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): SVD of a $2\times2$ matrix
+# ## Question 1 (3 points, routine, about 10 min): SVD of a $2\times2$ matrix
 #
 # **(a) By hand.** For $A=\begin{pmatrix}3&0\\4&5\end{pmatrix}$ compute $A^\top A$, its
 # eigenvalues and eigenvectors, and from them the singular values $\sigma_1\ge\sigma_2$
@@ -86,16 +86,22 @@ def svd_2x2(A):
 
 # %% course={"question": "q1", "role": "check"}
 A1 = torch.tensor([[3.0, 0.0], [4.0, 5.0]])
-lam1, V1 = torch.linalg.eigh(A1.T @ A1)                  # independent reference
-cu.checks.check_close("q1a sigma", lambda: torch.as_tensor(sigma_hand, dtype=torch.float64),
-                      lam1.flip(0).sqrt(), rtol=1e-10, hint="square roots of the eigenvalues of A^T A, largest first")
+# properties only (the values are graded by the hidden tests): sigma_1 sigma_2 = |det A| and
+# sigma_1^2 + sigma_2^2 = ||A||_F^2 hold for every 2 x 2 matrix
+A1d = A1.double()
 as_vec = lambda v: torch.as_tensor(v, dtype=torch.float64)
+cu.checks.check_true("q1a sigma descending and positive", lambda: sigma_hand[0] >= sigma_hand[1] > 0,
+                      "sigma_hand[0] >= sigma_hand[1] > 0")
+cu.checks.check_close("q1a sigma_1 sigma_2 = |det A|, sigma_1^2 + sigma_2^2 = ||A||_F^2",
+                      lambda: [sigma_hand[0] * sigma_hand[1], sigma_hand[0] ** 2 + sigma_hand[1] ** 2],
+                      [torch.linalg.det(A1d).abs(), (A1d**2).sum()], rtol=1e-10,
+                      hint="square roots of the eigenvalues of A^T A, largest first")
 cu.checks.check_close("q1a |v1| and |u1|", lambda: torch.stack([as_vec(v1_hand).norm(), as_vec(u1_hand).norm()]),
                       [1.0, 1.0], rtol=1e-10, hint="singular vectors have unit length")
-cu.checks.check_close("q1a v1 (up to sign)", lambda: (as_vec(v1_hand) @ V1[:, 1]).abs(), 1.0, rtol=1e-10,
-                      hint="unit eigenvector of A^T A for the largest eigenvalue")
-cu.checks.check_close("q1a u1 (with the sign of v1): u1^T A v1", lambda: as_vec(u1_hand) @ A1 @ as_vec(v1_hand),
-                      lam1[1].sqrt(), rtol=1e-10, hint="u1 = A v1 / sigma_1, so u1^T A v1 = +sigma_1")
+cu.checks.check_close("q1a A^T A v1 = sigma_1^2 v1", lambda: A1d.T @ A1d @ as_vec(v1_hand) - sigma_hand[0] ** 2 * as_vec(v1_hand),
+                      [0.0, 0.0], atol=1e-9, hint="unit eigenvector of A^T A for the largest eigenvalue")
+cu.checks.check_close("q1a u1 = A v1 / sigma_1", lambda: as_vec(u1_hand) * sigma_hand[0] - A1d @ as_vec(v1_hand),
+                      [0.0, 0.0], atol=1e-9, hint="u1 = A v1 / sigma_1 (its sign follows v1)")
 A1b = torch.tensor([[1.0, 2.0], [2.0, 1.0]])              # symmetric, eigenvalues 3 and -1
 cu.checks.check_close("q1b singular values", lambda: svd_2x2(A1b)[1], [3.0, 1.0], rtol=1e-10,
                       hint="singular values are >= 0 and descending; they are not the eigenvalues of A")
@@ -106,7 +112,7 @@ _ = cu.checks.check_close("q1b U orthogonal", lambda: (lambda r: r[0].T @ r[0])(
 
 
 # %% [markdown]
-# ## Question 2 (4 points): best rank-$k$ approximation and its error
+# ## Question 2 (4 points, core, about 15 min): best rank-$k$ approximation and its error
 #
 # **(a)** Write `best_rank_k(A, k)` returning the best rank-$k$ approximation
 # $A_k=\sum_{i\le k}\sigma_iu_iv_i^\top$ of a matrix `A` of shape `(m, n)`, for
@@ -164,7 +170,7 @@ _ = cu.checks.check_equal("q2c smallest rank", lambda: smallest_rank(torch.diag(
 
 
 # %% [markdown]
-# ## Question 3 (4 points): Woodbury update of a precision matrix
+# ## Question 3 (4 points, core, about 20 min): Woodbury update of a precision matrix
 #
 # A Gaussian with covariance "diagonal plus low rank", $\Sigma=D+BB^\top$ with
 # $D=\operatorname{diag}(d)$, $d>0$, $B\in\mathbb R^{n\times k}$ and $k\ll n$, appears in factor
@@ -224,7 +230,7 @@ _ = cu.checks.check_close("q3c rank-one update", lambda: precision_rank_one_upda
 
 
 # %% [markdown]
-# ## Question 4 (4 points): condition number and a perturbation bound
+# ## Question 4 (4 points, core, about 15 min): condition number and a perturbation bound
 #
 # **(a)** Write `cond2(A)`: the 2-norm condition number $\kappa(A)=\sigma_{\max}/\sigma_{\min}$
 # of a square invertible `A`, as a float (not with `torch.linalg.cond` or `numpy.linalg.cond`).
@@ -278,7 +284,7 @@ _ = cu.checks.check_close("q4c worst case attains kappa", lambda: amplification(
 
 
 # %% [markdown]
-# ## Question 5 (4 points): back-propagation through a two-layer network (M, Problem 1)
+# ## Question 5 (4 points, challenge, about 25 min): back-propagation through a two-layer network (M, Problem 1)
 #
 # With $\sigma=\tanh$, parameters $W\in\mathbb R^{N\times d}$ (row $i$ is $w_i^\top$),
 # $b,a\in\mathbb R^N$, one input $x\in\mathbb R^d$ and target $y$:
@@ -323,7 +329,7 @@ for j, name in enumerate(("dL/dW", "dL/db", "dL/da")):
 
 
 # %% [markdown]
-# ## Question 6 (3 points): minimum-norm least squares through the SVD
+# ## Question 6 (3 points, core, about 15 min): minimum-norm least squares through the SVD
 #
 # Write `min_norm_solution(X, y)` returning $\beta^+=X^+y=V\Sigma^+U^\top y$ for any
 # `X` of shape `(n, p)` and `y` of shape `(n,)`, from the thin SVD of `X`: invert the
@@ -355,6 +361,83 @@ cu.checks.check_close("q6 n > p: normal equations", lambda: min_norm_solution(X6
 X6c = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])                    # rank 1
 _ = cu.checks.check_close("q6 rank-deficient", lambda: min_norm_solution(X6c, torch.tensor([1.0, 2.0, 3.0])),
                       [0.5, 0.5], rtol=1e-9, hint="drop singular values that are (numerically) zero")
+
+# %% [markdown]
+# ## Question 7 (3 points, core, about 10 min): why not the normal equations? (written)
+#
+# In Question 4 you bounded the relative error of a linear solve by the condition number.
+# Least squares can be solved through the normal equations $X^\top X\beta = X^\top y$ or through
+# the SVD (Question 6). **Explain** in your own words why the normal equations lose about twice
+# as many digits as the SVD route on an ill-conditioned design, **predict** roughly how many
+# correct digits each route gives in float64 for a design with $\kappa(X) = 10^6$, and say when
+# the normal equations are nevertheless a reasonable choice (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q7", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: $\kappa(X^\top X) = \kappa(X)^2$ (the singular values are squared), so rounding
+#   errors of size $\epsilon$ are amplified by $\kappa^2$ instead of $\kappa$.
+# - 1 pt: with $\epsilon \approx 10^{-16}$: about $16 - 6 = 10$ digits via the SVD/QR,
+#   about $16 - 12 = 4$ digits via the normal equations (order-of-magnitude reasoning suffices).
+# - 1 pt: normal equations are fine when $X$ is well conditioned (e.g. $\kappa \lesssim 10^3$)
+#   and $n \gg p$, because they are cheaper ($O(np^2)$ with a small constant, a $p\times p$
+#   system) and need less memory. Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (4 points, challenge, about 20 min): denoise a low-rank matrix (end-to-end)
+#
+# The cell below builds a clean matrix `L_e2e` of rank 7 (60 × 40) and a noisy observation
+# `M_e2e = L_e2e + noise`, with i.i.d. noise of standard deviation `noise_e2e`.
+#
+# 1. **Build and run**: for $k = 0, 1, \dots, 15$ compute the rank-$k$ approximation of the
+#    *noisy* `M_e2e` (your `best_rank_k`) and its error against the *clean* matrix,
+#    $\|M_k - L\|_F$: store the 16 errors as a list of floats `err_curve`.
+# 2. **Measure**: `k_best`, the $k$ with the smallest error (an `int`), and
+#    `denoise_gain` $=\|M - L\|_F / \|M_{k_\text{best}} - L\|_F$ (a float).
+# 3. **Read the result without the clean matrix**: in practice $L$ is unknown. Singular
+#    values of pure noise lie below about $\sigma_\text{noise}(\sqrt m+\sqrt n)$; set `k_edge`
+#    to the number of singular values of `M_e2e` above that edge (an `int`), and compare it
+#    with `k_best`. (Why are two of the seven components of $L$ not worth keeping?)
+#
+# Tests (other seeds): the error curve (1 point); `k_best` (1 point); `denoise_gain`, which
+# must be at least 1.5 (1 point); `k_edge` (1 point).
+
+# %%
+seed = 0  # the hidden tests use other seeds
+g_e2e = torch.Generator().manual_seed(seed)
+U_e2e = torch.linalg.qr(torch.randn(60, 7, generator=g_e2e))[0]
+V_e2e = torch.linalg.qr(torch.randn(40, 7, generator=g_e2e))[0]
+L_e2e = U_e2e @ torch.diag(torch.tensor([10.0, 6.0, 3.5, 2.0, 1.2, 0.1, 0.05])) @ V_e2e.T
+noise_e2e = 0.05
+M_e2e = L_e2e + noise_e2e * torch.randn(60, 40, generator=g_e2e)
+
+# %% course={"question": "q8", "role": "answer"}
+err_curve, k_best, denoise_gain, k_edge = [], None, float("nan"), None
+### BEGIN SOLUTION
+err_curve = [float((best_rank_k(M_e2e, k) - L_e2e).norm()) for k in range(16)]
+k_best = min(range(16), key=lambda k: err_curve[k])
+denoise_gain = float((M_e2e - L_e2e).norm()) / err_curve[k_best]
+edge = noise_e2e * (M_e2e.shape[0] ** 0.5 + M_e2e.shape[1] ** 0.5)
+k_edge = int((torch.linalg.svdvals(M_e2e) > edge).sum())
+### END SOLUTION
+print(f"best rank {k_best}, rank above the noise edge {k_edge}, gain {denoise_gain:.2f}")
+
+# %% course={"question": "q8", "role": "check"}
+cu.checks.check_true("q8 err_curve: 16 floats", lambda: len(err_curve) == 16
+                     and all(isinstance(e, float) for e in err_curve), "a list of 16 floats, k = 0..15")
+cu.checks.check_close("q8 err_curve at k = 0 is ||L||_F", lambda: err_curve[0], L_e2e.norm(), rtol=1e-10,
+                      hint="the rank-0 approximation is the zero matrix")
+_ = cu.checks.check_true("q8 k_best, k_edge are ints; the gain is a real gain",
+                         lambda: isinstance(k_best, int) and isinstance(k_edge, int) and denoise_gain > 1,
+                         "ints, and a denoised matrix closer to L than M is")
+
 
 # %% [markdown]
 # ## Done

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 05 · Normalizing flows (14 points)
+# # Problem set 05 · Normalizing flows (17 points)
 #
 # Five questions on discrete flows: invert a coupling layer, add up log-determinants along
 # a chain, the notes' 2-D example in closed form, repair a layer that is not invertible, and
@@ -61,7 +61,7 @@ def coupling_forward(z, mask, net):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): invert a coupling layer
+# ## Question 1 (3 points, routine, about 15 min): invert a coupling layer
 #
 # `coupling_forward(z, mask, net)` above is an affine coupling layer: the coordinates with
 # `mask == 1` are copied, the others are scaled by $e^{s}$ and shifted by $t$, where $(s,t)$ are
@@ -104,40 +104,51 @@ _ = cu.checks.check_close("q1 log-det", lambda: coupling_inverse(x1, mask1, net1
 
 
 # %% [markdown]
-# ## Question 2 (2 points): the log-density of a chain
+# ## Question 2 (2 points, routine, about 10 min): sample a chain and score the samples
 #
 # A flow $x=g_K\circ\dots\circ g_1(z)$ with $z\sim\mathcal N(0,I)$ is given as a Python list
-# `layers` of `cu.flows` bijections (`layers[0]` is applied first). Every layer has
-# `inverse(x) -> (z, log_det)` with `log_det` $=\log|\det\partial z/\partial x|$. Write
-# `chain_log_prob(layers, x)` returning $\log p(x)$ for every row of `x`, using only the
-# layers' `inverse` methods and `log_normal` (not `cu.flows.Compose` or `cu.flows.Flow`).
+# `layers` of `cu.flows` bijections (`layers[0]` is applied first). Calling a layer,
+# `layer(z) -> (x, log_det)`, runs it **forwards** with `log_det` $=\log|\det\partial x/\partial z|$.
+# The lecture scored data by running the chain *backwards*; here go the other way, as a
+# sampler does. Write `chain_sample(layers, z)` returning `(x, log_p)`: the images `x` of the
+# base points `z: (batch, d)` and $\log p(x)$ of each image, computed **in the same forward
+# pass** — only forward calls of the layers and `log_normal`, no `inverse`, no
+# `cu.flows.Compose` or `cu.flows.Flow`.
+#
+# Tests: the images on a hidden chain (1 point); their log-densities on a 3-D chain (1 point).
 
 # %% course={"question": "q2", "role": "answer"}
-def chain_log_prob(layers, x):
-    """log p(x) for x = layers[-1](...layers[0](z)), z ~ N(0, I); x: (batch, d) -> (batch,)."""
+def chain_sample(layers, z):
+    """x = layers[-1](...layers[0](z)) and log p(x); z: (batch, d) -> ((batch, d), (batch,))."""
     ### BEGIN SOLUTION
-    total = torch.zeros(x.shape[0], dtype=x.dtype)
-    for layer in reversed(layers):
-        x, log_det = layer.inverse(x)
-        total = total + log_det
-    return log_normal(x) + total
+    log_p = log_normal(z)
+    x = z
+    for layer in layers:
+        x, log_det = layer(x)
+        log_p = log_p - log_det
+    return x, log_p
     ### END SOLUTION
 
 
 # %% course={"question": "q2", "role": "check"}
 layers2 = [flows.Shear(0.8), flows.ElementwiseAffine(torch.tensor([2.0, 0.5], dtype=F64)),
            flows.Permutation([1, 0])]
-x2 = torch.tensor([[0.5, 1.0], [-2.0, 0.3], [1.5, -0.7]], dtype=F64)
+z2 = torch.tensor([[0.5, 1.0], [-2.0, 0.3], [1.5, -0.7]], dtype=F64)
 # independent reference: the chain is linear, x = A z with A = P diag(2, 0.5) S, so x ~ N(0, A A^T)
 A2 = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=F64) @ torch.diag(torch.tensor([2.0, 0.5], dtype=F64)) \
     @ torch.tensor([[1.0, 0.0], [0.8, 1.0]], dtype=F64)
-reference = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=F64), A2 @ A2.T).log_prob(x2)
-_ = cu.checks.check_close("q2 chain log-density", lambda: chain_log_prob(layers2, x2), reference,
-                      rtol=1e-10, atol=1e-12, hint="invert from the last layer to the first and add the log-dets")
+gauss2 = torch.distributions.MultivariateNormal(torch.zeros(2, dtype=F64), A2 @ A2.T)
+cu.checks.check_close("q2 images", lambda: chain_sample(layers2, z2)[0], z2 @ A2.T, rtol=1e-10, atol=1e-12,
+                      hint="apply layers[0] first")
+_ = cu.checks.check_true("q2 log-densities of the images",
+                         lambda: torch.allclose(chain_sample(layers2, z2)[1], gauss2.log_prob(chain_sample(layers2, z2)[0]),
+                                                rtol=1e-10, atol=1e-12),
+                         "log p(x) of each returned image under the chain's density",
+                         hint="change of variables forwards: log p(x) = log N(z) - sum of the forward log-dets")
 
 
 # %% [markdown]
-# ## Question 3 (2 points): the notes' example in closed form
+# ## Question 3 (2 points, core, about 15 min): the notes' example in closed form
 #
 # R builds $x=g_2(g_1(z))$ with the shear $g_1:\ h_1=z_1,\ h_2=z_2+a z_1$ and the per-axis
 # affine map $g_2:\ x_i=\sigma_i h_i+b_i$ ($\sigma_i\neq0$, possibly negative). Write
@@ -172,7 +183,7 @@ _ = cu.checks.check_close("q3 a negative scale", lambda: shear_scale_log_prob(x3
 
 
 # %% [markdown]
-# ## Question 4 (3 points): spot and repair a non-invertible layer
+# ## Question 4 (3 points, challenge, about 20 min): spot and repair a non-invertible layer
 #
 # Someone wrote a "coupling" layer with the scale factor $z_1$ instead of $e^{s(z_1)}$:
 #
@@ -220,19 +231,21 @@ cu.checks.check_true("q4a collision", lambda: bool(
     and torch.allclose(broken_layer(collision)[0], broken_layer(collision)[1], atol=1e-9)),
     "two points at least 0.1 apart with the same image", hint="where is the factor z1 zero?")
 z4 = torch.tensor([[0.4, -1.0], [-1.5, 2.0], [0.0, 0.7]], dtype=F64)
-spec4 = lambda z: torch.stack([z[:, 0], z[:, 1] * torch.exp(z[:, 0]) + torch.sin(z[:, 0])], 1)
-x4 = spec4(z4)
-# independent reference for the log-det: slogdet of the autograd Jacobian of the specified map
-jac4 = torch.func.vmap(torch.func.jacrev(lambda v: spec4(v[None])[0]))(z4)
-cu.checks.check_close("q4b forward", lambda: fixed_forward(z4)[0], x4, rtol=1e-12, atol=1e-12)
-cu.checks.check_close("q4b forward log-det", lambda: fixed_forward(z4)[1],
-                      torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
-cu.checks.check_close("q4b inverse", lambda: fixed_inverse(x4)[0], z4, rtol=1e-12, atol=1e-12)
-_ = cu.checks.check_close("q4b inverse log-det", lambda: fixed_inverse(x4)[1],
-                      -torch.linalg.slogdet(jac4).logabsdet, rtol=1e-10, atol=1e-12)
+# properties of any correct repair (the hidden tests compare values): at z1 = 0 the map is the
+# identity, inverse undoes forward, and each log-det matches autograd on your own map
+jac4 = lambda f, z: torch.func.vmap(torch.func.jacrev(lambda v: f(v[None])[0][0]))(z)
+cu.checks.check_close("q4b forward at z1 = 0 is the identity", lambda: fixed_forward(z4[2:])[0], z4[2:],
+                      rtol=1e-12, atol=1e-12, hint="e^0 = 1 and sin 0 = 0")
+cu.checks.check_close("q4b round trip", lambda: fixed_inverse(fixed_forward(z4)[0])[0], z4, rtol=1e-12, atol=1e-12)
+cu.checks.check_true("q4b forward log-det agrees with autograd on fixed_forward", lambda: torch.allclose(
+    fixed_forward(z4)[1], torch.linalg.slogdet(jac4(fixed_forward, z4)).logabsdet, rtol=1e-10, atol=1e-12),
+    "log|det dx/dz| equals slogdet of the Jacobian of your own forward map")
+_ = cu.checks.check_true("q4b inverse log-det = - forward log-det", lambda: torch.allclose(
+    fixed_inverse(fixed_forward(z4)[0])[1], -fixed_forward(z4)[1], rtol=1e-10, atol=1e-12),
+    "log|det dz/dx| at x = f(z) is minus log|det dx/dz| at z")
 
 # %% [markdown]
-# ## Question 5 (4 points): train a RealNVP that beats 2.62 nats
+# ## Question 5 (4 points, core, about 15 min): train a RealNVP that beats 2.62 nats
 #
 # The cell below draws 4000 training and 4000 held-out points from the course's Gaussian
 # mixture (`cu.data.get("gaussian_mixture")`), whose entropy — the best NLL any model can
@@ -269,6 +282,36 @@ cu.checks.check_true("q5 held-out NLL", lambda: flows.nll(model, x_val) <= 2.62,
 _ = cu.checks.check_true("q5 final_nll", lambda: abs(float(final_nll) - flows.nll(model, x_val)) < 1e-6,
                      "final_nll is the held-out NLL of model on x_val",
                      hint="final_nll = cu.flows.nll(model, x_val)")
+
+# %% [markdown]
+# ## Question 6 (3 points, core, about 10 min): what the flow does between the modes (written)
+#
+# Your RealNVP in Question 5 is a smooth bijection of $\mathbb R^2$ pushing a Gaussian onto a
+# mixture of Gaussians with well separated modes. **Explain** in your own words why such a flow
+# cannot put (near) zero density between the modes, **predict** what its density looks like on
+# the segment joining two modes (sketch it in words), and name one change to the model or the
+# training that reduces the problem, with the reason (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q6", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: the image of the connected Gaussian under a continuous bijection is connected, and
+#   the base density is positive everywhere, so the flow must stretch a thin region of base mass
+#   across the gap: large Jacobian there means small but non-zero density; separating modes needs
+#   very large $|\det J|$ variation (Lipschitz constants blow up).
+# - 1 pt: prediction: low-density "bridges"/filaments joining the modes along the segment,
+#   density dipping but not to the mixture's near-zero value; held-out NLL worse than the true
+#   entropy.
+# - 1 pt: a remedy with a reason: more/expressive layers (spline couplings), a mixture or
+#   multi-modal base distribution, more training, or a continuous-time model; not "a bigger
+#   learning rate". Half points allowed.
 
 # %% [markdown]
 # ## Done

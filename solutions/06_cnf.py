@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Problem set 06 · Continuous normalizing flows (23 points)
+# # Problem set 06 · Continuous normalizing flows (26 points)
 #
 # Six questions on the machinery of a CNF: the divergence, Hutchinson's estimator and its
 # variance, the augmented ODE, the linear CNF in closed form, and the adjoint. Write your code
@@ -63,7 +63,7 @@ class SmallField(torch.nn.Module):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): the divergence, by hand and by autograd
+# ## Question 1 (3 points, routine, about 10 min): the divergence, by hand and by autograd
 #
 # **(a)** For the given field $v(t,x)=\big(x_1^2x_2+t,\ \sin x_1-x_2^3\big)$ (`v_q`), derive
 # $\nabla\!\cdot v=\partial v_1/\partial x_1+\partial v_2/\partial x_2$ by hand and write
@@ -111,7 +111,7 @@ _ = cu.checks.check_close("q1b a linear field in 3-D (trace)",
 
 
 # %% [markdown]
-# ## Question 2 (4 points): Hutchinson's estimator
+# ## Question 2 (4 points, core, about 15 min): Hutchinson's estimator
 #
 # Write `hutchinson(v, t, x, n_probes, kind="rademacher", generator=None)` returning, for every
 # row of `x: (batch, d)`, the average over `n_probes` independent probe vectors $u$ of
@@ -174,7 +174,7 @@ _ = cu.checks.check_true(
 
 
 # %% [markdown]
-# ## Question 3 (3 points): the variance of Hutchinson's estimator
+# ## Question 3 (3 points, core, about 15 min): the variance of Hutchinson's estimator
 #
 # For a fixed matrix $A\in\mathbb R^{d\times d}$ (not necessarily symmetric) and **one** probe,
 # write `hutchinson_variance(A, kind)` returning $\operatorname{Var}[u^\top Au]$
@@ -220,7 +220,7 @@ _ = cu.checks.check_equal("q3 probes for std 0.1", lambda: probes_needed(B_sym, 
 
 
 # %% [markdown]
-# ## Question 4 (4 points): the augmented ODE — an Euler step and a log-likelihood
+# ## Question 4 (4 points, core, about 20 min): the augmented ODE — an Euler step and a log-likelihood
 #
 # The augmented ODE is $\frac{d}{dt}(x,\lambda)=\big(v(t,x),\,-\nabla\!\cdot v(t,x)\big)$, where
 # $\lambda$ changes like the log-density along the path (lecture, section 3).
@@ -282,7 +282,7 @@ _ = cu.checks.check_close("q4b time-dependent field, 50 steps", lambda: log_prob
 
 
 # %% [markdown]
-# ## Question 5 (4 points): the linear CNF in closed form
+# ## Question 5 (4 points, core, about 15 min): the linear CNF in closed form
 #
 # For the linear field $v(t,x)=Ax$ with any $A\in\mathbb R^{d\times d}$ (not necessarily
 # diagonal), the flow is $x(1)=e^{A}x(0)$ (`torch.linalg.matrix_exp`).
@@ -323,7 +323,7 @@ _ = cu.checks.check_close("q5b log-density", lambda: linear_cnf_log_prob(x_q5, A
 
 
 # %% [markdown]
-# ## Question 6 (5 points): the adjoint of Euler steps, by hand
+# ## Question 6 (5 points, challenge, about 30 min): the adjoint of Euler steps, by hand
 #
 # Take $n$ Euler steps $x_{k+1}=x_k+h\,v(t_k,x_k;\theta)$ from $t=0$ to $t=1$ with $h=1/n$,
 # $t_k=kh$, and a loss $L(x_n)$. Given the field `field` (a `torch.nn.Module`, parameters
@@ -378,6 +378,36 @@ cu.checks.check_close("q6 dL/dW1", lambda: euler_adjoint(field_q6, x0_q6.detach(
 _ = cu.checks.check_close("q6 all parameter gradients",
                       lambda: torch.cat([g.reshape(-1) for g in euler_adjoint(field_q6, x0_q6.detach(), 20, a_n_q6)[1]]),
                       torch.cat([g.reshape(-1) for g in ref_theta]), rtol=1e-9, atol=1e-12)
+
+# %% [markdown]
+# ## Question 7 (3 points, challenge, about 15 min): exact trace or Hutchinson? (written)
+#
+# Hutchinson's estimator (Questions 2–3) is unbiased. **Explain** why a CNF trained with it
+# still trains differently from one trained with the exact trace, **predict** how the cost per
+# step of each grows with the dimension $d$ (count vector-Jacobian products), and say for which
+# $d$ you would use which; include what the variance result of Question 3 implies about the
+# number of probe vectors needed as $d$ grows (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q7", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: unbiased gradient estimates still add noise: the loss/gradient has extra variance
+#   (Question 3: variance $2\|S\|_F^2$, $S$ the symmetric part of $J$, for Gaussian probes;
+#   Rademacher removes $2\sum_i J_{ii}^2$), so training is noisier/slower per step; the *evaluation*
+#   log-likelihood should use the exact trace or many probes.
+# - 1 pt: exact trace: $d$ vector-Jacobian products (or $d$ backward passes) per function
+#   evaluation; Hutchinson: one (or $k$) per evaluation, independent of $d$.
+# - 1 pt: small $d$ (2–10): exact is affordable and noise-free; large $d$ (images): Hutchinson;
+#   relative standard error shrinks as $1/\sqrt{k}$, and since $\|J\|_F^2$ grows with $d$ while
+#   the trace may too, the number of probes needed for a given relative accuracy does not have to
+#   grow. Half points allowed.
 
 # %% [markdown]
 # ## Done

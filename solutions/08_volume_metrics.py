@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 08 · Volume metrics — problem set (14 points)
+# # 08 · Volume metrics — problem set (17 points)
 #
 # Five questions on `notebooks/08_volume_metrics.ipynb`. Write your code between the lines
 # the exercise marks, run the cell, then run the check cell below it: it prints `[PASS]`, or
@@ -30,7 +30,7 @@ def tanh_field(t, x):
 
 
 # %% [markdown]
-# ## Question 1 (3 points): uniform points on a sphere in $d$ dimensions
+# ## Question 1 (3 points, routine, about 10 min): uniform points on a sphere in $d$ dimensions
 #
 # Write `sample_sphere(n, d, radius, generator)` returning an `(n, d)` float64 tensor of points
 # distributed **uniformly** on the sphere of the given radius centred at 0. Use only
@@ -60,7 +60,7 @@ _ = cu.checks.check_close("q1 fourth moment along an axis and a diagonal",
 
 
 # %% [markdown]
-# ## Question 2 (3 points): the reverse map by Euler
+# ## Question 2 (3 points, routine, about 10 min): the reverse map by Euler
 #
 # Write `reverse_map(v, x, n_steps)`: the reverse map φ from data ($t=1$) to latent ($t=0$)
 # for the field `v(t, x)`, with `n_steps` explicit Euler steps of size $h=1/N$ stepping the
@@ -88,7 +88,7 @@ _ = cu.checks.check_close("q2 agrees with cu.volume", lambda: reverse_map(tanh_f
 
 
 # %% [markdown]
-# ## Question 3 (3 points): one Euler step of the augmented Jacobian ODE
+# ## Question 3 (3 points, core, about 15 min): one Euler step of the augmented Jacobian ODE
 #
 # The Jacobian $J(t)=\partial x(t)/\partial x(1)$ of the reverse flow solves $\dot J=Dv(t,x)J$.
 # Write `augmented_step(v, t, x, J, h)` for **one** point: given `x` of shape `(d,)`, `J` of shape
@@ -129,7 +129,7 @@ _ = cu.checks.check_close("q3 chained steps = Jacobian of the Euler map", lambda
 
 
 # %% [markdown]
-# ## Question 4 (3 points): the latent-space metrics
+# ## Question 4 (3 points, challenge, about 20 min): the latent-space metrics
 #
 # Given the exact latent images `x0` `(m, d)` of sphere points, their linearised images `x0_lin`
 # `(m, d)` and the latent centre `xc0` `(d,)`, write `latent_metrics(x0, x0_lin, xc0)` returning the
@@ -153,7 +153,7 @@ _ = cu.checks.check_close("q4 (D0, C0, S0)", lambda: latent_metrics(m4["x0"], m4
 
 
 # %% [markdown]
-# ## Question 5 (2 points): ℓ2 distance from cosine similarity
+# ## Question 5 (2 points, routine, about 5 min): ℓ2 distance from cosine similarity
 #
 # Write `l2_from_cosine(s, nx, ny)`: the Euclidean distance between two vectors with norms
 # `nx`, `ny` and cosine similarity `s` (G eq. 3). Inputs may be floats or tensors of equal shape.
@@ -170,6 +170,37 @@ xa = torch.tensor([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], dtype=F64)
 ya = torch.tensor([[0.0, 1.0, 1.0], [-2.0, 1.0, 0.5]], dtype=F64)
 _ = cu.checks.check_close("q5 distances", lambda: l2_from_cosine(cu.volume.cosine_similarity(xa, ya), xa.norm(dim=1), ya.norm(dim=1)),
                       (xa - ya).norm(dim=1))
+
+# %% [markdown]
+# ## Question 6 (3 points, core, about 10 min): when does the linearised map tell the truth? (written)
+#
+# In Question 4 you compared exact latent images of sphere points with their linearised
+# images. **Explain** in your own words what the Jacobian of the reverse map measures about a
+# small sphere around a data point, **predict** how the discrepancy between exact and linearised
+# images changes when the sphere's radius is halved (give the order in the radius and why),
+# and say what this implies for choosing the radius in a volume metric (at most 150 words).
+#
+# Write your answer in the markdown cell below (double-click to edit). This question is
+# graded by hand with a rubric; the checks and the automatic grader give it 0 points.
+
+# %% [markdown] course={"question": "q6", "role": "answer"}
+# ### BEGIN SOLUTION
+# *Model answer: see the rubric (instructor only).*
+# ### END SOLUTION
+
+# %% [markdown] course={"role": "instructor"}
+# **Rubric (3 points).**
+# - 1 pt: the Jacobian maps the small sphere to an ellipsoid: its singular values are the
+#   stretch factors, $|\det J|$ the volume change (local density ratio), so the metrics read local
+#   expansion/contraction of the flow.
+# - 1 pt: Taylor: exact $f(x+r u) = f(x) + rJu + O(r^2)$, so the absolute discrepancy is
+#   $O(r^2)$ and the relative one (compared to the $O(r)$ size of the image) is $O(r)$: halving the
+#   radius about quarters the absolute gap and halves the relative gap (until round-off/solver
+#   error dominates).
+# - 1 pt: trade-off: small radius makes the linearisation faithful but, at finite solver
+#   accuracy/float precision, the differences become noise; choose the radius where the
+#   curvature term is small against the $O(r)$ signal yet above solver error. Half points
+#   allowed.
 
 # %% [markdown]
 # **Done.** Re-run the whole notebook (Kernel → Restart and Run All) and check that every

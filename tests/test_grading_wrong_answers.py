@@ -8,12 +8,16 @@ the untouched solution keeps full marks. One batch per topic keeps this affordab
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_utils.grading._grader import Limits, grade_submissions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from grading_fixtures.sandbox import SANDBOX  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +49,7 @@ MISTAKES = {
         ),
     ],
     "05_normalizing_flows": [
+        ("q2", "q2-answer", "log_p = log_p - log_det", "log_p = log_p + log_det"),  # det sign
         (
             "q3",
             "q3-answer",
@@ -63,6 +68,10 @@ MISTAKES = {
     "08_volume_metrics": [
         ("q1", "q1-answer", "dtype=torch.float64)", "dtype=torch.float64) ** 3"),  # axis-biased
         ("q2", "q2-answer", "range(n_steps, 0, -1)", "range(n_steps)"),  # wrong time grid
+    ],
+    "09_sde_diffusion": [
+        ("q1", "q1-answer", "g(t, x) * dW[k]", "g(t, x) * dW[k] * math.sqrt(h)"),  # dW scaled twice
+        ("q5", "q5-answer", "x + 2 * score(t, x)", "x + score(t, x)"),  # reverse drift = PF drift
     ],
 }
 
@@ -84,7 +93,13 @@ def test_hidden_tests_catch_typical_mistakes(topic, tmp_path):
     for i, (_, cell_id, old, new) in enumerate(mistakes):
         subs.append(_plant(topic, cell_id, old, new, tmp_path / f"wrong{i}.ipynb"))
     reports = grade_submissions(
-        topic, subs, tmp_path / "out", root=ROOT, workers=2, limits=Limits(timeout=60.0)
+        topic,
+        subs,
+        tmp_path / "out",
+        root=ROOT,
+        workers=2,
+        limits=Limits(timeout=60.0),
+        sandbox=SANDBOX,
     )
     full = reports[0]
     assert full["total"] == full["max_total"], full["questions"]

@@ -164,7 +164,7 @@ def test_w1_closed_forms():
         ({"x": [1.0], "y": [[1.0]]}, "y must have shape"),
         ({"x": [1.0, 2.0], "y": [1.0], "x_weights": [1.0]}, "x_weights must have shape"),
         ({"x": [1.0, 2.0], "y": [1.0], "x_weights": [1.0, -2.0]}, "non-negative"),
-        ({"x": [1.0, np.inf], "y": [1.0]}, "NaN or infinity"),
+        ({"x": [1.0, np.inf], "y": [1.0]}, "NaN or infinite values"),
     ],
 )
 def test_w1_bad_input(kwargs, match):

@@ -247,7 +247,7 @@ def test_sequential_jvp_bad_inputs():
         vol.sequential_jvp(odd, torch.zeros(1, 5, dtype=F64), torch.zeros(2, 5, dtype=F64))
     with pytest.raises(ValueError, match="m a multiple of x's 3 rows"):
         vol.sequential_jvp(net, torch.zeros(3, 5, dtype=F64), torch.zeros(4, 5, dtype=F64))
-    with pytest.raises(ValueError, match=r"s must be a 2-d tensor \(rows, width\), got \(5,\)"):
+    with pytest.raises(ValueError, match=r"s must have shape \(m, width\), got \(5,\)"):
         vol.sequential_jvp(net, torch.zeros(1, 5, dtype=F64), torch.zeros(5, dtype=F64))
 
 

@@ -4,7 +4,10 @@ Command line (also ``python -m course_utils.grading``)::
 
     course-grade release [TOPIC ...] [--check]
     course-grade grade TOPIC SUBMISSION.ipynb [...] --out DIR [--workers N] [--timeout S]
+        [--sandbox auto|bubblewrap|uid | --no-sandbox] [--only NAME]
     course-grade gradescope TOPIC --out autograder.zip
+    course-grade review TOPIC SUBMISSION.ipynb [...] --out DIR [--force]
+    course-grade merge GRADED_DIR --scores scores.csv [--topic TOPIC]
 
 See ``docs/GRADING.md`` for the instructor's guide, the file formats and the threat
 model. The Python API mirrors the commands: :func:`release_topics`,
@@ -124,12 +127,43 @@ def _parser() -> argparse.ArgumentParser:
         help="memory cap per submission process in MiB (RLIMIT_AS), default 4096",
     )
     g.add_argument("--quiet", action="store_true", help="print only errors")
+    g.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "uid"),
+        default="auto",
+        help="isolation of each submission's kernel: auto (bubblewrap, else a separate "
+        "uid when root, else refuse), or demand one level (docs/GRADING.md)",
+    )
+    g.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade WITHOUT isolation (trusted notebooks only); printed in the summary and "
+        "recorded in grades.csv",
+    )
+    g.add_argument(
+        "--only",
+        metavar="NAME",
+        default=None,
+        help="regrade the one submission named NAME (its file stem) into an existing --out "
+        "dir: its folder and grades.csv row are replaced, the other rows kept",
+    )
 
     z = sub.add_parser("gradescope", help="build a Gradescope autograder zip for a topic")
     z.add_argument("topic", metavar="TOPIC")
     z.add_argument("--out", type=Path, default=Path("autograder.zip"), help="zip file to write")
     z.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     z.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per question")
+
+    v = sub.add_parser("review", help="collect written answers for grading by hand")
+    v.add_argument("topic", metavar="TOPIC")
+    v.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION.ipynb")
+    v.add_argument("--out", type=Path, required=True, help="directory for qK.md and scores.csv")
+    v.add_argument("--force", action="store_true", help="overwrite an earlier review in --out")
+
+    m = sub.add_parser("merge", help="merge a filled-in score sheet into grade's output")
+    m.add_argument("graded", type=Path, metavar="GRADED_DIR", help="the --out folder of grade")
+    m.add_argument("--scores", type=Path, required=True, help="the filled-in scores.csv")
+    m.add_argument("--topic", default=None, help="topic (default: the sheet's topic column)")
 
     a = sub.add_parser("autograde", help=argparse.SUPPRESS)  # what run_autograder calls
     a.add_argument("topic")
@@ -182,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             from ._gradescope import cli_gradescope
 
             return cli_gradescope(args)
+        if args.command in ("review", "merge"):
+            from ._manual import cli_merge, cli_review
+
+            return (cli_review if args.command == "review" else cli_merge)(args)
         if args.command == "autograde":
             from ._gradescope import cli_autograde
 

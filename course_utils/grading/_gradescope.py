@@ -1,10 +1,13 @@
 """``course-grade gradescope``: a Gradescope autograder bundle for one topic.
 
-The zip holds ``setup.sh`` (installs Python packages pinned to the versions this
-machine grades with, torch from the CPU wheel index, then this package), and
+The zip holds ``setup.sh`` (installs bubblewrap, then Python packages pinned to the
+versions this machine grades with, torch from the CPU wheel index, then this package;
+it refuses a Python older than :data:`MIN_PYTHON`: choose the base image
+:data:`BASE_IMAGE`), and
 ``run_autograder`` (grades ``/autograder/submission/*.ipynb`` into
-``/autograder/results/results.json`` with the same grader code), plus ``source/``:
-the package sources, the topic's solution notebook and its hidden spec.
+``/autograder/results/results.json`` with the same grader code), next to the package
+sources, the topic's solution notebook and its hidden spec. Gradescope unpacks the
+zip into ``/autograder/source/`` and copies ``run_autograder`` to ``/autograder/``.
 
 The autograder root is ``$AUTOGRADER_ROOT`` (default ``/autograder``) and the Python
 interpreter ``$COURSE_GRADE_PYTHON`` (default ``python3``), so the bundle can be run
@@ -13,9 +16,12 @@ locally against a fake directory tree.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import stat
 import sys
+import tempfile
 import time
 import zipfile
 from importlib import metadata
@@ -31,28 +37,50 @@ __all__ = ["build_gradescope_bundle", "cli_gradescope", "cli_autograde"]
 _RUNTIME = ["numpy", "torch", "scipy", "sympy", "matplotlib", "ipython", "nbformat"]
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same inputs give the same zip
 
+BASE_IMAGE = "Ubuntu 24.04 (Python 3.12)"
+MIN_PYTHON = (3, 11)  # what the pinned versions (numpy 2.4, scipy 1.17, ...) support
+
 _SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when it builds the autograder image.
+# Supported base image: {base_image}; the pinned packages need Python >= {min_py}.
 set -euo pipefail
-cd /autograder/source
-apt-get update -qq && apt-get install -y -qq python3 python3-pip > /dev/null || true
-python3 -m pip install --upgrade pip > /dev/null || true
+AG="${{AUTOGRADER_ROOT:-/autograder}}"
+PY="${{COURSE_GRADE_PYTHON:-python3}}"
+cd "$AG/source"
+if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+  apt-get update -qq || true
+  # bubblewrap: the sandbox of every submission (the grader falls back to a separate
+  # unprivileged uid where the container refuses namespaces)
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip python3-venv \\
+      bubblewrap > /dev/null || true
+fi
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < {min_py_tuple})'; then
+  echo "course-grade: this autograder needs Python >= {min_py} (base image {base_image});" \\
+       "$("$PY" -V 2>&1) is too old: choose that base image in Gradescope" >&2
+  exit 1
+fi
+"$PY" -m pip install --upgrade pip > /dev/null || true
 # CPU wheel of torch (no CUDA download); other packages pinned to the grading machine's
-python3 -m pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \\
-    || python3 -m pip install --break-system-packages \\
+"$PY" -m pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \\
+    || "$PY" -m pip install --break-system-packages \\
         --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
-python3 -m pip install --no-deps . || python3 -m pip install --no-deps --break-system-packages .
-# the instructor files are readable only by root; student code still runs as root in
-# this container, which is why the grader keeps them out of reach with its own checks
-chmod -R go-rwx /autograder/source/solutions /autograder/source/grading
+"$PY" -m pip install --no-deps . || "$PY" -m pip install --no-deps --break-system-packages .
+# instructor files: root only. The package: readable by the unprivileged uid that runs
+# each submission. Nothing here is writable by it.
+chmod -R go-rwx "$AG/source/solutions" "$AG/source/grading"
+chmod -R go-w,a+rX "$AG/source/course_utils"
 """
 
 _RUN = """#!/usr/bin/env bash
-# Gradescope runs this for every submission, in a fresh container.
+# Gradescope runs this for every submission, in a fresh container (as root).
 set -uo pipefail
 AG="${{AUTOGRADER_ROOT:-/autograder}}"
 PY="${{COURSE_GRADE_PYTHON:-python3}}"
 mkdir -p "$AG/results"
+# the student's code runs as another user (or in bubblewrap): it must not read the
+# submission folder (the grader refuses to start if it can) nor write the results
+chmod -R go-rwx "$AG/submission" 2> /dev/null || true
+chmod go-w "$AG/results"
 export PYTHONPATH="$AG/source${{PYTHONPATH:+:$PYTHONPATH}}"
 cd "$AG/source"
 exec "$PY" -m course_utils.grading --root "$AG/source" autograde {topic} \\
@@ -104,26 +132,31 @@ def build_gradescope_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
-        _add(zf, "setup.sh", _SETUP_SH.encode(), executable=True)
+        setup = _SETUP_SH.format(
+            base_image=BASE_IMAGE,
+            min_py=".".join(map(str, MIN_PYTHON)),
+            min_py_tuple=repr(MIN_PYTHON),
+        )
+        _add(zf, "setup.sh", setup.encode(), executable=True)
         _add(
             zf,
             "run_autograder",
             _RUN.format(topic=topic, timeout=timeout).encode(),
             executable=True,
         )
-        _add(zf, "source/requirements.txt", _requirements().encode())
+        _add(zf, "requirements.txt", _requirements().encode())
         for extra in ("pyproject.toml", "README.md"):
             if (project / extra).exists():
-                _add(zf, f"source/{extra}", (project / extra).read_bytes())
+                _add(zf, extra, (project / extra).read_bytes())
         for path in sorted(pkg.rglob("*.py")):
             rel = path.relative_to(project).as_posix()
-            _add(zf, f"source/{rel}", path.read_bytes())
+            _add(zf, rel, path.read_bytes())
         _add(
             zf,
-            f"source/solutions/{topic}.ipynb",
+            f"solutions/{topic}.ipynb",
             (root / "solutions" / f"{topic}.ipynb").read_bytes(),
         )
-        _add(zf, f"source/grading/{topic}.py", (root / "grading" / f"{topic}.py").read_bytes())
+        _add(zf, f"grading/{topic}.py", (root / "grading" / f"{topic}.py").read_bytes())
     tmp.replace(out)
     return out
 
@@ -151,8 +184,6 @@ def _fail_results(message: str, started: float) -> dict:
 def cli_autograde(args) -> int:
     """What ``run_autograder`` calls: grade the one submitted notebook; always writes
     a valid ``results.json`` (a missing notebook gives score 0 and a message)."""
-    import tempfile
-
     from ._grader import Limits, grade_submissions
 
     started = time.monotonic()
@@ -187,6 +218,21 @@ def cli_autograde(args) -> int:
                 f"Graded {chosen[0].name} (of {len(notebooks)} notebooks submitted).\n"
                 + results["output"]
             )
-    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    # grade_submissions returned: every process of the submission is gone. Written
+    # through a fresh file and an atomic rename (nothing planted at the path is opened)
+    _write_atomic(args.results, json.dumps(results, indent=1) + "\n")
     print(f"score {results['score']:g}: wrote {args.results}")
     return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".results-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -221,13 +221,13 @@ class _CappedText(io.TextIOBase):
 
 
 # ---------------------------------------------------------------------------- the guard
-def _install_guard(forbidden: list[str], sandbox: str) -> None:
+def _install_guard(forbidden: list[str], sandbox: str | None) -> None:
     """Install the audit hook (see the module docstring). Irreversible by design."""
     realpath = os.path.realpath
     fsdecode = os.fsdecode
     sep = os.sep
     forbidden_t = tuple(realpath(p) for p in forbidden)
-    sandbox = realpath(sandbox)
+    sandbox = realpath(sandbox or os.getcwd())
     allowed_writes = (sandbox, "/dev/null", "/dev/shm")
     own = str(os.getpid())
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -283,6 +283,91 @@ def _install_guard(forbidden: list[str], sandbox: str) -> None:
                 raise PermissionError("course-grade sandbox: signalling other processes")
 
     sys.addaudithook(hook)
+
+
+# ------------------------------------------------------------------- trusted names
+# what hidden expressions may rely on: taken before any student code runs, restored
+# before every probe (a student cannot make ``abs`` or ``np.allclose`` lie to a test)
+_SNAPSHOT_MODULES = (
+    "builtins",
+    "math",
+    "numpy",
+    "numpy.linalg",
+    "numpy.random",
+    "torch",
+    "torch.linalg",
+    "torch.nn.functional",
+)
+_SNAPSHOT_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"))
+
+
+class _Trusted:
+    """Snapshots of library namespaces, and the globals hidden expressions run in."""
+
+    def __init__(self) -> None:
+        self.modules = {}
+        for name in _SNAPSHOT_MODULES:
+            mod = sys.modules.get(name)
+            if mod is not None:
+                self.modules[name] = (mod, dict(vars(mod)))
+        self.classes = []
+        for mod_name, attr in _SNAPSHOT_CLASSES:
+            mod = sys.modules.get(mod_name)
+            cls = getattr(mod, attr, None) if mod is not None else None
+            if isinstance(cls, type):
+                self.classes.append((cls, dict(vars(cls))))
+        self.builtins = dict(vars(builtins))
+        self.aliases = {
+            alias: self.modules[name][0]
+            for alias, name in (("np", "numpy"), ("torch", "torch"), ("math", "math"))
+            if name in self.modules
+        }
+        self.aliases["F"] = self.modules.get("torch.nn.functional", (None,))[0]
+
+    def restore_builtins(self) -> None:
+        """Put back the ``builtins`` module's names (cheap; after every cell)."""
+        mod, snap = self.modules["builtins"]
+        d = vars(mod)
+        for k, v in snap.items():
+            if d.get(k, _MISSING) is not v:
+                d[k] = v
+
+    def restore(self) -> None:
+        """Put back every snapshotted attribute a cell replaced or deleted."""
+        for mod, snap in self.modules.values():
+            d = vars(mod)
+            for k, v in snap.items():
+                if d.get(k, _MISSING) is not v:
+                    d[k] = v
+        for cls, snap in self.classes:
+            for k, v in snap.items():
+                if k in ("__dict__", "__weakref__", "__doc__"):
+                    continue
+                if cls.__dict__.get(k, _MISSING) is not v:
+                    try:
+                        type.__setattr__(cls, k, v)
+                    except (TypeError, AttributeError):
+                        pass
+
+    def globals_for(self, code, ns: dict) -> dict:
+        """``ns`` with the expression's builtin and library names bound to real ones."""
+        names = set()
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+        g = dict(ns)
+        g["__builtins__"] = dict(self.builtins)
+        for n in names:
+            if n in self.builtins:
+                g.pop(n, None)
+            if self.aliases.get(n) is not None:
+                g[n] = self.aliases[n]
+        return g
+
+
+_MISSING = object()
 
 
 # ------------------------------------------------------------------------------ kernel
@@ -348,6 +433,7 @@ def _run(fd_in: int, fd_out: int) -> None:
     ns["display"] = lambda *objs, **kw: [print(repr(o)) for o in objs] and None
     real_stdout, real_stderr = sys.stdout, sys.stderr
     exec_, eval_, compile_ = builtins.exec, builtins.eval, builtins.compile
+    trusted = _Trusted()
     _install_guard(list(config["forbidden"]), config["sandbox"])
     write_message(fd_out, {"op": "ready"})
 
@@ -366,6 +452,7 @@ def _run(fd_in: int, fd_out: int) -> None:
                 except BaseException as exc:  # SystemExit and KeyboardInterrupt too
                     ok, error = False, _format_error(exc)
                 finally:
+                    trusted.restore_builtins()  # the worker's own code needs real ones
                     plt = sys.modules.get("matplotlib.pyplot")
                     if plt is not None:
                         try:
@@ -377,7 +464,9 @@ def _run(fd_in: int, fd_out: int) -> None:
                 values = []
                 for expr in req["exprs"]:
                     try:
-                        value = eval_(compile_(expr, "<probe>", "eval"), ns)
+                        trusted.restore()
+                        code = compile_(expr, "<probe>", "eval")
+                        value = eval_(code, trusted.globals_for(code, ns))
                         values.append({"ok": True, "value": to_plain(value)})
                     except BaseException as exc:
                         values.append({"ok": False, "error": _format_error(exc)})

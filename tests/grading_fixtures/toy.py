@@ -131,7 +131,7 @@ QUESTIONS = [
         "tests": [
             {"name": "slope", "points": 1, "expr": "slope", "kind": "close", "atol": 0.05, "rtol": 0,
              "expects": "the least-squares slope through the origin"},
-            {"name": "loss small", "points": 1, "expr": "loss", "kind": "max", "bound": 1e-3,
+            {"name": "loss small", "points": 1, "expr": "(lambda mse: loss if abs(loss - mse) <= 1e-9 + 1e-6 * mse else 1.0)(float(((slope * t - y) ** 2).mean()))", "kind": "max", "bound": 1e-3,
              "expects": "a mean squared error <= 1e-3"},
         ],
     },

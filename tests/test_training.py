@@ -1,0 +1,193 @@
+"""The one training convention: flows.train_flow, cnf.train_ml and flow_matching.train."""
+
+import inspect
+import math
+
+import pytest
+import torch
+
+from course_utils import cnf, flow_matching, flows, training
+from course_utils.training import TrainResult
+
+COMMON = [
+    "data",
+    "val_data",
+    "steps",
+    "batch_size",
+    "lr",
+    "schedule",
+    "warmup",
+    "ema",
+    "generator",
+    "device",
+    "callback",
+    "print_every",
+]
+
+
+def _g(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _points(n, seed, dtype=torch.float32):
+    return torch.randn(n, 2, generator=_g(seed), dtype=dtype) * 0.5 + 1.0
+
+
+def _flow():
+    torch.manual_seed(0)
+    return flows.realnvp(2, n_layers=2, hidden=8)
+
+
+def _cnf():
+    torch.manual_seed(0)
+    return cnf.CNF(cnf.MLPField(2, hidden=8), 2, method="rk4", step_size=0.5)
+
+
+def _field():
+    torch.manual_seed(0)
+    return flow_matching.VelocityMLP(2, hidden=16, n_hidden=1)
+
+
+TRAINERS = {
+    "train_flow": (flows.train_flow, _flow),
+    "train_ml": (cnf.train_ml, _cnf),
+    "fm.train": (flow_matching.train, _field),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_the_trainers_share_one_signature(name):
+    fn, _ = TRAINERS[name]
+    params = list(inspect.signature(fn).parameters)
+    # the model first, then the shared arguments in the same order
+    assert [p for p in params[1:] if p in COMMON] == COMMON
+    assert params[1:3] == ["data", "val_data"]
+    assert inspect.signature(fn).return_annotation in (TrainResult, "TrainResult")
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_the_trainers_return_one_result_type(name, capsys):
+    fn, make = TRAINERS[name]
+    model = make()
+    seen = []
+    result = fn(
+        model,
+        _points(256, 1),
+        _points(64, 2),
+        steps=6,
+        batch_size=32,
+        lr=1e-2,
+        generator=_g(3),
+        callback=lambda step, loss, m: seen.append((step, loss, m)),
+        print_every=3,
+    )
+    assert isinstance(result, TrainResult)
+    assert result.steps == 6 and len(result.losses) == 6
+    assert all(math.isfinite(v) for v in result.losses)
+    assert result.val_steps == [3, 6] and len(result.val_losses) == 2
+    assert result.final_val_loss == result.val_losses[-1] and result.seconds > 0
+    assert [s for s, _, _ in seen] == [1, 2, 3, 4, 5, 6]  # steps counted from 1
+    assert [v for _, v, _ in seen] == result.losses
+    assert all(m is result.model for _, _, m in seen)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 2 and out[0].startswith("step     3/6") and "held-out" in out[0]
+    # the older dictionary access
+    assert result["loss"] is result.losses and result["model"] is result.model
+    assert result["steps"] == 6 and result["seconds"] == result.seconds
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_validation_curve_is_the_validation_loss(name):
+    fn, make = TRAINERS[name]
+    val = _points(64, 2)
+    result = fn(make(), _points(256, 1), val, steps=2, batch_size=32, generator=_g(3), ema=None)
+    model = result.model
+    if name == "train_flow":
+        want = flows.nll(model, val)
+    elif name == "train_ml":
+        want = cnf.nll(model, val)
+    else:  # the CFM loss with one fixed draw of noise and times
+        with torch.no_grad():
+            want = float(
+                flow_matching.cfm_loss(model, flow_matching.OTPath(), val, generator=_g(0))
+            )
+    assert result.val_losses[-1] == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_ema_gives_an_averaged_copy(name):
+    fn, make = TRAINERS[name]
+    model = make()
+    result = fn(model, _points(256, 1), steps=20, batch_size=32, lr=1e-2, ema=0.9, generator=_g(3))
+    assert result.model is not model
+    trained = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    averaged = torch.cat([p.detach().reshape(-1) for p in result.model.parameters()])
+    assert not torch.equal(trained, averaged)
+    assert not any(p.requires_grad for p in result.model.parameters())
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_schedules_and_warmup_change_the_run(name):
+    fn, make = TRAINERS[name]
+
+    def run(**kw):
+        kw.setdefault("ema", None)
+        return fn(make(), _points(256, 1), steps=8, batch_size=32, generator=_g(3), **kw).losses
+
+    const = run(schedule="constant")
+    assert run(schedule="constant") == const  # reproducible with a generator
+    assert run(schedule="cosine") != const
+    assert run(schedule="constant", warmup=4) != const
+
+
+def test_older_call_forms_still_work():
+    # train_flow(..., cosine=False) is schedule="constant"
+    a = flows.train_flow(_flow(), _points(256, 1), _points(64, 2), steps=5, batch_size=32,
+                         print_every=None, generator=_g(3), cosine=False)  # fmt: skip
+    b = flows.train_flow(_flow(), _points(256, 1), _points(64, 2), steps=5, batch_size=32,
+                         print_every=None, generator=_g(3), schedule="constant")  # fmt: skip
+    assert a.losses == b.losses and a.final_val_nll == b.final_val_nll
+    # flow_matching.train(field, data, path) with the path third
+    path = flow_matching.VPPath()
+    c = flow_matching.train(
+        _field(), _points(256, 1), path, steps=3, batch_size=32, generator=_g(3)
+    )
+    d = flow_matching.train(
+        _field(), _points(256, 1), path=path, steps=3, batch_size=32, generator=_g(3)
+    )
+    assert c.losses == d.losses and c.val_losses == []
+    # train_ml's per-step solver counts, also by key
+    e = cnf.train_ml(_cnf(), _points(256, 1), steps=2, batch_size=16, generator=_g(3))
+    assert e["nfe_forward"] == e.extras["nfe_forward"] == [8, 8]
+
+
+def test_train_nll_is_the_mean_loss_between_validation_points():
+    r = TrainResult(losses=[1.0, 2.0, 3.0, 5.0], val_steps=[2, 4], val_losses=[0.0, 0.0])
+    assert r.train_nll == [1.5, 4.0]
+    assert math.isnan(TrainResult().final_val_loss)
+    with pytest.raises(KeyError):
+        r["nope"]
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_shared_argument_checks(name):
+    fn, make = TRAINERS[name]
+    data = _points(64, 1)
+    with pytest.raises(ValueError, match=r"^schedule must be one of \['constant', 'cosine'\]"):
+        fn(make(), data, steps=1, schedule="linear")
+    with pytest.raises(ValueError, match=r"^ema must be a decay in \[0, 1\) or None, got 1\.0"):
+        fn(make(), data, steps=1, ema=1.0)
+    with pytest.raises(TypeError, match=r"^callback must be callable"):
+        fn(make(), data, steps=1, callback=3)
+    with pytest.raises(TypeError, match=r"^generator must be a torch\.Generator"):
+        fn(make(), data, steps=1, generator=0)
+    with pytest.raises(ValueError, match=r"^val_data must have shape \(batch, 2\)"):
+        fn(make(), data, torch.zeros(3), steps=1)
+
+
+def test_the_convention_is_documented_once():
+    doc = training.__doc__
+    for name in COMMON:
+        assert f"``{name}``" in doc, name
+    for fn, _ in TRAINERS.values():
+        assert "course_utils.training" in fn.__doc__
