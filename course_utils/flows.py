@@ -312,7 +312,10 @@ class AffineCoupling(Bijection):
             (``s = raw / (1 + |raw| / bound)``) or None (unbounded, can blow up).
         bound: the largest ``|s|`` for the clamps (> 0).
         zero_init: start as the identity map (last layer of the default MLP set to 0).
-        activation: the hidden layers' activation class of the default MLP.
+        activation: the hidden layers' activation class of the default MLP. The default,
+            SiLU, is what the lectures' printed results were trained with; ReLU reaches a
+            2x lower KL at equal time on separated modes (``benchmarks/flows.py``), so new
+            code should pass ``activation=nn.ReLU``.
     """
 
     def __init__(
@@ -325,7 +328,7 @@ class AffineCoupling(Bijection):
         clamp: str | None = "tanh",
         bound: float = 3.0,
         zero_init: bool = True,
-        activation: type[nn.Module] = nn.ReLU,
+        activation: type[nn.Module] = nn.SiLU,
     ):
         super().__init__()
         m = torch.as_tensor(mask, dtype=torch.get_default_dtype())
