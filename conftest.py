@@ -3,8 +3,11 @@ messages a student can act on.
 
 nbval runs every code cell of a notebook as one test item. We add up the call
 durations of each notebook's items (plus kernel start-up, which nbval charges to the
-first cell's setup) and print a table at the end of the run. A notebook over its budget
-fails the run with a message naming it.
+first cell's setup) and print a table at the end of the run, flagging every notebook
+over its budget. Wall time on a shared or throttled machine is no test of the course
+(performance is measured, not asserted, here as in benchmarks/), so an overrun fails the
+run only when ``COURSE_NOTEBOOK_BUDGET_STRICT=1`` asks for it (do that on a quiet machine
+before a release).
 
 nbval names a cell "Cell 3", counting code cells from 0, which is no number JupyterLab
 shows. A failing cell's report starts with its id and its position among all the
@@ -28,6 +31,7 @@ collect_ignore = ["my_work", "student-edition", "submissions", "grades"]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 NOTEBOOK_BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET", "60"))
+BUDGET_STRICT = os.environ.get("COURSE_NOTEBOOK_BUDGET_STRICT", "") == "1"
 _times: dict[str, float] = defaultdict(float)
 _failed_budget: list[str] = []
 
@@ -61,7 +65,7 @@ def pytest_sessionfinish(session, exitstatus):
         workeroutput["notebook_times"] = dict(_times)
         return
     _failed_budget.extend(nb for nb, t in _times.items() if t > NOTEBOOK_BUDGET_S)
-    if _failed_budget and session.exitstatus == 0:
+    if _failed_budget and BUDGET_STRICT and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -75,8 +79,9 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{_times[nb]:7.1f} s  {Path(nb)}{flag}")
     tr.write_line(f"{sum(_times.values()):7.1f} s  total")
     if _failed_budget:
+        verdict = "FAILED" if BUDGET_STRICT else "WARNING (COURSE_NOTEBOOK_BUDGET_STRICT=1 fails)"
         tr.write_line(
-            f"FAILED: notebooks over the {NOTEBOOK_BUDGET_S:.0f} s budget: "
+            f"{verdict}: notebooks over the {NOTEBOOK_BUDGET_S:.0f} s budget: "
             f"{', '.join(sorted(_failed_budget))}",
             red=True,
         )

@@ -26,16 +26,17 @@ def test_setup_dtype_and_threads():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, exc, match",
     [
-        ({"seed": -1}, "seed must be a non-negative int"),
-        ({"seed": 1.5}, "seed must be a non-negative int"),
-        ({"seed": 0, "threads": 0}, "threads must be a positive int"),
-        ({"seed": 0, "dtype": torch.int64}, "dtype must be"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+        # a non-integer count is a TypeError everywhere in the package (course_utils._validate)
+        ({"seed": 1.5}, TypeError, "seed must be a non-negative int"),
+        ({"seed": 0, "threads": 0}, ValueError, "threads must be a positive int"),
+        ({"seed": 0, "dtype": torch.int64}, ValueError, "dtype must be"),
     ],
 )
-def test_setup_bad_input(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_setup_bad_input(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
         cu.setup(**kwargs)
 
 
