@@ -41,15 +41,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def private_jupyter_dirs(work: Path) -> dict[str, str]:
+    """Environment variables that send every file Jupyter writes into ``work``."""
+    dirs = {
+        "HOME": "_home",
+        "JUPYTER_CONFIG_DIR": "_config",
+        "JUPYTER_DATA_DIR": "_data",
+        "JUPYTER_RUNTIME_DIR": "_runtime",
+        "JUPYTERLAB_SETTINGS_DIR": "_settings",
+        "JUPYTERLAB_WORKSPACES_DIR": "_workspaces",
+        "IPYTHONDIR": "_ipython",
+        "MPLCONFIGDIR": "_mpl",
+    }
+    for sub in dirs.values():
+        (work / sub).mkdir(exist_ok=True)
+    return {name: str(work / sub) for name, sub in dirs.items()}
+
+
 @contextlib.contextmanager
 def jupyter_lab(work: Path, notebooks: list[str]) -> Iterator[str]:
-    """Serve a copy of ``notebooks`` (paths relative to the course root) from ``work``.
+    """Serve a copy of ``notebooks`` (files or folders relative to the course root) from
+    ``work``, with every Jupyter directory (and HOME) private to ``work``.
 
     Yields the server's base URL; the server is always stopped.
     """
     for rel in notebooks:
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, work / rel)
+        src, dst = ROOT / rel, work / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
     settings = work / "_settings" / "@jupyterlab"
     for ext, name, value in [
         ("notebook-extension", "tracker", {"windowingMode": "none"}),
@@ -57,16 +79,11 @@ def jupyter_lab(work: Path, notebooks: list[str]) -> Iterator[str]:
     ]:
         (settings / ext).mkdir(parents=True, exist_ok=True)
         (settings / ext / f"{name}.jupyterlab-settings").write_text(json.dumps(value))
-    (work / "_home").mkdir(exist_ok=True)
     env = dict(
         os.environ,
-        HOME=str(work / "_home"),
-        JUPYTERLAB_SETTINGS_DIR=str(work / "_settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(work / "_workspaces"),
-        JUPYTER_RUNTIME_DIR=str(work / "_runtime"),
-        JUPYTER_CONFIG_DIR=str(work / "_config"),
         COURSE_THREADS="1",
         PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        **private_jupyter_dirs(work),
     )
     port = _free_port()
     cmd = [

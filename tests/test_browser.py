@@ -16,20 +16,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, jupyter_lab
 
-ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.browser
 
@@ -43,42 +36,9 @@ sync_api = pytest.importorskip(
     reason="browser tests need the playwright package (pip install -e '.[browser]')",
 )
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 TOPIC_LECTURE = "notebooks/01_mle.ipynb"
 EXERCISE = "exercises/01_mle.ipynb"
 SOLUTION = "solutions/01_mle.ipynb"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _private_jupyter_dirs(work: Path) -> dict[str, str]:
-    """Environment variables that send every file Jupyter writes into ``work``."""
-    dirs = {
-        "HOME": "_home",
-        "JUPYTER_CONFIG_DIR": "_config",
-        "JUPYTER_DATA_DIR": "_data",
-        "JUPYTER_RUNTIME_DIR": "_runtime",
-        "JUPYTERLAB_SETTINGS_DIR": "_settings",
-        "JUPYTERLAB_WORKSPACES_DIR": "_workspaces",
-        "IPYTHONDIR": "_ipython",
-        "MPLCONFIGDIR": "_mpl",
-    }
-    for sub in dirs.values():
-        (work / sub).mkdir(exist_ok=True)
-    return {name: str(work / sub) for name, sub in dirs.items()}
 
 
 def _user_workspace_files() -> dict[str, float]:
@@ -90,58 +50,9 @@ def _user_workspace_files() -> dict[str, float]:
 def lab(tmp_path_factory):
     """A JupyterLab server on a copy of the course; yields its base URL; always stopped."""
     work = tmp_path_factory.mktemp("lab")
-    for folder in ("notebooks", "exercises", "solutions"):
-        if (ROOT / folder).exists():
-            shutil.copytree(ROOT / folder, work / folder)
-    # Render every cell (no virtual scrolling) so the DOM holds all outputs.
-    settings = work / "_settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    # no "get notified about Jupyter news" pop-up (and no attempt to fetch the news)
-    apputils = work / "_settings" / "@jupyterlab" / "apputils-extension"
-    apputils.mkdir(parents=True)
-    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = dict(os.environ, COURSE_THREADS="1", **_private_jupyter_dirs(work))
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        f"--port={port}",
-        "--ip=127.0.0.1",
-        "--ServerApp.token=",
-        "--ServerApp.password=",
-        "--ServerApp.disable_check_xsrf=True",
-        "--LabApp.expose_app_in_browser=True",
-        f"--ServerApp.root_dir={work}",
-        "--allow-root",
-    ]
-    log = open(work / "server.log", "w")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(
-                        "JupyterLab did not start:\n" + (work / "server.log").read_text()[-3000:]
-                    ) from None
-                time.sleep(0.5)
+    folders = [f for f in ("notebooks", "exercises", "solutions") if (ROOT / f).exists()]
+    with jupyter_lab(work, folders) as url:
         yield url, work
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
