@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from . import GradingError
+from ._grader import _stems  # the folder names `course-grade grade` gives its reports
 from ._release import find_root, load_notebook, placeholder
 
 __all__ = [
@@ -173,20 +174,6 @@ def load_manual(root: str | Path, topic: str) -> list[ManualQuestion]:
                 rubric="\n\n".join(rubric),
             )
         )
-    return out
-
-
-def _stems(paths: list[Path]) -> list[str]:
-    # the same folder names as ``course-grade grade`` gives its reports
-    seen: dict[str, int] = {}
-    out = []
-    for p in paths:
-        stem = p.stem if p.name.endswith(".ipynb") else p.name
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "submission"
-        if stem in ("grades.csv",):
-            stem = f"{stem}_"
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
     return out
 
 
