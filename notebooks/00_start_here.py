@@ -30,7 +30,7 @@ device = cu.setup(seed=0)
 # | 02 | `02_odes` | Euler to adaptive Runge–Kutta, convergence order, stability, NFE | 90 min |
 # | 03 | `03_change_of_variables` | densities under maps, Jacobians, Box–Muller | 75 min |
 # | 04 | `04_svd` | SVD, low rank, spiked Wigner, matrix calculus, Woodbury, conditioning | 90 min |
-# | 05 | `05_normalizing_flows` | bijections, coupling layers, RealNVP trained by maximum likelihood | 90 min |
+# | 05 | `05_normalizing_flows` | bijections, coupling layers, RealNVP trained by maximum likelihood, spline couplings | 90 min |
 # | 06 | `06_cnf` | continuous flows, instantaneous change of variables, Hutchinson, adjoint | 90 min |
 # | 07 | `07_flow_matching` | probability paths, conditional flow matching, OT couplings, exact likelihood | 120 min |
 # | 08 | `08_volume_metrics` | how a trained flow maps a ball around a data point: Jacobians, JVPs, SVD | 90 min |
