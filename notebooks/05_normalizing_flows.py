@@ -628,7 +628,6 @@ assert abs(in_strip.mean() - rows[-1][3]) < 0.01  # sampling and the density agr
 # changes the layer itself: a spline coupling does more per layer than an affine one.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# <a id="spline-coupling"></a>
 # ## 6. Beyond affine couplings: a spline coupling *(optional)*
 #
 # **Why affine couplings struggle on separated modes.** For a fixed value of the copied
