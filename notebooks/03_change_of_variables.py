@@ -197,6 +197,111 @@ ax.set(title="X = 2Z + 3: formula against samples", xlabel="x", ylabel="density 
 ax.legend()
 plt.show()
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A map with a parameter: where $g$ stretches, the density drops
+#
+# For a non-linear map the factor $1/|g'|$ changes from point to point. Take the family
+#
+# $$g_a(z)=z+a\tanh z,\qquad g_a'(z)=1+a\,\operatorname{sech}^2 z,$$
+#
+# strictly increasing (a diffeomorphism of $\mathbb R$) for every $a>-1$: $g_a'\ge\min(1,1+a)>0$.
+# The log form of the formula reads, for $x=g_a(z)$,
+#
+# $$\log p_X(x)=\log p_Z(z)-\log|g_a'(z)| ,$$
+#
+# so the **log-det update** $-\log|g_a'(z)|$ is what the map adds to the base log-density at
+# each point. With $a>0$ the map stretches the centre ($g_a'(0)=1+a>1$): the density there
+# drops, and for $a>1$ the centre becomes a shallow dip between two bumps (the second
+# derivative of $\log p_Z(z)-\log g_a'(z)$ at $z=0$ is $-1+2a/(1+a)$). With $-1<a<0$ it compresses
+# the centre ($g_a'(0)=1+a<1$): a spike of height $\varphi(0)/(1+a)$, unbounded as $a\to-1$,
+# where $g_{-1}'(0)=0$ and $g_{-1}$ stops being a diffeomorphism (the $z^3$ problem of
+# section 2). The forward form needs no inverse: the curve
+# $z\mapsto\big(g_a(z),\,p_Z(z)/|g_a'(z)|\big)$ *is* the graph of $p_X$. The figure shows
+# three values of $a$, each checked against a histogram of $g_a(Z)$ (bin probabilities from
+# the CDF $F_X(x)=\Phi(g_a^{-1}(x))$, with $g_a^{-1}$ by interpolation of the monotone curve).
+
+# %%
+def tanh_map(a, z):
+    # g_a(z) = z + a tanh z and log g_a'(z) = log(1 + a sech^2 z); z: (n,) -> both (n,)
+    return z + a * torch.tanh(z), torch.log1p(a / torch.cosh(z) ** 2)
+
+
+z_line = torch.linspace(-6, 6, 4001)
+z_draws = torch.randn(200_000, generator=torch.Generator().manual_seed(3))
+edges = torch.linspace(-5, 5, 81)
+phi = lambda s: torch.exp(-0.5 * s**2) / math.sqrt(2 * math.pi)
+
+
+def pushed_density(a):
+    # the graph of p_X as a curve (x, p_X(x)) from the forward form, and TV against samples
+    x_line, log_dg = tanh_map(a, z_line)
+    log_px = log_normal(z_line[:, None]) - log_dg    # log p_Z(z) - log|g'(z)| at x = g(z)
+    z_edges = torch.from_numpy(np.interp(edges.numpy(), x_line.numpy(), z_line.numpy()))
+    bin_p = torch.diff(torch.special.ndtr(z_edges))   # P(X in bin) = Phi(g^-1) differences
+    counts = torch.histc(tanh_map(a, z_draws)[0], bins=80, min=-5, max=5) / len(z_draws)
+    return x_line, log_px, log_dg, float(0.5 * (counts - bin_p).abs().sum())
+
+
+noise = 0.5 * math.sqrt(2 * 80 / (math.pi * len(z_draws)))
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+for a, color in [(-0.8, "C3"), (0.0, "k"), (3.0, "C0")]:
+    x_line, log_px, log_dg, tv = pushed_density(a)
+    mass = float(torch.trapezoid(log_px.exp(), x_line))
+    peak = float(log_px[len(z_line) // 2].exp())      # p_X at x = g(0) = 0
+    print(f"a = {a:4.1f}: integral {mass:.4f}, p_X(0) = {peak:.4f} "
+          f"(phi(0) / (1 + a) = {float(phi(torch.tensor(0.0))) / (1 + a):.4f}), "
+          f"TV(histogram, p_X) = {tv:.4f} (noise ~ {noise:.4f})")
+    assert abs(mass - 1) < 1e-3 and abs(peak * (1 + a) - float(phi(torch.tensor(0.0)))) < 1e-9 and tv < 3 * noise
+    assert (peak < float(log_px.exp().max())) == (a > 1)  # a dip at the centre exactly when a > 1
+    axes[0].plot(z_line, x_line, color=color, label=f"a = {a}")
+    axes[1].plot(z_line, -log_dg, color=color, label=f"a = {a}")
+    axes[2].plot(x_line, log_px.exp(), color=color, label=f"a = {a}")
+axes[0].set(title="the map $x=g_a(z)=z+a\\tanh z$", xlabel="z", ylabel="x", xlim=(-4, 4), ylim=(-6, 6))
+axes[1].set(title="log-det update $-\\log|g_a'(z)|$", xlabel="z", ylabel="nats", xlim=(-4, 4))
+axes[2].set(title="pushed density $p_X$", xlabel="x", ylabel="density (1/unit x)", xlim=(-5, 5))
+for ax in axes:
+    ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% tags=["widget", "nbval-ignore-output", "remove-output"]
+# Interactive (in JupyterLab): move a and watch the three panels change together; the figure
+# above is this plot at a = -0.8, 0 and 3. Near a = -1 the spike at 0 grows without bound.
+import ipywidgets as widgets
+from IPython.display import display
+
+
+def tanh_map_figure(a=1.0):
+    x_line, log_px, log_dg, tv = pushed_density(a)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    axes[0].plot(z_line, x_line, lw=2, label=f"$g_a$, a = {a:.2f}")
+    axes[0].plot(z_line, z_line, "k--", lw=0.8, label="identity (a = 0)")
+    axes[0].set(title="the map $x=g_a(z)$", xlabel="z", ylabel="x", xlim=(-4, 4), ylim=(-6, 6))
+    axes[0].legend(fontsize=8)
+    axes[1].plot(z_line, -log_dg, lw=2)
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set(title="log-det update $-\\log|g_a'(z)|$", xlabel="z", ylabel="nats", xlim=(-4, 4))
+    axes[2].hist(tanh_map(a, z_draws[:50_000])[0].numpy(), bins=80, range=(-5, 5), density=True,
+                 alpha=0.4, label="histogram of $g_a(Z)$")
+    axes[2].plot(x_line, log_px.exp(), lw=2, label="$p_Z(z)/|g_a'(z)|$ at $x=g_a(z)$")
+    axes[2].plot(z_line, phi(z_line), "k--", lw=0.8, label="base $\\varphi$")
+    axes[2].set(title=f"pushed density, TV to samples {tv:.3f}", xlabel="x",
+                ylabel="density (1/unit x)", xlim=(-5, 5))
+    axes[2].legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
+
+
+tanh_ui = widgets.interactive(
+    tanh_map_figure, a=widgets.FloatSlider(value=1.0, min=-0.95, max=4.0, step=0.05, description="a")
+)
+display(tanh_ui)
+# the lesson the slider shows: compressing the centre raises the density there, stretching lowers it
+p_centre = {a: float(pushed_density(a)[1][len(z_line) // 2].exp()) for a in (-0.5, 1.0)}  # p_X(0)
+assert p_centre[-0.5] > float(phi(torch.tensor(0.0))) > p_centre[1.0]
+plt.close("all")
+
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The $d$-dimensional formula, its log form and push-forward notation
 #
