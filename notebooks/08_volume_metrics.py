@@ -495,9 +495,10 @@ print("tangents agree:", torch.allclose(tan_hand, tan_ad, atol=1e-12))
 
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# Now the timing, for a field whose width grows with $d$ (three layers of width $2d$, as in the
-# benchmark), 20 Euler steps, $m=16$ directions, one data point. The sweep is small so the
-# notebook stays fast; `benchmarks/volume.py` goes to $d=1024$.
+# Now the timing, for a field whose width grows with $d$ (two hidden layers of width $2d$,
+# so three linear layers, as in the benchmark), 20 Euler steps, $m=16$ directions, one data
+# point. The sweep is small so the notebook stays fast; `benchmarks/volume.py` goes to
+# $d=1024$.
 
 # %% tags=["nbval-ignore-output"]
 def field_for(d):
