@@ -386,10 +386,11 @@ coupling = coupling.to(F64)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Training a RealNVP by maximum likelihood
 #
-# Given data $x^{(1)},\dots,x^{(N)}$, maximum likelihood minimises the negative
-# log-likelihood per point, in **nats**,
+# Given a data set $\mathcal D$ of $N$ points, maximum likelihood minimises the negative
+# log-likelihood per point, in **nats** (a sum over the points $x\in\mathcal D$: superscripts
+# such as $x^{(1)}$ are reserved for coordinates, as on the figures' axes),
 #
-# $$\mathrm{NLL}(\theta)=-\frac1N\sum_{n=1}^{N}\log p_\theta\bigl(x^{(n)}\bigr),\qquad
+# $$\mathrm{NLL}(\theta)=-\frac1N\sum_{x\in\mathcal D}\log p_\theta(x),\qquad
 # \log p_\theta(x)=\log p_0\bigl(g_\theta^{-1}(x)\bigr)+\log\Bigl|\det J_{g_\theta^{-1}}(x)\Bigr| .$$
 #
 # We report it on **held-out** points (fresh samples not used for training). Its expectation

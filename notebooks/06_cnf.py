@@ -688,7 +688,8 @@ assert 0.08 < per_step < 0.2
 # The data: the course's three-blob Gaussian mixture (exact density, so its entropy — the
 # lowest NLL any model can reach — is known). The model: `MLPField(2, hidden=32)` (two tanh
 # layers, time as an extra input), base $\mathcal N(0,I)$. The loss: the NLL in nats,
-# $-\frac1B\sum_b\log p_1(x_b)$, with the exact divergence.
+# $-\frac1B\sum_{x\in\mathcal B}\log p_1(x)$ over a batch $\mathcal B$ of $B$ points, with
+# the exact divergence.
 #
 # **Solver choices, stated.** For speed, training uses fixed-step RK4 with 3 steps (12
 # evaluations of the augmented field per batch of 128 points, back-propagated through) and
