@@ -779,7 +779,9 @@ print(f"log|det J_g| = {whole[0]:.4f} at every point: {torch.allclose(whole, who
 # * For a diffeomorphism $g$ and $x=g(z)$:
 #   $\log p_X(x)=\log p_Z(z)-\log|\det J_g(z)|$, $z=g^{-1}(x)$; equivalently
 #   $+\log|\det J_{g^{-1}}(x)|$. In 1-D it follows from the CDF; the absolute value handles
-#   decreasing maps. Notation: $p_X=g_\#p_Z$.
+#   decreasing maps. Notation: $p_X=g_\#p_Z$. Where $g$ stretches ($|g'|>1$) the density
+#   drops, where it compresses it rises: for $g_a(z)=z+a\tanh z$ the log-det update
+#   $-\log g_a'(z)$ moves the centre's density from a spike ($a\to-1$) to a dip ($a>1$).
 # * *Diffeomorphism* means a differentiable bijection **with a differentiable inverse**;
 #   for a $C^1$ bijection that is the same as $\det J_g\ne0$ everywhere (inverse function
 #   theorem). $z\mapsto z^3$ is a smooth bijection that is not one.
