@@ -21,6 +21,12 @@
 #
 # **Prerequisites.** 02 (Euler), 04 (SVD), 06 (instantaneous change of variables),
 # 07 (flow matching). **Estimated time:** 90 minutes.
+#
+# **Notation.** Time runs from $t=0$ (latent, $\mathcal N(0,I)$) to $t=1$ (data), as everywhere.
+# Following G, time is written as an argument and the subscript numbers the points of a
+# sphere: $x_i(1)$ is the $i$-th point of the sphere around the centre $x^c$ and $x_i(0)$ its
+# image in latent space. In the Euler recursions the subscript is the step number, $x_k$ at
+# time $t_k=kh$. Coordinates are superscripts, $x^{(1)},x^{(2)}$, as on the figures' axes.
 
 # %%
 import math
@@ -278,6 +284,8 @@ for ax, (name, xc) in zip(axes, points.items()):
     cu.plotting.loglog(radii, [m["D1"] for m in rows], ax=ax, label="D1", fit=False)
     cu.plotting.loglog(radii, [abs(m["C0"] - m["S0"]) for m in rows], ax=ax, label="|C0 − S0|", fit=False)
     ax.set(title=f"{name} point: linearisation error vs radius", xlabel="r", ylabel="mean distance")
+    ax.set_xticks(radii, [f"{r:g}" for r in radii])  # the measured radii; no overlapping minor labels
+    ax.set_xticks([], minor=True)
     assert 1.7 < s_d0 < 2.3, s_d0
     assert all(abs(m["C1"] - r) < 1e-12 for r, m in zip(radii, rows))
     at_01[name] = rows[2]  # r = 0.1
@@ -411,8 +419,8 @@ for i in range(2):
     axis = (S[i] * U[:, i]).numpy()
     ax.plot([0, axis[0]], [0, axis[1]], lw=2, label=f"σ{i + 1} u{i + 1}")
 ax.set(title="The mapped circle is (nearly) an ellipse\nwith semi-axes σ_i along U's columns",
-       xlabel="$z^{(1)}$ (scaled)", ylabel="$z^{(2)}$ (scaled)", aspect="equal")
-ax.legend()
+       xlabel="$z^{(1)}$ (scaled)", ylabel="$z^{(2)}$ (scaled)", aspect="equal", xlim=(-2, 2), ylim=(-2, 2))
+ax.legend(loc="upper right", fontsize=8)  # away from the centre, where the axes start
 plt.show()
 
 # %% tags=["widget", "nbval-ignore-output", "remove-output"]
