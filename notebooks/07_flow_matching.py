@@ -1117,11 +1117,12 @@ assert nfe_s_cnf > 1 and nfe_ll_cnf > 1
 #   accurate, at the cost of an assignment per batch.
 # * Sample quality is the energy distance to held-out data as a multiple of its floor, the
 #   value a perfect model gets at the same sample size (§7.1, with the 1×/3×/30× gallery);
-#   every trained two-moons model shown here is below 2×.
+#   every two-moons model whose samples are shown is below 2× (the constant-learning-rate
+#   model of §7.3 is only scored, at about 5×).
 # * A flow-matching model is a CNF: its exact likelihood is one backward ODE solve with the
 #   divergence, and R's "implicit likelihood" is wrong.
 # * On `gaussian_mixture` a RealNVP, a CNF trained by maximum likelihood and flow matching all
-#   come within a few tenths of a nat of the entropy; what separates them is where the cost
+#   come within about 0.15 nats of the entropy; what separates them is where the cost
 #   goes (§11): one pass for the discrete flow, an ODE solve per training step for the CNF,
 #   regression without solves for flow matching.
 #
