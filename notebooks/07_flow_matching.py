@@ -409,7 +409,7 @@ assert gap < 1e-4
 
 # %%
 z_demo = torch.randn(2000, 2, generator=gen(5), dtype=F64)
-traj8 = fm.sample(field8, z_demo, method="rk4", steps=100, n_times=51)
+traj8 = fm.sample(field8, z_demo, method="rk4", steps=50, n_times=51)  # h = 0.02, an output every step
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
 cu.plotting.vector_field(field8, t=0.5, ax=axes[0], lim=3.0, title="marginal field at t = 0.5")
 cu.plotting.trajectories(traj8, ax=axes[1], n_max=60, title="marginal trajectories (curved)")
@@ -844,7 +844,7 @@ for tt in [0.1, 0.5, 0.9, 0.99]:
     print(f"{tt:5.2f}  {diffs[tt]:.3f}")
 assert diffs[0.1] < diffs[0.99]
 
-z_small = torch.randn(500, 2, generator=gen(14), dtype=F64)
+z_small = torch.randn(300, 2, generator=gen(14), dtype=F64)
 x_closed = fm.sample(marg_moons, z_small, method="dopri5", t1=0.999, rtol=1e-5, atol=1e-5)
 x_net = fm.sample(net64, z_small, method="rk4", steps=5)
 nn_closed = torch.cdist(x_closed, train_pts).min(1).values.median()
