@@ -115,19 +115,29 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
             written copy still contains instructor material.
     """
     root, out = Path(root).resolve(), Path(out).resolve()
+    _check_destination(root, out, force=force)
+    _check_exercises_current(root)
+    warn_if_inside_repo(out, what="the student edition")
+    written = _copy_edition(root, out)
+    (out / MARKER).write_text(
+        "Student edition written by 'python3 course.py edition'; safe to replace with --force.\n",
+        encoding="utf-8",
+    )
+    problems = edition_problems(out)
+    if problems:
+        raise EditionError(
+            "the edition still holds instructor material:\n  " + "\n  ".join(problems)
+        )
+    return sorted(written)
+
+
+def _check_destination(root: Path, out: Path, *, force: bool) -> None:
+    """``root`` is a course checkout and ``out`` may be written (emptied first with ``force``
+    when it holds an earlier edition)."""
     if not (root / "exercises").is_dir() or not (root / "notebooks").is_dir():
         raise EditionError(f"root: {root} is not a course checkout (no notebooks/, exercises/)")
-    if (
-        out == root
-        or root in out.parents
-        and out.relative_to(root).parts[0]
-        in (
-            *FOLDERS,
-            "exercises",
-            "solutions",
-            "grading",
-        )
-    ):
+    course_folders = (*FOLDERS, "exercises", "solutions", "grading")
+    if out == root or root in out.parents and out.relative_to(root).parts[0] in course_folders:
         raise EditionError(f"out: {out} is the course itself or one of its folders")
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -138,6 +148,10 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
                 f"({MARKER} missing); not deleting it"
             )
         shutil.rmtree(out)
+
+
+def _check_exercises_current(root: Path) -> None:
+    """Every exercise is what its solution releases (``EditionError`` naming the stale ones)."""
     try:
         _, stale = release_topics(root, check=True)
     except ReleaseError as exc:
@@ -147,7 +161,10 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
             f"exercises out of date with their solutions: {', '.join(stale)}; "
             "run 'course-grade release' first"
         )
-    warn_if_inside_repo(out, what="the student edition")
+
+
+def _copy_edition(root: Path, out: Path) -> list[Path]:
+    """Copy the student's files of ``root`` into ``out``; returns the files written."""
     files = [(src, src.relative_to(root)) for src in _tracked_files(root)]
     files = [(src, rel) for src, rel in files if _wanted(rel)]
     # lectures with instructor content: their .ipynb is stripped, their paired text
@@ -161,30 +178,28 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
     }
     written = []
     for src, rel in files:
-        dst = out / rel
         if rel.with_suffix("") in stripped and rel.suffix == ".py":
             print(f"note: {rel} left out (its notebook has instructor content)")
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if rel == Path("README.md"):
-            dst.write_text(student_readme(src.read_text(encoding="utf-8")), encoding="utf-8")
-        elif rel.with_suffix("") in stripped:
-            nb = json.loads(src.read_text(encoding="utf-8"))
-            nb["cells"] = strip_instructor(nb, where=str(rel))
-            dst.write_text(dumps_notebook(nb), encoding="utf-8")
-        else:
-            shutil.copyfile(src, dst)
-        written.append(dst)
-    (out / MARKER).write_text(
-        "Student edition written by 'python3 course.py edition'; safe to replace with --force.\n",
-        encoding="utf-8",
-    )
-    problems = edition_problems(out)
-    if problems:
-        raise EditionError(
-            "the edition still holds instructor material:\n  " + "\n  ".join(problems)
+        written.append(
+            _write_student_copy(src, rel, out / rel, strip=rel.with_suffix("") in stripped)
         )
-    return sorted(written)
+    return written
+
+
+def _write_student_copy(src: Path, rel: Path, dst: Path, *, strip: bool) -> Path:
+    """Write ``src`` to ``dst``: the README rewritten for students, a lecture with
+    instructor cells stripped (``strip``), any other file copied as is."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if rel == Path("README.md"):
+        dst.write_text(student_readme(src.read_text(encoding="utf-8")), encoding="utf-8")
+    elif strip:
+        nb = json.loads(src.read_text(encoding="utf-8"))
+        nb["cells"] = strip_instructor(nb, where=str(rel))
+        dst.write_text(dumps_notebook(nb), encoding="utf-8")
+    else:
+        shutil.copyfile(src, dst)
+    return dst
 
 
 def edition_problems(out: str | Path) -> list[str]:
