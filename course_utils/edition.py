@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ._validate import check_argv, check_bool, check_path
 from .grading._release import ReleaseError, dumps_notebook, release_topics, strip_instructor
 from .outputs import warn_if_inside_repo
 
@@ -114,7 +115,9 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
             lies inside ``root``'s course folders, an exercise is out of date, or the
             written copy still contains instructor material.
     """
-    root, out = Path(root).resolve(), Path(out).resolve()
+    root = check_path(root, "root", kind="dir").resolve()
+    out = check_path(out, "out").resolve()
+    check_bool(force, "force")
     _check_destination(root, out, force=force)
     _check_exercises_current(root)
     warn_if_inside_repo(out, what="the student edition")
@@ -204,7 +207,7 @@ def _write_student_copy(src: Path, rel: Path, dst: Path, *, strip: bool) -> Path
 
 def edition_problems(out: str | Path) -> list[str]:
     """What in the folder ``out`` should not be in a student edition (empty: none)."""
-    out = Path(out)
+    out = check_path(out, "out", kind="dir")
     problems = [f"{d}/ is present" for d in ("solutions", "grading") if (out / d).exists()]
     if (out / "tests").exists():
         extra = sorted(
@@ -243,10 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path, metavar="OUT_DIR", help="new or empty folder")
     p.add_argument("--force", action="store_true", help="replace an earlier edition there")
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
-    args = p.parse_args(argv)
+    args = p.parse_args(check_argv(argv))
     try:
         files = build_edition(args.root, args.out, force=args.force)
-    except EditionError as exc:
+    except (EditionError, FileNotFoundError) as exc:
         print(f"course.py edition: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote the student edition ({len(files)} files) to {args.out.resolve()}")
