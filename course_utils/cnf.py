@@ -98,6 +98,7 @@ class LinearField(torch.nn.Module):
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``x: (batch, dim)`` -> ``A x: (batch, dim)``; ``t`` is ignored."""
+        _check_points(x, self.A.shape[1])
         return x @ self.A.T
 
 

@@ -364,7 +364,7 @@ class AffineCoupling(Bijection):
 
     def scale_and_shift(self, z_masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-scale ``s`` and shift ``t`` (each ``(batch, dim)``, zero on copied coordinates)."""
-        out = self.net(z_masked)
+        out = self.net(self._check(z_masked, "z_masked"))
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"net must return a tensor, got {type(out).__name__}")
         if out.shape != (z_masked.shape[0], 2 * self.dim):
