@@ -864,3 +864,20 @@ def test_the_path_checks_give_the_documented_messages(tmp_path):
     assert _validate.check_names(("01_a",), ["01_a"], "topics") == ["01_a"]
     with pytest.raises(TypeError, match=r"^argv must be a list of str or None, got \[1\]$"):
         _validate.check_argv([1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "pattern"),
+    [
+        ({"seed": 2.5}, TypeError, r"^seed must be a non-negative int, got 2\.5$"),
+        ({"seed": -1}, ValueError, r"^seed must be a non-negative int, got -1$"),
+        ({"threads": 2.5}, TypeError, r"^threads must be a positive int, got 2\.5$"),
+        ({"threads": 0}, ValueError, r"^threads must be a positive int, got 0$"),
+    ],
+)
+def test_the_package_setup_checks_its_counts(kwargs, exc, pattern):
+    # course_utils.setup and get_device are the package's own public functions
+    import course_utils as cu
+
+    with pytest.raises(exc, match=pattern):
+        cu.setup(**{"seed": 0, "verbose": False, **kwargs})
