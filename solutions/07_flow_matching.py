@@ -414,7 +414,7 @@ class SmallField(torch.nn.Module):
 
 
 # %% course={"question": "q8", "role": "answer"} tags=["nbval-ignore-output"]
-def train_fm(coupling, seed, steps=300, batch=128, lr=1e-2):
+def train_fm(coupling, seed, steps=200, batch=128, lr=1e-2):
     """A SmallField trained by CFM (sigma_min = 0) with "independent" or "ot" pairs."""
     ### BEGIN SOLUTION
     torch.manual_seed(seed)
