@@ -20,7 +20,9 @@ not a path                  TypeError    ``root must be a path (str or os.PathLi
 path does not exist         FileNot-     ``root must be an existing folder, got '/nope'``
                             FoundError
 unknown topic name          ValueError   ``topics must name topics of the course, got
-                                         unknown 99_x; known: 01_mle, ...``
+                                         unknown 99_x; known: 01_mle, ...`` (a list);
+                                         ``topic must name a topic of the course, got
+                                         '99_x'; known: ...`` (one name)
 not a notebook, not a list  TypeError    ``nb must be a notebook (nbformat.NotebookNode),
                                          got int``
 ==========================  ===========  =================================================
@@ -337,6 +339,26 @@ def check_names(
             f"known: {', '.join(known) or '(none)'}"
         )
     return list(values)
+
+
+def check_name(
+    value: Any, known: Iterable[str], name: str, what: str = "topic", error: type = ValueError
+) -> str:
+    """One string of ``known`` (one topic); return it.
+
+    Raises:
+        TypeError: not a ``str``.
+        ValueError: not in ``known`` (``error``, a subclass of ValueError, when given).
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a {what} name (str), got {type(value).__name__}")
+    known = sorted(known)
+    if value not in known:
+        raise error(
+            f"{name} must name a {what} of the course, got {value!r}; "
+            f"known: {', '.join(known) or '(none)'}"
+        )
+    return value
 
 
 def check_notebook(nb: Any, name: str = "nb") -> Any:

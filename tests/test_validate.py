@@ -862,6 +862,11 @@ def test_the_path_checks_give_the_documented_messages(tmp_path):
                        r"9_x; known: 01_a, 02_b$"):  # fmt: skip
         _validate.check_names(["01_a", "9_x"], ["02_b", "01_a"], "topics")
     assert _validate.check_names(("01_a",), ["01_a"], "topics") == ["01_a"]
+    with pytest.raises(ValueError, match=r"^topic must name a topic of the course, got '9_x'; "
+                       r"known: 01_a$"):  # fmt: skip
+        _validate.check_name("9_x", ["01_a"], "topic")
+    with pytest.raises(TypeError, match=r"^topic must be a topic name \(str\), got list$"):
+        _validate.check_name(["01_a"], ["01_a"], "topic")
     with pytest.raises(TypeError, match=r"^argv must be a list of str or None, got \[1\]$"):
         _validate.check_argv([1])
 
