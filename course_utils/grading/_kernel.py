@@ -108,7 +108,6 @@ class Kernel:
         finally:
             os.close(r_in)
             os.close(w_out)
-        self.proc = self.box.proc
         os.set_blocking(self._w, False)
         config = {
             "memory_bytes": limits.memory_mb * 2**20,
@@ -130,11 +129,9 @@ class Kernel:
 
     def _died(self) -> _Failure:
         try:
-            rc = self.proc.wait(timeout=5)
+            rc = self.box.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return _Failure("the kernel stopped answering (it closed its channel)")
-        if self.box.level == "bubblewrap" and rc > 128:
-            rc = -(rc - 128)  # bwrap reports a child killed by signal N as 128 + N
         if rc < 0:
             name = _signal_name(-rc)
             why = {

@@ -279,7 +279,19 @@ class Sandboxed:
         self.proc, self.level, self.workdir = proc, level, workdir
         self._ns, self._init_pid, self._slot = ns, init_pid, slot
         self.errfile = None  # where the kernel's stderr went, if kept
+        self.signal_offset = False  # bwrap reports a child killed by signal N as 128 + N
         self.closed = False
+
+    def wait(self, timeout: float) -> int:
+        """The kernel's exit status like ``Popen.wait`` (``-N`` for signal N).
+
+        Raises:
+            subprocess.TimeoutExpired: it is still running after ``timeout`` seconds.
+        """
+        rc = self.proc.wait(timeout=timeout)
+        if self.signal_offset and rc > 128:
+            rc = -(rc - 128)
+        return rc
 
     def stderr_tail(self, n: int = 2000) -> str:
         """The last ``n`` bytes the kernel wrote to its stderr (for the instructor)."""
@@ -471,29 +483,49 @@ class BwrapLauncher(Launcher):
         return f"bubblewrap ({how}{', seccomp' if self.seccomp else ''})"
 
     def start(self, argv, env, pass_fds, limits):
-        slot = _UidSlot() if self.root else None
+        return self._start(argv, env, pass_fds, limits, template=False)
+
+    def start_template(self, argv, env, pass_fds, limits):
+        """Start a kernel *template* (:mod:`._template`) in the same sandbox, as root.
+
+        The same binds, tmpfs, namespaces and limits as a kernel, but no uid switch, no
+        seccomp filter and the capabilities the template needs to make each kernel's
+        namespaces and mounts (``CAP_SYS_ADMIN``) and to drop it to its uid
+        (``CAP_SETUID``, ``CAP_SETGID``). It runs no student code.
+        """
+        if not self.root:
+            raise SandboxError("a kernel template needs root")
+        return self._start(argv, env, pass_fds, limits, template=True)
+
+    def _command(self, size: str, info_w: int, template: bool) -> list[str]:
+        cmd = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+        cmd += ["--unshare-net", "--unshare-cgroup-try", "--die-with-parent"]
+        cmd += ["--new-session", "--hostname", "sandbox", "--info-fd", str(info_w)]
+        if template:
+            cmd += ["--cap-add", "CAP_SYS_ADMIN"]
+        if self.root:
+            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
+        # private tmpfs first: a bind below /tmp (a package in /tmp) stays visible
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+        cmd += ["--perms", "0755", "--dir", "/home"]
+        cmd += ["--perms", "0777", "--size", size, "--tmpfs", HOME]
+        cmd += self.binds
+        cmd += ["--chdir", HOME]
+        return cmd
+
+    def _start(self, argv, env, pass_fds, limits, template: bool):
+        slot = _UidSlot() if self.root and not template else None
         errfile = tempfile.TemporaryFile()  # bwrap's and the kernel's stderr (unlinked)
         info_r, info_w = os.pipe()
         sec_r = sec_w = None
         try:
-            size = str(limits.tmp_bytes)
-            cmd = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
-            cmd += ["--unshare-net", "--unshare-cgroup-try", "--die-with-parent"]
-            cmd += ["--new-session", "--hostname", "sandbox", "--info-fd", str(info_w)]
-            if self.root:
-                cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-            else:
-                cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
-            # private tmpfs first: a bind below /tmp (a package in /tmp) stays visible
-            cmd += ["--proc", "/proc", "--dev", "/dev"]
-            cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-            cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
-            cmd += ["--perms", "0755", "--dir", "/home"]
-            cmd += ["--perms", "0777", "--size", size, "--tmpfs", HOME]
-            cmd += self.binds
-            cmd += ["--chdir", HOME]
+            cmd = self._command(str(limits.tmp_bytes), info_w, template)
             fds = [*pass_fds, info_w]
-            if self.seccomp is not None:
+            if self.seccomp is not None and not template:
                 sec_r, sec_w = os.pipe()
                 os.write(sec_w, self.seccomp)  # a few hundred bytes: fits the pipe
                 os.close(sec_w)
@@ -501,7 +533,7 @@ class BwrapLauncher(Launcher):
                 cmd += ["--seccomp", str(sec_r)]
                 fds.append(sec_r)
             cmd.append("--")
-            if self.root:
+            if slot is not None:
                 u = str(slot.uid)
                 cmd += [self.setpriv, "--reuid", u, "--regid", u, "--clear-groups"]
                 cmd += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
@@ -547,6 +579,7 @@ class BwrapLauncher(Launcher):
             raise SandboxError(f"bwrap did not start: {err.strip() or 'no child'}") from None
         box = Sandboxed(proc, self.level, workdir=None, ns=ns, init_pid=child, slot=slot)
         box.errfile = errfile
+        box.signal_offset = True
         return box
 
 
