@@ -36,7 +36,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from adversarial import SOLUTION, attacks  # noqa: E402
 from grading_fixtures import toy  # noqa: E402
-from grading_fixtures.sandbox import LEVEL  # noqa: E402
+from grading_fixtures.sandbox import LEVEL, TEMPLATE_LEVEL  # noqa: E402
 
 from course_utils.grading import release_topics  # noqa: E402
 
@@ -246,9 +246,9 @@ def test_every_attack_class_of_the_issue_is_in_the_corpus():
 
 def test_the_batch_completes_with_a_row_results_and_feedback_for_everyone(corpus):
     assert sorted(corpus["rows"]) == sorted(corpus["paths"])
-    assert corpus["stats"]["isolation"] == LEVEL
+    assert corpus["stats"]["isolation"] == TEMPLATE_LEVEL
     for name in corpus["paths"]:
-        assert corpus["rows"][name]["isolation"] == LEVEL
+        assert corpus["rows"][name]["isolation"] == TEMPLATE_LEVEL, name
         res = json.loads((corpus["out"] / name / "results.json").read_text())
         assert isinstance(res["score"], float) and res["tests"], name
         assert (corpus["out"] / name / "feedback.md").read_text().startswith("# Feedback")

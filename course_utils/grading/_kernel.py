@@ -261,6 +261,7 @@ def run_program(
     abort: str | None = None
     truncated = False
     probe_bytes = 0
+    levels: list[str] = []  # how each kernel was started (template or launch)
 
     def add_log(text: str) -> None:
         if log.tell() < MAX_LOG_CHARS:
@@ -280,6 +281,8 @@ def run_program(
             if kernel is None:
                 try:
                     kernel = Kernel(limits, forbidden, sub_deadline, launcher)
+                    if kernel.box.level not in levels:
+                        levels.append(kernel.box.level)
                     for step in done:  # replay what ran before a crash
                         kernel.request(step, sub_deadline)
                 except _Failure as exc:
@@ -342,4 +345,5 @@ def run_program(
         "log": log.getvalue(),
         "time": time.monotonic() - t0,
         "truncated": truncated,
+        "isolation": ", ".join(levels),
     }

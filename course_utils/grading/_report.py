@@ -91,8 +91,9 @@ def results_json(report: dict) -> dict:
     }
 
 
-def grades_csv(qids: list[str], rows: list[dict], isolation: str) -> str:
-    """``grades.csv``: one row per submission; the last column is the isolation level."""
+def grades_csv(qids: list[str], rows: list[dict]) -> str:
+    """``grades.csv``: one row per submission; the last column is its isolation level
+    (``bubblewrap+template`` for a kernel forked from a template)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["submission", *qids, "total", "max_total", "status", "isolation"])
@@ -102,7 +103,7 @@ def grades_csv(qids: list[str], rows: list[dict], isolation: str) -> str:
             continue
         w.writerow(
             [r["name"], *(_fmt(q["points"]) for q in r["questions"])]
-            + [_fmt(r["total"]), _fmt(r["max_total"]), r["status"], isolation]
+            + [_fmt(r["total"]), _fmt(r["max_total"]), r["status"], r["isolation"]]
         )
     return buf.getvalue()
 

@@ -478,6 +478,17 @@ class BwrapLauncher(Launcher):
             args += ["--ro-bind", src, src]
         return args
 
+    def rebind(self) -> list[str]:
+        """Read-only bind targets below the private tmpfs mounts (``/tmp``, ``/dev/shm``,
+        the home): a forked kernel's fresh tmpfs must bind them again."""
+        out = []
+        for i, arg in enumerate(self.binds):
+            if arg == "--ro-bind":
+                dst = self.binds[i + 2]
+                if any(dst.startswith(t + "/") for t in ("/tmp", "/dev/shm", HOME)):
+                    out.append(dst)
+        return out
+
     def describe(self) -> str:
         how = "root, per-kernel uid" if self.root else "user namespace, uid 65534"
         return f"bubblewrap ({how}{', seccomp' if self.seccomp else ''})"

@@ -72,7 +72,8 @@ _CLONE_NEWUTS = 0x04000000
 _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND = 1, 2, 4, 8, 32, 4096
+_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 1, 4, 38, 22
 _SETUP_FAILED = 121  # exit status of a kernel whose isolation could not be set up
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -289,6 +290,7 @@ class TemplateLauncher(Launcher):
             raise SandboxError("kernel templates need root (a user namespace cannot mount)")
         self.base, self.preimport, self.hidden, self.quiet = base, preimport, hidden, quiet
         self.level = base.level
+        self.rebind = base.rebind() if isinstance(base, BwrapLauncher) else []
         self._template: _Template | None = None
         self.broken: str | None = None
         self.starts = 0
@@ -338,6 +340,7 @@ class TemplateLauncher(Launcher):
             "uid": slot.uid if slot else None,
             "limits": limits.__dict__,
             "hidden": self.hidden if mode == "probe" else [],
+            "rebind": self.rebind,
         }
         try:
             reply = tmpl.request(msg, tuple(fds))
@@ -384,6 +387,8 @@ class TemplateLauncher(Launcher):
             problems.append(f"capabilities/no_new_privs/seccomp were {report}")
         if report.get("files"):
             problems.append(f"it saw files of the template: {report['files']}")
+        if report.get("missing"):
+            problems.append(f"it could not see {report['missing']}")
         if problems:
             raise SandboxError("the template's probe kernel: " + "; ".join(problems))
 
@@ -480,7 +485,7 @@ def _kernel(msg: dict, fds: list[int]) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     fd_in, fd_out = _keep_fds(fds)
     if msg["mode"] == "probe":
-        _probe(fd_out, msg["hidden"])
+        _probe(fd_out, msg["hidden"], msg.get("rebind", []))
         os._exit(0)
     from . import _worker
 
@@ -488,7 +493,7 @@ def _kernel(msg: dict, fds: list[int]) -> None:
     os._exit(0)
 
 
-def _probe(fd: int, hidden: list[str]) -> None:
+def _probe(fd: int, hidden: list[str], rebind: list[str]) -> None:
     seen = []
     for p in hidden:
         try:
@@ -501,7 +506,14 @@ def _probe(fd: int, hidden: list[str]) -> None:
         for line in f:
             key, _, value = line.partition(":")
             status[key] = value.strip()
-    files = [f"{d}/{n}" for d in ("/tmp", "/dev/shm", HOME) for n in os.listdir(d)]
+    rebind = [p for p in rebind if p.startswith("/tmp/")]
+    top = {p.split("/")[2] for p in rebind}  # the rebinds' own directories
+    files = [
+        f"{d}/{n}"
+        for d in ("/tmp", "/dev/shm", HOME)
+        for n in os.listdir(d)
+        if not (d == "/tmp" and n in top)
+    ]
     report = {
         "uid": os.getuid(),
         "seen": seen,
@@ -510,6 +522,7 @@ def _probe(fd: int, hidden: list[str]) -> None:
         "nnp": int(status.get("NoNewPrivs", "0")),
         "seccomp": int(status.get("Seccomp", "0")),
         "files": files,
+        "missing": [p for p in rebind if not os.path.isdir(p)],
     }
     os.write(fd, json.dumps(report).encode())
 
@@ -523,9 +536,17 @@ def _init(msg: dict, fds: list[int], limits: KernelLimits) -> None:
         _check(libc.unshare(flags), "unshare")
     _mount(libc, "", "/", None, _MS_REC | _MS_PRIVATE, None)
     _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    # read-only binds below /tmp (a package or a venv there) must stay visible
+    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in msg.get("rebind", [])]
     size = str(limits.tmp_bytes)
     for target, mode in (("/tmp", "1777"), ("/dev/shm", "1777"), (HOME, "0777")):
         _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode={mode}")
+    for path, fd in keep:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
+        ro = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+        _mount(libc, "", path, None, ro, None)
+        os.close(fd)
     kernel = os.fork()
     if kernel == 0:
         try:
