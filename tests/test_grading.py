@@ -56,7 +56,9 @@ GRADESCOPE_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["name", "score", "max_score", "status", "output", "visibility"],
+                # status is optional in Gradescope's format: a written question not yet
+                # graded by hand has none (it is neither passed nor failed)
+                "required": ["name", "score", "max_score", "output", "visibility"],
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
                     "number": {"type": "string"},

@@ -108,7 +108,7 @@ def test_no_sandbox_is_printed_and_recorded_and_auto_reports_its_level(toy_root,
     assert r.returncode == 0, r.stderr
     assert "WARNING: graded WITHOUT a sandbox" in r.stdout
     rows = list(csv.DictReader((tmp_path / "a" / "grades.csv").open()))
-    assert rows[0]["isolation"] == "none"
+    assert rows[0]["isolation"] == "none+template"
     r = _cli("--root", toy_root, "grade", toy.TOPIC, sub, "--out", tmp_path / "b", *FAST)
     assert r.returncode == 0, r.stderr
     assert f"isolation: {TEMPLATE_LEVEL}" in r.stdout and "graded 1/1" in r.stderr

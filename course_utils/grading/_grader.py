@@ -416,7 +416,7 @@ def _write_results(t, names, runs, expected, out: Path, level: str, only, old_ro
             rows = [{"cells": r} for r in old_rows[1:] if r[:1] != [only]]
             rows.append(reports[0])
             rows.sort(key=lambda r: r["cells"][0] if "cells" in r else r["name"])
-        writer.write("grades.csv", grades_csv(qids, rows))
+        writer.write("grades.csv", grades_csv(qids, rows, [m.id for m in t.manual]))
         writer.commit()
     except BaseException:
         writer.discard()

@@ -43,6 +43,7 @@ from typing import Any
 from . import GradingError
 from ._grader import _stems  # the folder names `course-grade grade` gives its reports
 from ._release import find_root, load_notebook, placeholder
+from ._report import MANUAL_BEGIN, MANUAL_END, MANUAL_TAG
 
 __all__ = [
     "ManualQuestion",
@@ -54,8 +55,7 @@ __all__ = [
 ]
 
 SHEET_COLUMNS = ["topic", "submission", "question", "max_points", "points", "comment"]
-MANUAL_TAG = "(graded by hand)"
-_BEGIN, _END = "<!-- written questions: begin -->", "<!-- written questions: end -->"
+_BEGIN, _END = MANUAL_BEGIN, MANUAL_END
 
 
 @dataclass(frozen=True)
@@ -407,11 +407,12 @@ def merge_scores(
         raise GradingError(f"--scores {scores} is not valid:\n  " + "\n  ".join(errors))
 
     # the automatic part: the columns that are not written questions
-    qcols = [c for c in header[1:] if c not in ("total", "max_total", "status")]
-    auto_cols = [c for c in qcols if c not in questions]
     i_total, i_max, i_status = (header.index(c) for c in ("total", "max_total", "status"))
+    qcols = header[1:i_total]  # the question columns; after status: isolation (kept)
+    auto_cols = [c for c in qcols if c not in questions]
+    extra = header[i_status + 1 :]
     manual_max = sum(q.points for q in questions.values())
-    new_header = ["submission", *auto_cols, *questions, "total", "max_total", "status"]
+    new_header = ["submission", *auto_cols, *questions, "total", "max_total", "status", *extra]
     new_files: dict[Path, str] = {}
     summary = []
     buf = io.StringIO()
@@ -427,7 +428,7 @@ def merge_scores(
         total, max_total = auto + sum(pts.values()), auto_max + manual_max
         w.writerow(
             [who, *(r[header.index(c)] for c in auto_cols), *(_fmt(p) for p in pts.values())]
-            + [_fmt(total), _fmt(max_total), r[i_status]]
+            + [_fmt(total), _fmt(max_total), r[i_status], *r[i_status + 1 :]]
         )
         summary.append({"name": who, "total": total, "max_total": max_total, "manual": pts})
         d = graded / who
