@@ -320,14 +320,7 @@ class Sandboxed:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        survivors: list[int] = []
-        if self._ns is not None:
-            deadline = time.monotonic() + 10
-            while (survivors := _pids_in_ns(self._ns)) and time.monotonic() < deadline:
-                for pid in survivors:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-                time.sleep(0.005)
+        survivors = _kill_ns(self._ns) if self._ns is not None else []
         if self._slot is not None:
             try:
                 self._slot.kill_all()
@@ -342,6 +335,18 @@ class Sandboxed:
         self.closed = True
         if survivors:
             raise SandboxError(f"processes of a kernel survived: {survivors}")
+
+
+def _kill_ns(ns: str, timeout: float = 10.0) -> list[int]:
+    """SIGKILL every process of PID namespace ``ns`` until none is left (or time is up);
+    returns the survivors."""
+    deadline = time.monotonic() + timeout
+    while (survivors := _pids_in_ns(ns)) and time.monotonic() < deadline:
+        for pid in survivors:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    return survivors
 
 
 class Launcher:
@@ -452,20 +457,9 @@ class BwrapLauncher(Launcher):
                 args += ["--symlink", os.readlink(p), p]
             elif os.path.isdir(p):
                 args += ["--ro-bind", p, p]
-        for name in _ETC:
-            p = "/etc/" + name
-            if os.path.exists(p):
-                args += ["--ro-bind", p, p]
-        pkg = Path(__file__).resolve().parents[1]  # .../course_utils
-        py_dirs = {
-            os.path.realpath(d)
-            for d in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
-        }
-        py_dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-        sources = sorted(d for d in py_dirs if not d.startswith("/usr"))
-        sources.append(str(pkg))
+        args += [x for n in _ETC if os.path.exists(p := "/etc/" + n) for x in ("--ro-bind", p, p)]
         made: set[str] = set()
-        for src in sources:
+        for src in self._sources():
             for h in self.hidden:
                 if h == src or h.startswith(src.rstrip("/") + "/"):
                     raise SandboxError(f"binding {src} into the sandbox would expose {h}")
@@ -477,6 +471,17 @@ class BwrapLauncher(Launcher):
                     made.add(d)
             args += ["--ro-bind", src, src]
         return args
+
+    @staticmethod
+    def _sources() -> list[str]:
+        """The Python installation's directories outside /usr, then course_utils."""
+        pkg = Path(__file__).resolve().parents[1]  # .../course_utils
+        py_dirs = {
+            os.path.realpath(d)
+            for d in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+        }
+        py_dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+        return [*sorted(d for d in py_dirs if not d.startswith("/usr")), str(pkg)]
 
     def rebind(self) -> list[str]:
         """Read-only bind targets below the private tmpfs mounts (``/tmp``, ``/dev/shm``,

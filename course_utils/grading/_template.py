@@ -46,7 +46,6 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
 
 from ._sandbox import (
     HOME,
@@ -531,22 +530,7 @@ def _init(msg: dict, fds: list[int], limits: KernelLimits) -> None:
     """PID 1 of the kernel's namespace: private mounts, fork the kernel, reap; exits."""
     libc = _libc()
     _check(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    flags = _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWNET
-    if libc.unshare(flags | _CLONE_NEWCGROUP) != 0:
-        _check(libc.unshare(flags), "unshare")
-    _mount(libc, "", "/", None, _MS_REC | _MS_PRIVATE, None)
-    _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
-    # read-only binds below /tmp (a package or a venv there) must stay visible
-    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in msg.get("rebind", [])]
-    size = str(limits.tmp_bytes)
-    for target, mode in (("/tmp", "1777"), ("/dev/shm", "1777"), (HOME, "0777")):
-        _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode={mode}")
-    for path, fd in keep:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
-        ro = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
-        _mount(libc, "", path, None, ro, None)
-        os.close(fd)
+    _private_mounts(libc, msg.get("rebind", []), limits)
     kernel = os.fork()
     if kernel == 0:
         try:
@@ -561,12 +545,30 @@ def _init(msg: dict, fds: list[int], limits: KernelLimits) -> None:
             pid, status = os.waitpid(-1, 0)
         except ChildProcessError:
             os._exit(_SETUP_FAILED)
-        except InterruptedError:
-            continue
         if pid == kernel:
             if os.WIFSIGNALED(status):
                 os._exit(128 + os.WTERMSIG(status))
             os._exit(os.WEXITSTATUS(status))
+
+
+def _private_mounts(libc, rebind: list[str], limits: KernelLimits) -> None:
+    """New mount/IPC/UTS/net(/cgroup) namespaces, fresh /proc and tmpfs, rebinds."""
+    flags = _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWNET
+    if libc.unshare(flags | _CLONE_NEWCGROUP) != 0:
+        _check(libc.unshare(flags), "unshare")
+    _mount(libc, "", "/", None, _MS_REC | _MS_PRIVATE, None)
+    _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    # read-only binds below /tmp (a package or a venv there) must stay visible
+    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in rebind]
+    size = str(limits.tmp_bytes)
+    for target, mode in (("/tmp", "1777"), ("/dev/shm", "1777"), (HOME, "0777")):
+        _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode={mode}")
+    for path, fd in keep:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
+        ro = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+        _mount(libc, "", path, None, ro, None)
+        os.close(fd)
 
 
 def _spawn_isolated(msg: dict, fds: list[int], ctl: int, own_pidns: int) -> tuple[int, str]:
@@ -608,8 +610,30 @@ def _serve(ctl: socket.socket) -> None:
     first, _ = _recv(ctl, 60)
     if first is None:
         return
+    failed = _preimport(first.get("preimport", []))
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    children: set[int] = set()
+    _send(ctl, {"op": "ready", "threads": _threads(), "failed": failed})
+    while True:
+        msg, fds = _recv(ctl, 10**7)
+        if msg is None:
+            return
+        op = msg.get("op")
+        if op == "spawn":
+            reply = _handle_spawn(msg, fds, ctl.fileno(), own_pidns, children)
+        elif op == "wait":
+            reply = _handle_wait(msg, children)
+        else:
+            for fd in fds:
+                os.close(fd)
+            reply = {"op": "error", "error": "unknown request"}
+        _send(ctl, reply)
+
+
+def _preimport(names: list[str]) -> list[str]:
+    """Import ``names``; make torch single-threaded; return the names that failed."""
     failed = []
-    for name in first.get("preimport", []):
+    for name in names:
         try:
             __import__(str(name))
         except Exception:  # a missing optional library only matters if a cell uses it
@@ -623,55 +647,46 @@ def _serve(ctl: socket.socket) -> None:
 
     from . import _worker  # noqa: F401
 
-    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
-    children: dict[int, Any] = {}
-    _send(ctl, {"op": "ready", "threads": _threads(), "failed": failed})
-    while True:
-        msg, fds = _recv(ctl, 10**7)
-        if msg is None:
-            return
-        op = msg.get("op")
-        if op == "spawn":
-            try:
-                if _threads() != 1:
-                    raise OSError("the template has more than one thread")
-                if len(fds) != 2:
-                    raise OSError("spawn needs two file descriptors")
-                if msg.get("isolate"):
-                    pid, ns = _spawn_isolated(msg, fds, ctl.fileno(), own_pidns)
-                else:
-                    pid, ns = _spawn_plain(msg, fds, ctl.fileno()), None
-                children[pid] = None
-                reply = {"op": "spawned", "id": pid, "ns": ns}
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                reply = {"op": "error", "error": str(exc)[:500]}
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            _send(ctl, reply)
-        elif op == "wait":
-            pid = msg.get("id")
-            status = None
-            deadline = time.monotonic() + float(msg.get("timeout", 0))
-            while pid in children:
-                try:
-                    done, st = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    children.pop(pid, None)
-                    status = _SETUP_FAILED
-                    break
-                if done:
-                    children.pop(pid, None)
-                    status = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
-                    break
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.002)
-            _send(ctl, {"op": "status", "status": status})
+    return failed
+
+
+def _handle_spawn(msg: dict, fds: list[int], ctl: int, own_pidns: int, children: set) -> dict:
+    try:
+        if _threads() != 1:
+            raise OSError("the template has more than one thread")
+        if len(fds) != 2:
+            raise OSError("spawn needs two file descriptors")
+        if msg.get("isolate"):
+            pid, ns = _spawn_isolated(msg, fds, ctl, own_pidns)
         else:
-            for fd in fds:
-                os.close(fd)
-            _send(ctl, {"op": "error", "error": "unknown request"})
+            pid, ns = _spawn_plain(msg, fds, ctl), None
+        children.add(pid)
+        return {"op": "spawned", "id": pid, "ns": ns}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {"op": "error", "error": str(exc)[:500]}
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _handle_wait(msg: dict, children: set) -> dict:
+    """Reap child ``id`` within ``timeout`` seconds; its status, or None if running."""
+    pid = msg.get("id")
+    deadline = time.monotonic() + float(msg.get("timeout", 0))
+    while pid in children:
+        try:
+            done, st = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            children.discard(pid)
+            return {"op": "status", "status": _SETUP_FAILED}
+        if done:
+            children.discard(pid)
+            status = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
+            return {"op": "status", "status": status}
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.002)
+    return {"op": "status", "status": None}
 
 
 def main(argv: list[str] | None = None) -> None:
