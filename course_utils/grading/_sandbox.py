@@ -25,8 +25,9 @@ weakest; the grader uses the strongest that works and reports its ``level``:
     cheating inconvenient, nothing more).
 
 Every level applies the same resource limits (:class:`KernelLimits`) with
-``setrlimit`` before the kernel's first instruction. The launcher interface
-(:class:`Launcher`) is what a pre-started/forking kernel pool would replace.
+``setrlimit`` before the kernel's first instruction. :mod:`._template` implements the
+same interface (:class:`Launcher`) by forking kernels from a template process started
+by :meth:`BwrapLauncher.start_template`, and falls back to these launchers.
 """
 
 from __future__ import annotations
