@@ -507,12 +507,10 @@ def _probe(fd: int, hidden: list[str], rebind: list[str]) -> None:
             status[key] = value.strip()
     rebind = [p for p in rebind if p.startswith("/tmp/")]
     top = {p.split("/")[2] for p in rebind}  # the rebinds' own directories
-    files = [
-        f"{d}/{n}"
-        for d in ("/tmp", "/dev/shm", HOME)
-        for n in os.listdir(d)
-        if not (d == "/tmp" and n in top)
-    ]
+    files = []
+    for d in ("/tmp", "/dev/shm", HOME):
+        with contextlib.suppress(OSError):  # (level none: no such home)
+            files += [f"{d}/{n}" for n in os.listdir(d) if not (d == "/tmp" and n in top)]
     report = {
         "uid": os.getuid(),
         "seen": seen,
