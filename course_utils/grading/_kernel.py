@@ -295,6 +295,7 @@ class _Run:
         self.truncated = False
         self.probe_bytes = 0
         self.levels: list[str] = []  # how each kernel was started (template or launch)
+        self.cpu = 0.0  # CPU seconds of the kernels (where the sandbox can tell)
 
     def add_log(self, text: str) -> None:
         if self.log.tell() < MAX_LOG_CHARS:
@@ -368,7 +369,10 @@ class _Run:
     def close(self) -> None:
         if self.kernel is not None:
             kernel, self.kernel = self.kernel, None
-            kernel.close()
+            try:
+                kernel.close()
+            finally:
+                self.cpu += getattr(kernel.box, "cpu", 0.0)
 
     def result(self) -> dict:
         return {
@@ -379,4 +383,5 @@ class _Run:
             "time": time.monotonic() - self.t0,
             "truncated": self.truncated,
             "isolation": ", ".join(self.levels),
+            "kernel_cpu": self.cpu,
         }

@@ -57,6 +57,7 @@ from ._sandbox import (
     _pids_in_ns,
     _set_limits,
     _UidSlot,
+    cpu_seconds,
     seccomp_program,
 )
 
@@ -202,6 +203,7 @@ class ForkedKernel:
         self.level = level
         self.signal_offset = ns is not None  # the init reports a signal N as 128 + N
         self.status: int | None = None
+        self.cpu = 0.0  # CPU seconds of its processes when it was closed
         self.closed = False
 
     def wait(self, timeout: float) -> int:
@@ -232,6 +234,7 @@ class ForkedKernel:
         self.closed = True
         survivors: list[int] = []
         if self.ns is not None:
+            self.cpu = cpu_seconds(_pids_in_ns(self.ns))
             deadline = time.monotonic() + 10
             while (pids := _pids_in_ns(self.ns)) and time.monotonic() < deadline:
                 first = [p for p in pids if _ns_pid(p) == 1]  # its init: kills them all
