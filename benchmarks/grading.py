@@ -1,19 +1,36 @@
-"""Benchmark: a class-sized batch with and without the sandbox, and kernel start-up.
+"""Benchmark: a class-sized batch with and without the sandbox, and where a kernel's time goes.
 
     .venv/bin/python benchmarks/grading.py [--n 200] [--workers 2] [--topic 01_toy]
-        [--kernels 10] [--levels auto none]
+        [--levels auto none] [--kernels template fresh] [--phases 3] [--timeout 5]
+
+    # issue 25, item 1: 500 mixed submissions of 01_mle, sandbox on, 2 workers
+    .venv/bin/python benchmarks/grading.py --topic 01_mle --n 500 --workers 2 --levels auto
+    # issue 17, item 8: 200 submissions with and without the sandbox
+    .venv/bin/python benchmarks/grading.py --n 200 --workers 2 --levels auto none
 
 Grades ``--n`` mixed submissions of the toy problem set of the tests (or of a real
 topic with ``--topic``): correct, partial (one question left as the placeholder),
 blank, broken (invalid JSON, a crash, an infinite loop) and hostile (forged protocol
 replies, spec leaks through error messages, shadowed builtins, raw memory reads; only
 attacks that harm nothing outside their kernel even unsandboxed, since the ``none``
-run executes them as you). Every level grades the same files with ``--workers``
-workers; the table gives seconds per submission and the overhead of each level over
-``none``. Then it checks that nothing was lost: every submission has a row, a
-``results.json`` and a ``feedback.md``, and the honest submissions score the same
-under every level. ``--kernels`` kernels are also started and stopped one by one per
-level, to give the per-kernel start-up cost on its own.
+run executes them as you; for a real topic the attack replaces the first answer).
+Every level x kernel start-up (``--kernels``: ``template`` forks each kernel from a
+template process, ``fresh`` launches each) grades the same files with ``--workers``
+workers. Printed per run: wall seconds and seconds per submission, user+sys CPU
+seconds of everything the run started (robust when the machine is shared: wall time
+is not), the load average, and the time spent waiting on deliberate time limits (the
+infinite loops). Then the overhead of each level over ``none`` (same kernels), and
+whether anything was lost: every submission has a row, a ``results.json`` and a
+``feedback.md``, and the honest submissions score the same in every run.
+
+``--phases K`` first runs the topic's solution K times through one kernel per start-up
+kind and prints where its time goes: the bare sandbox launch (``python -I -c pass``),
+the kernel start until it is ready (launch + imports, or the fork from a template),
+the template's own start (once per worker), the setup and given cells, the student's
+cells, the hidden probes (which call the student's functions on hidden inputs: the
+submission's own computation) and the teardown, and the *overhead*: start + teardown,
+what grading adds above the submission's own cell and probe time (issue 25's target is
+at most 0.4 s).
 
 Nothing is asserted on times (the machine may be shared; see the load averages).
 """
@@ -25,6 +42,8 @@ import copy
 import csv
 import json
 import os
+import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -38,10 +57,13 @@ from adversarial import attacks  # noqa: E402
 from grading_fixtures import toy  # noqa: E402
 
 from course_utils.grading import release_topics  # noqa: E402
+from course_utils.grading._assemble import SETUP, assemble  # noqa: E402
 from course_utils.grading._grader import Limits, grade_submissions  # noqa: E402
-from course_utils.grading._kernel import Kernel  # noqa: E402
+from course_utils.grading._kernel import PREIMPORT, Kernel  # noqa: E402
 from course_utils.grading._release import load_notebook, release_notebook  # noqa: E402
-from course_utils.grading._sandbox import SandboxError, select_launcher  # noqa: E402
+from course_utils.grading._sandbox import KernelLimits, SandboxError, select_launcher  # noqa: E402
+from course_utils.grading._template import TemplateLauncher, template_preimports  # noqa: E402
+from course_utils.grading._topic import Topic  # noqa: E402
 
 HARMLESS_ATTACKS = ("malformed_reply", "leak_feedback", "shadow_builtins", "raw_memory")
 KINDS = ("correct", "partial", "blank", "broken", "hostile")
@@ -56,18 +78,29 @@ def _answers_of(nb: dict) -> list[dict]:
     ]
 
 
+def _hostile(nb: dict, mod, toy_topic: bool) -> None:
+    fields = {"root": "/nonexistent", "out": "/nonexistent", "marker": "bench"}
+    attack = {q: code.format_map(_Default(fields)) for q, code in mod.ANSWERS.items()}
+    if toy_topic:
+        answers = {q: TOY_SOLUTION[q] for q in mod.HONEST} | attack
+        for c in _answers_of(nb):
+            q = c["metadata"]["course"]["question"]
+            if q in answers:
+                c["source"] = answers[q]
+    else:  # a real topic: the attack's code replaces the first answer (the rest solved)
+        _answers_of(nb)[0]["source"] = next(iter(attack.values()))
+
+
 def _submissions(root: Path, topic: str, n: int) -> list[tuple[str, str, str]]:
     """``n`` (name, kind, file text) in a fixed mix of :data:`KINDS`."""
     solution = load_notebook(root / "solutions" / f"{topic}.ipynb")
     exercise = release_notebook(solution)
     placeholder = {c["id"]: c["source"] for c in _answers_of(exercise)}
-    hostile = [attacks()[a] for a in HARMLESS_ATTACKS] if topic == toy.TOPIC else []
+    hostile = [attacks()[a] for a in HARMLESS_ATTACKS]
     out = []
     for i in range(n):
         kind = KINDS[i % len(KINDS)]
-        if kind == "hostile" and not hostile:
-            kind = "broken"
-        nb = copy.deepcopy(solution if kind in ("correct", "partial") else exercise)
+        nb = copy.deepcopy(solution if kind in ("correct", "partial", "hostile") else exercise)
         text = None
         if kind == "partial":
             cell = _answers_of(nb)[i % len(_answers_of(nb))]
@@ -81,16 +114,7 @@ def _submissions(root: Path, topic: str, n: int) -> list[tuple[str, str, str]]:
                     "while True:\n    pass" if i % 3 == 1 else "import os\nos._exit(3)"
                 )
         elif kind == "hostile":
-            mod = hostile[i % len(hostile)]
-            answers = {q: TOY_SOLUTION[q] for q in mod.HONEST}
-            fields = {"root": "/nonexistent", "out": "/nonexistent", "marker": "bench"}
-            answers.update(
-                {q: code.format_map(_Default(fields)) for q, code in mod.ANSWERS.items()}
-            )
-            for c in _answers_of(nb):
-                q = c["metadata"]["course"]["question"]
-                if q in answers:
-                    c["source"] = answers[q]
+            _hostile(nb, hostile[i % len(hostile)], topic == toy.TOPIC)
         out.append((f"s{i:03d}_{kind}", kind, text if text is not None else json.dumps(nb)))
     return out
 
@@ -100,24 +124,132 @@ class _Default(dict):
         return "/nonexistent"
 
 
-def _kernel_startup(level: str, k: int, limits: Limits) -> float:
-    """Mean seconds to start a kernel (to its ``ready``) and stop it, ``k`` times."""
-    launcher, _ = select_launcher(level, [])
+def _cpu() -> float:
+    """User+sys CPU seconds of this process and of every descendant it has reaped
+    (kernels are killed in their namespaces and reaped out of sight: their CPU comes
+    from the reports' ``kernel_cpu``; a template's own start, once per worker, is in
+    neither: see the phases)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# ------------------------------------------------------------------------- phases
+def _phases(root: Path, topic: str, level: str, k: int, limits: Limits) -> None:
+    """Where one submission's time goes (the solution, run ``k`` times per kind)."""
+    t = Topic.load(root, topic)
+    steps, _ = assemble(t.source, t.solution, t.questions)
+    base, _ = select_launcher(level, [])
+    bare = []
+    for _ in range(max(k, 3)):
+        t0 = time.perf_counter()
+        box = base.start(
+            [sys.executable, "-I", "-c", "pass"], {"HOME": "{home}"}, (), KernelLimits()
+        )
+        box.wait(60)
+        box.close()
+        bare.append(time.perf_counter() - t0)
+    print(f"\nphases of one {topic} submission (its solution), level {base.level}")
+    print(f"  bare sandbox launch (python -I -c pass): median {statistics.median(bare):.3f} s")
+    kinds = {"fresh": base}
+    try:
+        pre = template_preimports(t.source, PREIMPORT)
+        kinds["template"] = TemplateLauncher(base, pre, [])
+    except SandboxError as exc:
+        print(f"  template: not available ({exc})")
+    rows = {}
+    for kind, launcher in kinds.items():
+        if kind == "template":
+            t0 = time.perf_counter()
+            Kernel(limits, [], time.monotonic() + 600, launcher).close()
+            tmpl_start = time.perf_counter() - t0
+            if launcher.broken:
+                print(f"  template: not used ({launcher.broken})")
+                continue
+        rows[kind] = [_one_run(launcher, steps, limits) for _ in range(k)]
+        if kind == "template":
+            launcher.close()
+            print(f"  template start (imports, once per worker): {tmpl_start:.2f} s")
+    cols = ["start", "setup+given", "student", "probes", "teardown", "total", "overhead"]
+    print(f"  {'kernels':>9} " + " ".join(f"{c:>11}" for c in cols) + "   (median s)")
+    for kind, phs in rows.items():
+        med = [statistics.median(p[c] for p in phs) for c in cols]
+        print(f"  {kind:>9} " + " ".join(f"{m:>11.3f}" for m in med))
+
+
+def _one_run(launcher, steps: list[dict], limits: Limits) -> dict[str, float]:
+    """Seconds per phase of one run of ``steps`` in a new kernel."""
+    ph = {"start": 0.0, "setup+given": 0.0, "student": 0.0, "probes": 0.0}
     t0 = time.perf_counter()
-    for _ in range(k):
-        kernel = Kernel(limits, [], time.monotonic() + 300, launcher)
-        kernel.close()
-    return (time.perf_counter() - t0) / k
+    kernel = Kernel(limits, [], time.monotonic() + 600, launcher)
+    ph["start"] = time.perf_counter() - t0
+    for st in steps:
+        t1 = time.perf_counter()
+        kernel.request(st, time.monotonic() + 600)
+        dt = time.perf_counter() - t1
+        key = (
+            "probes" if st["op"] == "probe" else "setup+given" if st["seg"] == SETUP else "student"
+        )
+        ph[key] += dt
+    t1 = time.perf_counter()
+    kernel.close()
+    ph["teardown"] = time.perf_counter() - t1
+    ph["total"] = time.perf_counter() - t0
+    ph["overhead"] = ph["start"] + ph["teardown"]  # the probes run the student's functions
+    return ph
+
+
+# -------------------------------------------------------------------------- batch
+def _batch(args, root, paths, subs, level, kernels, limits, tmp) -> dict | None:
+    try:
+        real = select_launcher(level, [])[0].level
+    except SandboxError as exc:
+        print(f"{level}: skipped ({exc})")
+        return None
+    out = tmp / f"out-{real}-{kernels}"
+    cpu0, load0, t0 = _cpu(), os.getloadavg()[0], time.perf_counter()
+    reports = grade_submissions(
+        args.topic, paths, out, root=root, workers=args.workers, limits=limits,
+        sandbox=level, kernels=kernels,
+    )  # fmt: skip
+    # the grader's processes (reaped) + every kernel's, read from /proc before its kill
+    wall = time.perf_counter() - t0
+    cpu = _cpu() - cpu0 + sum(r.get("kernel_cpu", 0.0) for r in reports)
+    rows = {r["submission"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    lost = [
+        name
+        for name, _, _ in subs
+        if name not in rows
+        or not (out / name / "results.json").is_file()
+        or not (out / name / "feedback.md").is_file()
+    ]
+    timeouts = sum(r["status"].count("timeout") for r in rows.values())
+    waited = sum(
+        "time limit" in (out / n / "feedback.md").read_text() for n in rows if n not in lost
+    )
+    kinds = sorted({r["isolation"] for r in rows.values()})
+    r = {"wall": wall, "cpu": cpu, "rows": rows, "lost": lost, "level": real}
+    r["waited"] = waited * args.timeout
+    print(
+        f"{real:>10} {kernels:>8}: {wall:7.1f} s wall, {wall / args.n:.3f} s/submission, "
+        f"{cpu:7.1f} s CPU ({cpu / args.n:.3f} s/submission), load {load0:.1f} -> "
+        f"{os.getloadavg()[0]:.1f}, {waited} time-limit stops ({r['waited']:.0f} s of waiting, "
+        f"{timeouts} in status), lost {len(lost)}, isolation {', '.join(kinds)}"
+    )
+    return r
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--topic", default=toy.TOPIC)
+    p.add_argument("--n", type=int, default=200, help="submissions (default 200)")
+    p.add_argument("--topic", default=toy.TOPIC, help="topic (default: the tests' toy topic)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--kernels", type=int, default=10)
-    p.add_argument("--levels", nargs="+", default=["auto", "none"])
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per question")
+    p.add_argument("--levels", nargs="+", default=["auto", "none"], help="sandbox levels")
+    p.add_argument("--kernels", nargs="+", default=["template"], choices=("template", "fresh"))
+    p.add_argument("--phases", type=int, default=3, help="solution runs per kind (0: skip)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per question")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     root = ROOT
@@ -125,6 +257,13 @@ def main() -> None:
         root = toy.write_toy_course(tmp / "course")
         release_topics(root, [toy.TOPIC])
     limits = Limits(timeout=args.timeout, submission_timeout=20 * args.timeout)
+    print(
+        f"topic {args.topic}, {args.n} submissions ({', '.join(KINDS)}), {args.workers} "
+        f"workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
+        "(figures on a shared machine grow with the load; CPU seconds much less so)"
+    )
+    if args.phases:
+        _phases(root, args.topic, args.levels[0], args.phases, Limits(timeout=120))
     subs = _submissions(root, args.topic, args.n)
     paths = []
     for name, _, text in subs:
@@ -132,52 +271,38 @@ def main() -> None:
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
         paths.append(path)
-    print(
-        f"topic {args.topic}, {args.n} submissions ({', '.join(KINDS)}), {args.workers} "
-        f"workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
-    )
-    results: dict[str, dict] = {}
-    for level in args.levels:
-        try:
-            real = select_launcher(level, [])[0].level
-        except SandboxError as exc:
-            print(f"{level}: skipped ({exc})")
-            continue
-        startup = _kernel_startup(level, args.kernels, limits) if args.kernels else float("nan")
-        out = tmp / f"out-{real}"
-        t0 = time.perf_counter()
-        grade_submissions(
-            args.topic, paths, out, root=root, workers=args.workers, limits=limits,
-            sandbox=level,
-        )  # fmt: skip
-        wall = time.perf_counter() - t0
-        rows = {r["submission"]: r for r in csv.DictReader((out / "grades.csv").open())}
-        lost = [
-            name
-            for name, _, _ in subs
-            if name not in rows
-            or not (out / name / "results.json").is_file()
-            or not (out / name / "feedback.md").is_file()
-        ]
-        results[real] = {"wall": wall, "startup": startup, "rows": rows, "lost": lost}
-        print(
-            f"{real}: {wall:.1f} s, {wall / args.n:.2f} s/submission, kernel start+stop "
-            f"{startup:.2f} s, lost {len(lost)}, load {os.getloadavg()[0]:.1f}"
-        )
-    if "none" in results:
-        base = results["none"]
-        print(f"\n{'level':>12} {'s/submission':>13} {'overhead':>9} {'kernel s':>9} {'lost':>5}")
-        for level, r in results.items():
-            over = (r["wall"] / base["wall"] - 1) * 100
-            print(
-                f"{level:>12} {r['wall'] / args.n:>13.2f} {over:>8.1f}% {r['startup']:>9.2f} "
-                f"{len(r['lost']):>5}"
-            )
-        honest = [name for name, kind, _ in subs if kind in ("correct", "partial", "blank")]
-        for level, r in results.items():
-            differ = [n for n in honest if r["rows"][n]["total"] != base["rows"][n]["total"]]
-            print(f"{level}: honest submissions scored differently from 'none': {differ or 'none'}")
+    print(f"\nbatches (timeout {args.timeout:g} s per question):")
+    results: dict[tuple[str, str], dict] = {}
+    for kernels in args.kernels:
+        for level in args.levels:
+            r = _batch(args, root, paths, subs, level, kernels, limits, tmp)
+            if r is not None:
+                results[(r["level"], kernels)] = r
+    _summary(args, subs, results)
     print(f"load average {os.getloadavg()[0]:.1f} at end; files in {tmp}")
+
+
+def _summary(args, subs, results: dict) -> None:
+    print(
+        f"\n{'level':>10} {'kernels':>8} {'s/sub wall':>10} {'s/sub CPU':>10} "
+        f"{'wall over none':>14} {'CPU over none':>13} {'lost':>5}"
+    )
+    for (level, kernels), r in results.items():
+        base = results.get(("none", kernels))
+        over_w = f"{(r['wall'] / base['wall'] - 1) * 100:+.1f}%" if base else "-"
+        over_c = f"{(r['cpu'] / base['cpu'] - 1) * 100:+.1f}%" if base else "-"
+        print(
+            f"{level:>10} {kernels:>8} {r['wall'] / args.n:>10.3f} {r['cpu'] / args.n:>10.3f} "
+            f"{over_w:>14} {over_c:>13} {len(r['lost']):>5}"
+        )
+    honest = [name for name, kind, _ in subs if kind in ("correct", "partial", "blank")]
+    first = next(iter(results.values()), None)
+    for (level, kernels), r in results.items():
+        differ = [n for n in honest if r["rows"][n]["total"] != first["rows"][n]["total"]]
+        print(
+            f"{level} {kernels}: honest submissions scoring differently from the first run: "
+            f"{differ or 'none'}"
+        )
 
 
 if __name__ == "__main__":

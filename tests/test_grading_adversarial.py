@@ -36,7 +36,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from adversarial import SOLUTION, attacks  # noqa: E402
 from grading_fixtures import toy  # noqa: E402
-from grading_fixtures.sandbox import LEVEL  # noqa: E402
+from grading_fixtures.sandbox import LEVEL, TEMPLATE_LEVEL  # noqa: E402
 
 from course_utils.grading import release_topics  # noqa: E402
 
@@ -239,6 +239,7 @@ def test_every_attack_class_of_the_issue_is_in_the_corpus():
         "pth_plant", "kill_grader", "fifo_block", "malformed_reply", "leak_feedback",
         "shadow_builtins", "shm_socket", "raw_memory", "resource_abuse",
     }  # fmt: skip
+    named |= {"template_escape"}  # issue 25: kernels forked from a template
     assert named <= set(ATTACKS), sorted(named - set(ATTACKS))
     for mod in ATTACKS.values():
         assert mod.ATTACK and mod.ANSWERS and set(mod.ANSWERS).isdisjoint(mod.HONEST)
@@ -246,9 +247,9 @@ def test_every_attack_class_of_the_issue_is_in_the_corpus():
 
 def test_the_batch_completes_with_a_row_results_and_feedback_for_everyone(corpus):
     assert sorted(corpus["rows"]) == sorted(corpus["paths"])
-    assert corpus["stats"]["isolation"] == LEVEL
+    assert corpus["stats"]["isolation"] == TEMPLATE_LEVEL
     for name in corpus["paths"]:
-        assert corpus["rows"][name]["isolation"] == LEVEL
+        assert corpus["rows"][name]["isolation"] == TEMPLATE_LEVEL, name
         res = json.loads((corpus["out"] / name / "results.json").read_text())
         assert isinstance(res["score"], float) and res["tests"], name
         assert (corpus["out"] / name / "feedback.md").read_text().startswith("# Feedback")
@@ -258,6 +259,17 @@ def test_the_batch_completes_with_a_row_results_and_feedback_for_everyone(corpus
         for f in ("", "/results.json", "/feedback.md", "/output.log")
     }
     assert set(corpus["out_files"]) == allowed
+
+
+def test_the_attacks_ran_their_code(corpus):
+    """An attack that dies of a bug in its own code tests nothing: its log must not
+    show a TypeError from its own cells, and the template attack must report."""
+    for name in corpus["paths"]:
+        log = (corpus["out"] / name / "output.log").read_text()
+        assert "TypeError: expected bytes" not in log, name
+    for name in [n for n in corpus["paths"] if n.startswith("template_escape")]:
+        log = (corpus["out"] / name / "output.log").read_text()
+        assert "template attack found: []" in log, (name, log[-3000:])
 
 
 def test_honest_submissions_score_exactly_what_they_score_alone(corpus):

@@ -105,6 +105,24 @@ def test_round_trip(graded):
     auto_max = sum(q.points for q in load_spec(ROOT / "grading" / f"{TOPIC}.py"))
     (manual,) = load_manual(ROOT, TOPIC)
     assert [r["total"] for r in reports] == [auto_max, 0]
+    # before merge, grade's own output lists the written question: 0 of N so far
+    assert [r["max_total"] for r in reports] == [auto_max + manual.points] * 2
+    grades = {r["submission"]: r for r in _read_csv(out / "grades.csv")}
+    header = list(next(iter(grades.values())))
+    assert header.index(manual.id) < header.index("total") and header[-1] == "isolation"
+    assert grades["alice"][manual.id] == "0" and float(grades["alice"]["total"]) == auto_max
+    assert float(grades["alice"]["max_total"]) == auto_max + manual.points
+    res = json.loads((out / "alice" / "results.json").read_text())
+    jsonschema.validate(res, GRADESCOPE_SCHEMA)
+    (pending,) = [t for t in res["tests"] if t["name"].endswith("(graded by hand)")]
+    assert pending["score"] == 0 and pending["max_score"] == manual.points
+    assert "status" not in pending and "Pending" in pending["output"]
+    assert res["score"] == auto_max == sum(t["score"] for t in res["tests"])
+    fb = (out / "alice" / "feedback.md").read_text()
+    assert f"{auto_max:g} / {auto_max + manual.points:g} points" in fb
+    assert f"({manual.id}): {manual.title}: 0 / {manual.points:g} points so far" in fb
+    numbers = [t["number"] for t in res["tests"]]
+    assert numbers == sorted(numbers, key=lambda n: [int(x) for x in n.split(".")])
 
     review = tmp / "review"
     written = write_reviews(TOPIC, subs, review, root=ROOT)
@@ -134,6 +152,8 @@ def test_round_trip(graded):
     assert float(grades["alice"][manual.id]) == 2.5
     assert float(grades["bob"]["total"]) == 0
     assert float(grades["alice"]["max_total"]) == auto_max + manual.points
+    assert list(grades["alice"]) == header  # same columns, isolation kept
+    assert grades["alice"]["isolation"] == reports[0]["isolation"]
     assert (out / "backup-1" / "grades.csv").read_text() == before
 
     res = json.loads((out / "alice" / "results.json").read_text())
@@ -142,10 +162,12 @@ def test_round_trip(graded):
     assert sum(t["score"] for t in res["tests"]) == res["score"]
     hand = [t for t in res["tests"] if t["name"].endswith("(graded by hand)")]
     assert len(hand) == 1 and hand[0]["score"] == 2.5 and hand[0]["max_score"] == manual.points
+    assert hand[0]["name"] == pending["name"] and hand[0]["number"] == pending["number"]
     assert "misses the O(r^2) order" in hand[0]["output"]
     fb = (out / "alice" / "feedback.md").read_text()
     assert f"{auto_max + 2.5:g} / {auto_max + manual.points:g} points" in fb
     assert "misses the O(r^2) order" in fb
+    assert fb.count("Written answers (graded by hand)") == 1 and "points so far" not in fb
 
     # a corrected sheet replaces the hand-graded points instead of adding to them
     sheet2 = _fill(

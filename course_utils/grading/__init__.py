@@ -4,7 +4,7 @@ Command line (also ``python -m course_utils.grading``)::
 
     course-grade release [TOPIC ...] [--check]
     course-grade grade TOPIC SUBMISSION.ipynb [...] --out DIR [--workers N] [--timeout S]
-        [--sandbox auto|bubblewrap|uid | --no-sandbox] [--only NAME]
+        [--sandbox auto|bubblewrap|uid | --no-sandbox] [--only NAME] [--kernels template|fresh]
     course-grade gradescope TOPIC --out autograder.zip
     course-grade review TOPIC SUBMISSION.ipynb [...] --out DIR [--force]
     course-grade merge GRADED_DIR --scores scores.csv [--topic TOPIC]
@@ -139,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade WITHOUT isolation (trusted notebooks only); printed in the summary and "
         "recorded in grades.csv",
+    )
+    g.add_argument(
+        "--kernels",
+        choices=("template", "fresh"),
+        default="template",
+        help="template (default): fork each submission's kernel from a process that imported "
+        "the libraries once (bubblewrap as root, or --no-sandbox; otherwise fresh); fresh: "
+        "launch every kernel from scratch. grades.csv's isolation column says which ran",
     )
     g.add_argument(
         "--only",

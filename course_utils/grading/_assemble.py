@@ -31,7 +31,6 @@ def assemble(
     them in the submission. Probes of question K follow K's last cell.
     """
     notes: list[str] = []
-    src_ids = [c["id"] for c in source]
     src_by_id = {c["id"]: c for c in source}
     valid = [c for c in submitted if isinstance(c, dict) and isinstance(c.get("cell_type"), str)]
     by_id: dict[str, dict] = {}
@@ -39,7 +38,43 @@ def assemble(
         cid = c.get("id")
         if isinstance(cid, str) and cid in src_by_id and cid not in by_id:
             by_id[cid] = c
-    # answers without their id (e.g. a cell re-created by copy-paste): match by metadata
+    fallback = _by_metadata(source, valid, by_id, src_by_id, notes)
+    extras = _extras(valid, src_by_id, fallback, notes)
+    order = [c.get("id") for c in valid if c.get("id") in src_by_id]
+    if order != [c["id"] for c in source if c["id"] in by_id]:
+        notes.append("Your cells were reordered; they were run in the exercise's order.")
+    probes_after = _probes_after(source, questions)
+    segs = _segments(source, [q.id for q in questions])
+    steps: list[dict] = []
+    for _, code in extras.get(None, []):
+        steps.append({"op": "exec", "cell": "extra", "code": code, "seg": SETUP})
+    for i, s in enumerate(source):
+        if s["cell_type"] == "code":
+            code = _cell_code(s, by_id.get(s["id"]) or fallback.get(s["id"]), notes)
+            steps.append({"op": "exec", "cell": s["id"], "code": code, "seg": segs[i]})
+        for cid, code in extras.get(s["id"], []):
+            steps.append({"op": "exec", "cell": cid, "code": code, "seg": segs[i]})
+        for q in probes_after.get(s["id"], []):
+            exprs = [t.expr for t in q.tests]
+            steps.append({"op": "probe", "q": q.id, "exprs": exprs, "seg": q.id})
+    return steps, notes
+
+
+def _probes_after(source: list[dict], questions: list[QuestionSpec]) -> dict[str, list]:
+    """Cell id -> the questions whose probes run right after it (their last cell)."""
+    last_of = {}
+    for s in source:
+        q = course_meta(s).get("question")
+        if q:
+            last_of[q] = s["id"]
+    out: dict[str, list[QuestionSpec]] = {}
+    for q in questions:
+        out.setdefault(last_of[q.id], []).append(q)
+    return out
+
+
+def _by_metadata(source, valid, by_id, src_by_id, notes) -> dict[str, dict]:
+    """Answers whose id changed (e.g. re-created by copy-paste), matched by metadata."""
     fallback: dict[str, dict] = {}
     for s in source:
         meta = course_meta(s)
@@ -60,7 +95,11 @@ def assemble(
                     f"than the exercise; it was matched by its metadata."
                 )
                 break
-    # extra cells, anchored after the last known cell before them
+    return fallback
+
+
+def _extras(valid, src_by_id, fallback, notes) -> dict[str | None, list[tuple[str, str]]]:
+    """The student's extra code cells, anchored after the last known cell before them."""
     extras: dict[str | None, list[tuple[str, str]]] = {}
     anchor: str | None = None
     n_extra = 0
@@ -87,72 +126,49 @@ def assemble(
             f"{n_extra} code cell(s) of yours are not in the exercise; each was run right "
             "after the exercise cell that precedes it in your notebook."
         )
-    order = [c.get("id") for c in valid if c.get("id") in src_by_id]
-    if order != [i for i in src_ids if i in by_id]:
-        notes.append("Your cells were reordered; they were run in the exercise's order.")
+    return extras
 
-    last_of = {}
-    for s in source:
-        q = course_meta(s).get("question")
-        if q:
-            last_of[q] = s["id"]
-    qids = [q.id for q in questions]
-    probes_after: dict[str, list[QuestionSpec]] = {}
-    for q in questions:
-        probes_after.setdefault(last_of[q.id], []).append(q)
 
-    def seg_of(i: int) -> str:
-        q = course_meta(source[i]).get("question")
+def _segments(source: list[dict], qids: list[str]) -> list[str]:
+    """The question each source cell's time is charged to (SETUP before the first
+    question, END after the last, else the next question)."""
+    qs = [course_meta(s).get("question") for s in source]
+    out = []
+    for i, q in enumerate(qs):
         if q in qids:
-            return q
-        if not any(course_meta(s).get("question") in qids for s in source[:i]):
-            return SETUP
-        for s in source[i + 1 :]:
-            if course_meta(s).get("question") in qids:
-                return course_meta(s)["question"]
-        return END
+            out.append(q)
+        elif not any(x in qids for x in qs[:i]):
+            out.append(SETUP)
+        else:
+            out.append(next((x for x in qs[i + 1 :] if x in qids), END))
+    return out
 
-    steps: list[dict] = []
-    for _, code in extras.get(None, []):
-        steps.append({"op": "exec", "cell": "extra", "code": code, "seg": SETUP})
-    for i, s in enumerate(source):
-        seg = seg_of(i)
-        meta = course_meta(s)
-        if s["cell_type"] == "code":
-            code = s["source"]
-            sub = by_id.get(s["id"]) or fallback.get(s["id"])
-            if meta.get("role") == "answer":
-                got = (
-                    cell_source(sub) if sub is not None and sub.get("cell_type") == "code" else None
-                )
-                if got is None:
-                    notes.append(
-                        f"The answer cell `{s['id']}` ({meta.get('question', '?')}) is missing "
-                        "from your notebook (deleted, or turned into another cell type); the "
-                        "unanswered placeholder was run instead."
-                    )
-                else:
-                    code = got
-            elif sub is None:
-                notes.append(f"The locked cell `{s['id']}` was missing; the original was restored.")
-            else:
-                got = cell_source(sub)
-                if (
-                    got is None
-                    or sub.get("cell_type") != "code"
-                    or normalise(got) != normalise(code)
-                ):
-                    notes.append(
-                        f"The locked cell `{s['id']}` was edited; your changes were ignored "
-                        "and the original cell was run."
-                    )
-            steps.append({"op": "exec", "cell": s["id"], "code": code, "seg": seg})
-        for cid, code in extras.get(s["id"], []):
-            steps.append({"op": "exec", "cell": cid, "code": code, "seg": seg})
-        for q in probes_after.get(s["id"], []):
-            exprs = [t.expr for t in q.tests]
-            steps.append({"op": "probe", "q": q.id, "exprs": exprs, "seg": q.id})
-    return steps, notes
+
+def _cell_code(s: dict, sub: dict | None, notes: list[str]) -> str:
+    """The code run for source cell ``s``: the student's answer, or the locked original
+    (with a note when the student's copy is missing or edited)."""
+    meta = course_meta(s)
+    code = s["source"]
+    if meta.get("role") == "answer":
+        got = cell_source(sub) if sub is not None and sub.get("cell_type") == "code" else None
+        if got is None:
+            notes.append(
+                f"The answer cell `{s['id']}` ({meta.get('question', '?')}) is missing "
+                "from your notebook (deleted, or turned into another cell type); the "
+                "unanswered placeholder was run instead."
+            )
+            return code
+        return got
+    if sub is None:
+        notes.append(f"The locked cell `{s['id']}` was missing; the original was restored.")
+        return code
+    got = cell_source(sub)
+    if got is None or sub.get("cell_type") != "code" or normalise(got) != normalise(code):
+        notes.append(
+            f"The locked cell `{s['id']}` was edited; your changes were ignored "
+            "and the original cell was run."
+        )
+    return code
 
 
 def _safe_id(cid: Any, n: int) -> str:

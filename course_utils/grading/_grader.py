@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import resource
 import stat
@@ -34,12 +35,13 @@ from pathlib import Path
 
 from . import GradingError
 from ._assemble import END, SETUP, assemble
-from ._kernel import Limits, run_program
+from ._kernel import PREIMPORT, Limits, run_program
 from ._release import find_root
 from ._report import OutputWriter, feedback_md, grades_csv, read_grades_csv, results_json
 from ._sandbox import Launcher, SandboxError, make_launcher, select_launcher
 from ._score import Sanitizer, fmt, score
 from ._spec import QuestionSpec, TestSpec, compare
+from ._template import TemplateLauncher, template_preimports
 from ._topic import Topic, secrets_of
 
 __all__ = [
@@ -58,12 +60,35 @@ MAX_LOG_CHARS = 1_000_000
 _LAUNCHERS: dict[tuple, Launcher] = {}
 
 
+KERNELS = ("template", "fresh")
+
+
 # ---------------------------------------------------------------------- pool tasks
-def _launcher(level: str, hidden: list[str]) -> Launcher:
-    key = (level, tuple(hidden))
+def _launcher(level: str, hidden: list[str], preimport: list[str] | None, quiet=True) -> Launcher:
+    """This process's launcher for ``level``: forking from a template when
+    ``preimport`` is given and the level allows it, else one launch per kernel."""
+    key = (level, tuple(hidden), tuple(preimport) if preimport is not None else None)
     if key not in _LAUNCHERS:
-        _LAUNCHERS[key] = make_launcher(level, hidden)
+        base = make_launcher(level, hidden)
+        launcher = base
+        if preimport is not None:
+            try:
+                launcher = TemplateLauncher(base, preimport, hidden, quiet=quiet)
+            except SandboxError as exc:
+                if not quiet:
+                    print(f"course-grade: kernel template not used ({exc})", file=sys.stderr)
+        if not _LAUNCHERS:  # pool workers exit through multiprocessing's finalizers
+            multiprocessing.util.Finalize(None, _close_launchers, exitpriority=10)
+        _LAUNCHERS[key] = launcher
     return _LAUNCHERS[key]
+
+
+def _close_launchers() -> None:
+    """Stop every kernel template of this process (its kernels are all closed)."""
+    while _LAUNCHERS:
+        _, launcher = _LAUNCHERS.popitem()
+        if isinstance(launcher, TemplateLauncher):
+            launcher.close()
 
 
 def _read_submission(path: str) -> dict:
@@ -111,7 +136,7 @@ def _run_submission_unsafe(path, nb, topic_data, limits) -> dict:
         for q in topic_data["questions"]
     ]
     steps, notes = assemble(topic_data["source"], nb["cells"], questions)
-    launcher = _launcher(topic_data["isolation"], topic_data["hidden"])
+    launcher = _launcher(topic_data["isolation"], topic_data["hidden"], topic_data["preimport"])
     result = run_program(steps, lim, topic_data["forbidden"], launcher)
     if result["truncated"]:
         notes.append(
@@ -125,9 +150,11 @@ def _run_submission_unsafe(path, nb, topic_data, limits) -> dict:
 
 
 # ---------------------------------------------------------------------------- the batch
-def _topic_data(topic: Topic, isolation: str, hidden: list[str]) -> dict:
+def _topic_data(topic: Topic, isolation: str, hidden: list[str], kernels: str) -> dict:
     """What a pool worker needs: the program and the probes, never expected values."""
+    preimport = template_preimports(topic.source, PREIMPORT) if kernels == "template" else None
     return {
+        "preimport": preimport,
         "source": topic.source,
         "questions": [
             {
@@ -161,7 +188,6 @@ def expected_values(topic: Topic, limits: Limits, launcher: Launcher | None = No
             launcher, _ = select_launcher("auto", [])
         except SandboxError:
             launcher = make_launcher("none", [])  # the solution is trusted
-    data = _topic_data(topic, launcher.level, [])
     steps, _ = assemble(topic.source, topic.solution, topic.questions)
     run = run_program(steps, limits, [], launcher)
     problems = [f"{seg}: {why}" for seg, why in run["failed"].items()]
@@ -180,7 +206,6 @@ def expected_values(topic: Topic, limits: Limits, launcher: Launcher | None = No
             if not ok:
                 problems.append(f"{q.id} / {t.name}: the solution fails this test ({msg})")
             expected[q.id].append(v["value"])
-    del data
     bad_cells = [f"cell {c['cell']}: {c['error'].strip()}" for c in run["cells"] if c["error"]]
     if problems or bad_cells:
         raise GradingError(
@@ -242,6 +267,7 @@ def grade_submissions(
     quiet: bool = True,
     sandbox: str = "auto",
     only: str | None = None,
+    kernels: str = "template",
 ) -> list[dict]:
     """Grade notebooks and write ``grades.csv``, ``<name>/results.json``, ``feedback.md``.
 
@@ -259,6 +285,10 @@ def grade_submissions(
             without isolation (``--no-sandbox``).
         only: regrade the one submission with this name (its stem) into the existing
             ``out``: its folder and its ``grades.csv`` row are replaced, other rows kept.
+        kernels: ``"template"`` to fork each kernel from a template process that has
+            imported the libraries once (bubblewrap as root, or no sandbox; the other
+            cases fall back to one launch per kernel), ``"fresh"`` to launch every
+            kernel from scratch. ``isolation`` in the reports says which was used.
 
     Returns:
         One report dict per submission (``name``, ``total``, ``max_total``, ``status``,
@@ -270,12 +300,47 @@ def grade_submissions(
             sandbox. Nothing a submission does raises.
     """
     limits = limits or Limits()
+    if kernels not in KERNELS:
+        raise GradingError(f"kernels must be one of {', '.join(KERNELS)}; got {kernels!r}")
     if not isinstance(workers, int) or workers < 1:
         raise GradingError(f"workers must be a positive int, got {workers!r}")
     if not submissions:
         raise GradingError("no submissions given")
     root = Path(root).resolve() if root else find_root()
     out = Path(out).resolve()
+    paths, names, old_rows = _select(submissions, out, only, force)
+    t = Topic.load(root, topic)
+    subs = sorted({str(p.resolve()) for p in paths} | {str(p.resolve().parent) for p in paths})
+    hidden = [*t.forbidden, str(out), *subs]
+    hidden = [h for h in hidden if not _contains(h, Path(__file__).resolve().parents[1])]
+    try:
+        base, skipped = select_launcher(sandbox, hidden)
+    except SandboxError as exc:
+        raise GradingError(str(exc)) from None
+    data = _topic_data(t, base.level, hidden, kernels)
+    try:
+        # this process's launcher: the solution's kernel, and every kernel if workers == 1
+        launcher = _launcher(base.level, hidden, data["preimport"], quiet)
+        if not quiet:
+            for why in skipped:
+                print(f"course-grade: sandbox level skipped: {why}", file=sys.stderr)
+            print(f"course-grade: isolation: {launcher.describe()}", file=sys.stderr)
+        t0 = time.monotonic()
+        try:
+            expected = expected_values(t, limits, launcher)
+        except SandboxError as exc:
+            raise GradingError(f"the sandbox failed: {exc}") from None
+        if not quiet:
+            print(f"solution run: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        runs = _run_all(paths, names, data, asdict(limits), workers, quiet)
+    finally:
+        _close_launchers()
+    # every kernel is closed and every process it started is gone: results are final
+    return _write_results(t, names, runs, expected, out, base.level, only, old_rows)
+
+
+def _select(submissions, out: Path, only: str | None, force: bool):
+    """The submission paths, their names, and the earlier rows kept by ``--only``."""
     if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
         raise GradingError(f"--out {out} exists and is not a directory")
     paths = [Path(s) for s in submissions]
@@ -295,28 +360,15 @@ def grade_submissions(
             f"--out {out} is not empty; choose a new directory or pass --force to replace "
             "the grader's files in it"
         )
-    t = Topic.load(root, topic)
-    subs = sorted({str(p.resolve()) for p in paths} | {str(p.resolve().parent) for p in paths})
-    hidden = [*t.forbidden, str(out), *subs]
-    hidden = [h for h in hidden if not _contains(h, Path(__file__).resolve().parents[1])]
-    try:
-        launcher, skipped = select_launcher(sandbox, hidden)
-    except SandboxError as exc:
-        raise GradingError(str(exc)) from None
-    isolation = launcher.level
-    if not quiet:
-        for why in skipped:
-            print(f"course-grade: sandbox level skipped: {why}", file=sys.stderr)
-        print(f"course-grade: isolation: {launcher.describe()}", file=sys.stderr)
-    data = _topic_data(t, isolation, hidden)
-    t0 = time.monotonic()
-    try:
-        expected = expected_values(t, limits, launcher)
-    except SandboxError as exc:
-        raise GradingError(f"the sandbox failed: {exc}") from None
-    if not quiet:
-        print(f"solution run: {time.monotonic() - t0:.1f} s", file=sys.stderr)
-    lim = asdict(limits)
+    return paths, names, old_rows
+
+
+def _run_all(paths, names, data: dict, lim: dict, workers: int, quiet: bool) -> list[dict]:
+    """Run every submission (in a pool when ``workers > 1``); plain data per submission.
+
+    Raises:
+        GradingError: a kernel's process outlived its sandbox (nothing is final then).
+    """
     progress = _Progress(len(paths), quiet)
     runs: list[dict] = []
     try:
@@ -324,25 +376,27 @@ def grade_submissions(
             for p, name in zip(paths, names, strict=True):
                 runs.append(_run_submission(str(p), None, data, lim))
                 progress.tick(name, runs[-1])
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=ctx
-            ) as pool:
-                futures = [pool.submit(_run_submission, str(p), None, data, lim) for p in paths]
-                for name, f in zip(names, futures, strict=True):
-                    try:
-                        runs.append(f.result())
-                    except SandboxError:
-                        raise
-                    except Exception as exc:  # a broken pool must not lose the batch
-                        runs.append({"invalid": f"grader failure ({type(exc).__name__})"})
-                    progress.tick(name, runs[-1])
+            return runs
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_run_submission, str(p), None, data, lim) for p in paths]
+            for name, f in zip(names, futures, strict=True):
+                try:
+                    runs.append(f.result())
+                except SandboxError:
+                    raise
+                except Exception as exc:  # a broken pool must not lose the batch
+                    runs.append({"invalid": f"grader failure ({type(exc).__name__})"})
+                progress.tick(name, runs[-1])
     except SandboxError as exc:
         raise GradingError(
             f"a submission's process outlived its sandbox ({exc}); no result was written"
         ) from None
-    # every kernel is closed and every process it started is gone: results are final
+    return runs
+
+
+def _write_results(t, names, runs, expected, out: Path, level: str, only, old_rows) -> list[dict]:
+    """Score every run and write all files through one staging directory."""
     clean = Sanitizer(secrets_of(t))
     reports = []
     writer = OutputWriter(out)
@@ -350,8 +404,9 @@ def grade_submissions(
         for name, run in zip(names, runs, strict=True):
             report = score(t, run, expected, clean)
             report["name"] = name
-            report["isolation"] = isolation
+            report["isolation"] = run.get("isolation") or level
             report["grader_rss_mb"] = run.get("grader_rss_mb", 0.0)
+            report["kernel_cpu"] = run.get("kernel_cpu", 0.0)
             reports.append(report)
             writer.write(f"{name}/results.json", json.dumps(results_json(report), indent=1) + "\n")
             writer.write(f"{name}/feedback.md", feedback_md(name, t.name, report))
@@ -362,7 +417,7 @@ def grade_submissions(
             rows = [{"cells": r} for r in old_rows[1:] if r[:1] != [only]]
             rows.append(reports[0])
             rows.sort(key=lambda r: r["cells"][0] if "cells" in r else r["name"])
-        writer.write("grades.csv", grades_csv(qids, rows, isolation))
+        writer.write("grades.csv", grades_csv(qids, rows, [m.id for m in t.manual]))
         writer.commit()
     except BaseException:
         writer.discard()
@@ -393,8 +448,12 @@ def cli_grade(args) -> int:
         quiet=args.quiet,
         sandbox=sandbox,
         only=args.only,
+        kernels=args.kernels,
     )
-    isolation = reports[0]["isolation"] if reports else sandbox
+    kinds: dict[str, int] = {}
+    for r in reports:
+        kinds[r["isolation"]] = kinds.get(r["isolation"], 0) + 1
+    isolation = "; ".join(f"{k} ({n})" if len(kinds) > 1 else k for k, n in kinds.items())
     if not args.quiet:
         width = max(len(r["name"]) for r in reports)
         for r in reports:
@@ -404,7 +463,7 @@ def cli_grade(args) -> int:
         print(f"wrote {Path(args.out) / 'grades.csv'} and {len(reports)} report folder(s)")
     warning = (
         "WARNING: graded WITHOUT a sandbox (--no-sandbox): submissions ran as you"
-        if isolation == "none"
+        if any(k.split("+")[0] == "none" for k in kinds)
         else f"isolation: {isolation}"
     )
     print(warning, file=sys.stderr if args.quiet else sys.stdout)

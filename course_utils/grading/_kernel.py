@@ -108,7 +108,6 @@ class Kernel:
         finally:
             os.close(r_in)
             os.close(w_out)
-        self.proc = self.box.proc
         os.set_blocking(self._w, False)
         config = {
             "memory_bytes": limits.memory_mb * 2**20,
@@ -130,11 +129,9 @@ class Kernel:
 
     def _died(self) -> _Failure:
         try:
-            rc = self.proc.wait(timeout=5)
+            rc = self.box.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return _Failure("the kernel stopped answering (it closed its channel)")
-        if self.box.level == "bubblewrap" and rc > 128:
-            rc = -(rc - 128)  # bwrap reports a child killed by signal N as 128 + N
         if rc < 0:
             name = _signal_name(-rc)
             why = {
@@ -214,23 +211,8 @@ class Kernel:
                 raise _Failure("the kernel sent a malformed reply")
             out.update(ok=ok, error=None if error is None else error[-MAX_ERROR_CHARS:])
             return out
-        values = reply.get("values")
-        if not isinstance(values, list) or len(values) != len(step["exprs"]):
-            raise _Failure("the kernel sent a malformed reply")
-        clean = []
-        for v in values:
-            if not isinstance(v, dict) or not isinstance(v.get("ok"), bool):
-                raise _Failure("the kernel sent a malformed reply")
-            if v["ok"]:
-                if "value" not in v:
-                    raise _Failure("the kernel sent a malformed reply")
-                clean.append({"ok": True, "value": v["value"]})
-            else:
-                if not isinstance(v.get("error"), str):
-                    raise _Failure("the kernel sent a malformed reply")
-                clean.append({"ok": False, "error": v["error"][-MAX_ERROR_CHARS:]})
-        out["values"] = clean
-        out["size"] = len(json.dumps(clean))
+        out["values"] = _probe_values(reply.get("values"), len(step["exprs"]))
+        out["size"] = len(json.dumps(out["values"]))
         return out
 
     def close(self) -> None:
@@ -243,6 +225,25 @@ class Kernel:
         self.box.close()
 
 
+def _probe_values(values: Any, n: int) -> list[dict]:
+    """A probe reply's ``values``, checked: ``n`` entries ``{"ok", "value" | "error"}``."""
+    if not isinstance(values, list) or len(values) != n:
+        raise _Failure("the kernel sent a malformed reply")
+    clean = []
+    for v in values:
+        if not isinstance(v, dict) or not isinstance(v.get("ok"), bool):
+            raise _Failure("the kernel sent a malformed reply")
+        if v["ok"]:
+            if "value" not in v:
+                raise _Failure("the kernel sent a malformed reply")
+            clean.append({"ok": True, "value": v["value"]})
+        else:
+            if not isinstance(v.get("error"), str):
+                raise _Failure("the kernel sent a malformed reply")
+            clean.append({"ok": False, "error": v["error"][-MAX_ERROR_CHARS:]})
+    return clean
+
+
 # ---------------------------------------------------------------------------- running
 def run_program(
     steps: list[dict], limits: Limits, forbidden: list[str], launcher: Launcher
@@ -251,98 +252,136 @@ def run_program(
 
     Returns:
         ``{"probes": {qid: [probe replies]}, "failed": {seg: reason}, "cells":
-        [{"cell", "seg", "error"}], "log": str, "time": seconds}``.
+        [{"cell", "seg", "error"}], "log": str, "time": seconds, "isolation": the
+        levels of the kernels that ran (``bubblewrap+template``, ``bubblewrap``, ...)}``.
     """
-    t0 = time.monotonic()
-    sub_deadline = t0 + limits.submission_timeout
-    probes: dict[str, list] = {}
-    failed: dict[str, str] = {}
-    cells: list[dict] = []
-    log = io.StringIO()
-    done: list[dict] = []
-    kernel: Kernel | None = None
-    abort: str | None = None
-    truncated = False
-    probe_bytes = 0
-
-    def add_log(text: str) -> None:
-        if log.tell() < MAX_LOG_CHARS:
-            log.write(text[: MAX_LOG_CHARS - log.tell()])
-
-    i = 0
+    run = _Run(limits, forbidden, launcher)
     try:
-        while i < len(steps):
-            seg = steps[i]["seg"]
-            j = i
-            while j < len(steps) and steps[j]["seg"] == seg:
-                j += 1
-            seg_steps, i = steps[i:j], j
-            if abort is not None:
-                failed.setdefault(seg, abort)
-                continue
-            if kernel is None:
-                try:
-                    kernel = Kernel(limits, forbidden, sub_deadline, launcher)
-                    for step in done:  # replay what ran before a crash
-                        kernel.request(step, sub_deadline)
-                except _Failure as exc:
-                    if kernel is not None:
-                        kernel.close()
-                        kernel = None
-                    reason = str(exc)
-                    if reason == "timeout":
-                        reason = f"submission time limit ({limits.submission_timeout:g} s) exceeded"
-                    elif done:
-                        reason = f"the kernel could not be restored after a crash: {reason}"
-                    abort = reason
-                    failed.setdefault(seg, abort)
-                    continue
-            seg_deadline = min(time.monotonic() + limits.timeout, sub_deadline)
-            for step in seg_steps:
-                try:
-                    reply = kernel.request(step, seg_deadline)
-                except _Failure as exc:
-                    reason = str(exc)
-                    if reason == "timeout":
-                        if seg_deadline >= sub_deadline:
-                            reason = (
-                                f"submission time limit ({limits.submission_timeout:g} s) exceeded"
-                            )
-                            abort = reason
-                        else:
-                            what = seg if seg not in (SETUP, END) else "the setup cells"
-                            reason = (
-                                f"time limit exceeded: {what} ran for more than "
-                                f"{limits.timeout:g} s (an infinite loop?)"
-                            )
-                    where = f"cell `{step['cell']}`" if step["op"] == "exec" else "the tests"
-                    failed[seg] = f"{reason}, while running {where}"
-                    add_log(f"\n[grader] {failed[seg]}\n")
-                    kernel.close()
-                    kernel = None
-                    break
-                if reply.get("truncated") is True:
-                    truncated = True
-                if step["op"] == "exec":
-                    add_log(f"--- cell {step['cell']} ---\n{reply['output']}")
-                    if reply["error"]:
-                        add_log(reply["error"])
-                    cells.append({"cell": step["cell"], "seg": seg, "error": reply["error"]})
-                else:
-                    probe_bytes += reply["size"]
-                    if probe_bytes > MAX_PROBE_BYTES:
-                        failed[seg] = "the values your code returned to the tests are too large"
-                        continue
-                    probes[step["q"]] = reply["values"]
-                done.append(step)
+        for seg, seg_steps in _segments(steps):
+            if run.abort is not None:
+                run.failed.setdefault(seg, run.abort)
+            elif run.ensure_kernel(seg):
+                run.segment(seg, seg_steps)
     finally:
-        if kernel is not None:
-            kernel.close()
-    return {
-        "probes": probes,
-        "failed": failed,
-        "cells": cells,
-        "log": log.getvalue(),
-        "time": time.monotonic() - t0,
-        "truncated": truncated,
-    }
+        run.close()
+    return run.result()
+
+
+def _segments(steps: list[dict]):
+    """``(seg, its consecutive steps)`` in order."""
+    i = 0
+    while i < len(steps):
+        j = i
+        while j < len(steps) and steps[j]["seg"] == steps[i]["seg"]:
+            j += 1
+        yield steps[i]["seg"], steps[i:j]
+        i = j
+
+
+class _Run:
+    """The state of one submission's run: its kernel, what ran, what failed."""
+
+    def __init__(self, limits: Limits, forbidden: list[str], launcher: Launcher):
+        self.limits, self.forbidden, self.launcher = limits, forbidden, launcher
+        self.t0 = time.monotonic()
+        self.deadline = self.t0 + limits.submission_timeout
+        self.probes: dict[str, list] = {}
+        self.failed: dict[str, str] = {}
+        self.cells: list[dict] = []
+        self.log = io.StringIO()
+        self.done: list[dict] = []  # steps that completed: replayed after a crash
+        self.kernel: Kernel | None = None
+        self.abort: str | None = None
+        self.truncated = False
+        self.probe_bytes = 0
+        self.levels: list[str] = []  # how each kernel was started (template or launch)
+        self.cpu = 0.0  # CPU seconds of the kernels (where the sandbox can tell)
+
+    def add_log(self, text: str) -> None:
+        if self.log.tell() < MAX_LOG_CHARS:
+            self.log.write(text[: MAX_LOG_CHARS - self.log.tell()])
+
+    def ensure_kernel(self, seg: str) -> bool:
+        """A live kernel with every completed step replayed; False (and the run is
+        aborted) if none can be had."""
+        if self.kernel is not None:
+            return True
+        try:
+            self.kernel = Kernel(self.limits, self.forbidden, self.deadline, self.launcher)
+            if self.kernel.box.level not in self.levels:
+                self.levels.append(self.kernel.box.level)
+            for step in self.done:  # replay what ran before a crash
+                self.kernel.request(step, self.deadline)
+            return True
+        except _Failure as exc:
+            self.close()
+            reason = str(exc)
+            if reason == "timeout":
+                reason = f"submission time limit ({self.limits.submission_timeout:g} s) exceeded"
+            elif self.done:
+                reason = f"the kernel could not be restored after a crash: {reason}"
+            self.abort = reason
+            self.failed.setdefault(seg, reason)
+            return False
+
+    def segment(self, seg: str, seg_steps: list[dict]) -> None:
+        seg_deadline = min(time.monotonic() + self.limits.timeout, self.deadline)
+        for step in seg_steps:
+            try:
+                reply = self.kernel.request(step, seg_deadline)
+            except _Failure as exc:
+                where = f"cell `{step['cell']}`" if step["op"] == "exec" else "the tests"
+                self.failed[seg] = f"{self._reason(exc, seg, seg_deadline)}, while running {where}"
+                self.add_log(f"\n[grader] {self.failed[seg]}\n")
+                self.close()
+                return
+            self.record(seg, step, reply)
+
+    def _reason(self, exc: _Failure, seg: str, seg_deadline: float) -> str:
+        reason = str(exc)
+        if reason != "timeout":
+            return reason
+        if seg_deadline >= self.deadline:
+            self.abort = f"submission time limit ({self.limits.submission_timeout:g} s) exceeded"
+            return self.abort
+        what = seg if seg not in (SETUP, END) else "the setup cells"
+        return (
+            f"time limit exceeded: {what} ran for more than {self.limits.timeout:g} s "
+            "(an infinite loop?)"
+        )
+
+    def record(self, seg: str, step: dict, reply: dict) -> None:
+        if reply.get("truncated") is True:
+            self.truncated = True
+        if step["op"] == "exec":
+            self.add_log(f"--- cell {step['cell']} ---\n{reply['output']}")
+            if reply["error"]:
+                self.add_log(reply["error"])
+            self.cells.append({"cell": step["cell"], "seg": seg, "error": reply["error"]})
+        else:
+            self.probe_bytes += reply["size"]
+            if self.probe_bytes > MAX_PROBE_BYTES:
+                self.failed[seg] = "the values your code returned to the tests are too large"
+                return
+            self.probes[step["q"]] = reply["values"]
+        self.done.append(step)
+
+    def close(self) -> None:
+        if self.kernel is not None:
+            kernel, self.kernel = self.kernel, None
+            try:
+                kernel.close()
+            finally:
+                self.cpu += getattr(kernel.box, "cpu", 0.0)
+
+    def result(self) -> dict:
+        return {
+            "probes": self.probes,
+            "failed": self.failed,
+            "cells": self.cells,
+            "log": self.log.getvalue(),
+            "time": time.monotonic() - self.t0,
+            "truncated": self.truncated,
+            "isolation": ", ".join(self.levels),
+            "kernel_cpu": self.cpu,
+        }

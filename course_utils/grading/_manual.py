@@ -43,6 +43,7 @@ from typing import Any
 from . import GradingError
 from ._grader import _stems  # the folder names `course-grade grade` gives its reports
 from ._release import find_root, load_notebook, placeholder
+from ._report import MANUAL_BEGIN, MANUAL_END, MANUAL_TAG
 
 __all__ = [
     "ManualQuestion",
@@ -54,8 +55,7 @@ __all__ = [
 ]
 
 SHEET_COLUMNS = ["topic", "submission", "question", "max_points", "points", "comment"]
-MANUAL_TAG = "(graded by hand)"
-_BEGIN, _END = "<!-- written questions: begin -->", "<!-- written questions: end -->"
+_BEGIN, _END = MANUAL_BEGIN, MANUAL_END
 
 
 @dataclass(frozen=True)
@@ -125,45 +125,11 @@ def load_manual(root: str | Path, topic: str) -> list[ManualQuestion]:
         raise GradingError(f"{spec_path}: MANUAL must be a list of dicts")
     cells = load_notebook(sol_path)["cells"]
     numbers = _question_numbers(cells)
-    out, seen = [], set()
+    out: list[ManualQuestion] = []
     for i, q in enumerate(raw):
         where = f"{spec_path}: MANUAL[{i}]"
-        if not isinstance(q, dict) or set(q) - {"id", "title", "points"}:
-            raise GradingError(f"{where} must be a dict with keys id, title, points")
-        qid, title, points = q.get("id"), q.get("title"), q.get("points")
-        if not isinstance(qid, str) or not qid or qid in seen:
-            raise GradingError(f"{where}: 'id' must be a new question id like 'q8', got {qid!r}")
-        seen.add(qid)
-        if not isinstance(title, str) or not title:
-            raise GradingError(f"{where}: 'title' must be a non-empty string")
-        if isinstance(points, bool) or not isinstance(points, (int, float)) or not points > 0:
-            raise GradingError(f"{where}: 'points' must be a positive number, got {points!r}")
-        idx = [
-            k
-            for k, c in enumerate(cells)
-            if _course(c).get("question") == qid and _course(c).get("role") == "answer"
-        ]
-        if not idx or any(cells[k]["cell_type"] != "markdown" for k in idx):
-            raise GradingError(
-                f"{where}: {sol_path} needs markdown answer cell(s) with course.question {qid!r}"
-            )
-        task = ""
-        for c in reversed(cells[: idx[0]]):
-            if c["cell_type"] == "markdown" and not _course(c):
-                task = _text(c).strip()
-                break
-        rubric = []
-        for c in cells[idx[-1] + 1 :]:
-            cm = _course(c)
-            if cm.get("role") == "instructor":
-                rubric.append(_text(c).strip())
-            elif cm.get("question") not in (None, qid) or re.match(r"#+ ", _text(c)):
-                break
-        if not rubric:
-            raise GradingError(
-                f"{where}: {sol_path} needs an instructor cell (course.role 'instructor') "
-                f"with the rubric right after the answer cell of {qid}"
-            )
+        qid, title, points = _manual_entry(q, where, {m.id for m in out})
+        task, rubric = _task_and_rubric(cells, qid, where, sol_path)
         out.append(
             ManualQuestion(
                 id=qid,
@@ -171,10 +137,55 @@ def load_manual(root: str | Path, topic: str) -> list[ManualQuestion]:
                 title=title,
                 points=float(points),
                 task=task,
-                rubric="\n\n".join(rubric),
+                rubric=rubric,
             )
         )
     return out
+
+
+def _manual_entry(q: Any, where: str, seen: set[str]) -> tuple[str, str, float]:
+    """``(id, title, points)`` of one validated ``MANUAL`` entry."""
+    if not isinstance(q, dict) or set(q) - {"id", "title", "points"}:
+        raise GradingError(f"{where} must be a dict with keys id, title, points")
+    qid, title, points = q.get("id"), q.get("title"), q.get("points")
+    if not isinstance(qid, str) or not qid or qid in seen:
+        raise GradingError(f"{where}: 'id' must be a new question id like 'q8', got {qid!r}")
+    if not isinstance(title, str) or not title:
+        raise GradingError(f"{where}: 'title' must be a non-empty string")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not points > 0:
+        raise GradingError(f"{where}: 'points' must be a positive number, got {points!r}")
+    return qid, title, points
+
+
+def _task_and_rubric(cells: list[dict], qid: str, where: str, sol_path: Path) -> tuple[str, str]:
+    """The task (the markdown before the answer) and the rubric (instructor cells after)."""
+    idx = [
+        k
+        for k, c in enumerate(cells)
+        if _course(c).get("question") == qid and _course(c).get("role") == "answer"
+    ]
+    if not idx or any(cells[k]["cell_type"] != "markdown" for k in idx):
+        raise GradingError(
+            f"{where}: {sol_path} needs markdown answer cell(s) with course.question {qid!r}"
+        )
+    task = ""
+    for c in reversed(cells[: idx[0]]):
+        if c["cell_type"] == "markdown" and not _course(c):
+            task = _text(c).strip()
+            break
+    rubric = []
+    for c in cells[idx[-1] + 1 :]:
+        cm = _course(c)
+        if cm.get("role") == "instructor":
+            rubric.append(_text(c).strip())
+        elif cm.get("question") not in (None, qid) or re.match(r"#+ ", _text(c)):
+            break
+    if not rubric:
+        raise GradingError(
+            f"{where}: {sol_path} needs an instructor cell (course.role 'instructor') "
+            f"with the rubric right after the answer cell of {qid}"
+        )
+    return task, "\n\n".join(rubric)
 
 
 def _answers(path: Path, qids: list[str], released: list[dict]) -> dict[str, str]:
@@ -340,6 +351,52 @@ def merge_scores(
     if not grades_path.is_file():
         raise GradingError(f"{graded} has no grades.csv (the --out directory of 'grade')")
     rows = _read_sheet(scores)
+    topic = _sheet_topic(rows, topic, scores)
+    questions = {q.id: q for q in load_manual(root, topic)}
+    if not questions:
+        raise GradingError(f"topic {topic!r} has no written questions (MANUAL in its spec)")
+    table = list(csv.reader(io.StringIO(grades_path.read_text(encoding="utf-8"))))
+    header, body = table[0], table[1:]
+    got = _validate_sheet(rows, [r[0] for r in body], questions, scores, grades_path, topic)
+    new_files: dict[Path, str] = {}
+    summary = []
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    i_total, i_max, i_status = (header.index(c) for c in ("total", "max_total", "status"))
+    qcols = header[1:i_total]  # the question columns; after status: isolation (kept)
+    auto_cols = [c for c in qcols if c not in questions]
+    manual_max = sum(q.points for q in questions.values())
+    w.writerow(["submission", *auto_cols, *questions, *header[i_total : i_status + 1]]
+               + header[i_status + 1 :])  # fmt: skip
+    for r in body:
+        who = r[0]
+        old_manual = sum(float(r[header.index(q)]) for q in questions if q in header)
+        old_manual_max = sum(questions[q].points for q in questions if q in header)
+        pts = {q: got[(who, q)][0] for q in questions}
+        total = float(r[i_total]) - old_manual + sum(pts.values())
+        max_total = float(r[i_max]) - old_manual_max + manual_max
+        w.writerow(
+            [who, *(r[header.index(c)] for c in auto_cols), *(_fmt(p) for p in pts.values())]
+            + [_fmt(total), _fmt(max_total), r[i_status], *r[i_status + 1 :]]
+        )
+        summary.append({"name": who, "total": total, "max_total": max_total, "manual": pts})
+        comments = {q: got[(who, q)][1] for q in questions}
+        d = graded / who
+        if (d / "results.json").is_file():
+            res = json.loads((d / "results.json").read_text(encoding="utf-8"))
+            res = _merged_results(res, questions, pts, comments, total, max_total)
+            new_files[d / "results.json"] = json.dumps(res, indent=1) + "\n"
+        if (d / "feedback.md").is_file():
+            fb = (d / "feedback.md").read_text(encoding="utf-8")
+            new_files[d / "feedback.md"] = _merged_feedback(
+                fb, questions, pts, comments, total, max_total
+            )
+    new_files[grades_path] = buf.getvalue()
+    _replace_with_backup(graded, new_files)
+    return summary
+
+
+def _sheet_topic(rows: list[dict], topic: str | None, scores: Path) -> str:
     topics_in = {r.get("topic", "").strip() for r in rows} - {""}
     if topic is None:
         if len(topics_in) != 1:
@@ -347,140 +404,126 @@ def merge_scores(
                 f"--scores {scores}: the 'topic' column must name one topic, got "
                 f"{sorted(topics_in) or 'none'}"
             )
-        topic = topics_in.pop()
-    elif topics_in - {topic}:
+        return topics_in.pop()
+    if topics_in - {topic}:
         raise GradingError(f"--scores {scores} is for {sorted(topics_in)}, not {topic!r}")
-    questions = {q.id: q for q in load_manual(root, topic)}
-    if not questions:
-        raise GradingError(f"topic {topic!r} has no written questions (MANUAL in its spec)")
-    table = list(csv.reader(io.StringIO(grades_path.read_text(encoding="utf-8"))))
-    header, body = table[0], table[1:]
-    students = [r[0] for r in body]
+    return topic
+
+
+def _validate_sheet(rows, students, questions, scores: Path, grades_path: Path, topic: str):
+    """``{(submission, question): (points, comment)}``; every problem reported at once.
+
+    Raises:
+        GradingError: listing every invalid, missing or duplicate row.
+    """
     errors: list[str] = []
     got: dict[tuple[str, str], tuple[float, str]] = {}
     bad: set[tuple[str, str]] = set()
     for line, r in enumerate(rows, start=2):
         who, qid = (r.get("submission") or "").strip(), (r.get("question") or "").strip()
-        raw = (r.get("points") or "").strip()
         where = f"{scores.name} line {line}"
         if who not in students:
             errors.append(f"{where}: unknown submission {who!r} (not in {grades_path})")
-            continue
-        if qid not in questions:
+        elif qid not in questions:
             errors.append(
                 f"{where}: unknown question {qid!r}; written questions of {topic}: "
                 f"{', '.join(questions)}"
             )
-            continue
-        q = questions[qid]
-        bad.add((who, qid))
-        if r.get("max_points") not in (None, "") and r["max_points"].strip() != _fmt(q.points):
-            errors.append(
-                f"{where}: max_points {r['max_points']!r} differs from {qid}'s "
-                f"{_fmt(q.points)} points in the spec"
-            )
-        if (who, qid) in got:
-            errors.append(f"{where}: a second row for {who} {qid}")
-            continue
-        if not raw:
-            errors.append(f"{where}: no points for {who} {qid} (0 to {_fmt(q.points)})")
-            continue
-        try:
-            pts = float(raw)
-        except ValueError:
-            errors.append(
-                f"{where}: points for {who} {qid} must be a number from 0 to "
-                f"{_fmt(q.points)}, got {raw!r}"
-            )
-            continue
-        if not math.isfinite(pts) or not 0 <= pts <= q.points:
-            errors.append(
-                f"{where}: points for {who} {qid} must be from 0 to {_fmt(q.points)}, got {raw}"
-            )
-            continue
-        got[(who, qid)] = (pts, (r.get("comment") or "").strip())
+        else:
+            bad.add((who, qid))
+            problems, pts = _row(r, questions[qid], who, where, (who, qid) in got)
+            errors += problems
+            if pts is not None:
+                got[(who, qid)] = (pts, (r.get("comment") or "").strip())
     for who in students:
         for qid in questions:
             if (who, qid) not in got and (who, qid) not in bad:
                 errors.append(f"{scores.name}: no score for {who} {qid}")
     if errors:
         raise GradingError(f"--scores {scores} is not valid:\n  " + "\n  ".join(errors))
+    return got
 
-    # the automatic part: the columns that are not written questions
-    qcols = [c for c in header[1:] if c not in ("total", "max_total", "status")]
-    auto_cols = [c for c in qcols if c not in questions]
-    i_total, i_max, i_status = (header.index(c) for c in ("total", "max_total", "status"))
-    manual_max = sum(q.points for q in questions.values())
-    new_header = ["submission", *auto_cols, *questions, "total", "max_total", "status"]
-    new_files: dict[Path, str] = {}
-    summary = []
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(new_header)
-    for r in body:
-        who = r[0]
-        old_manual = sum(float(r[header.index(q)]) for q in questions if q in header)
-        old_manual_max = sum(questions[q].points for q in questions if q in header)
-        auto = float(r[i_total]) - old_manual
-        auto_max = float(r[i_max]) - old_manual_max
-        pts = {q: got[(who, q)][0] for q in questions}
-        total, max_total = auto + sum(pts.values()), auto_max + manual_max
-        w.writerow(
-            [who, *(r[header.index(c)] for c in auto_cols), *(_fmt(p) for p in pts.values())]
-            + [_fmt(total), _fmt(max_total), r[i_status]]
+
+def _row(r: dict, q: ManualQuestion, who: str, where: str, repeated: bool):
+    """``(problems, points or None)`` of one sheet row for a known student and question."""
+    problems = []
+    if r.get("max_points") not in (None, "") and r["max_points"].strip() != _fmt(q.points):
+        problems.append(
+            f"{where}: max_points {r['max_points']!r} differs from {q.id}'s "
+            f"{_fmt(q.points)} points in the spec"
         )
-        summary.append({"name": who, "total": total, "max_total": max_total, "manual": pts})
-        d = graded / who
-        res_path, fb_path = d / "results.json", d / "feedback.md"
-        if res_path.is_file():
-            res = json.loads(res_path.read_text(encoding="utf-8"))
-            tests = [t for t in res.get("tests", []) if not t.get("name", "").endswith(MANUAL_TAG)]
-            for q in questions.values():
-                comment = got[(who, q.id)][1]
-                tests.append(
-                    {
-                        "name": f"{q.id} {q.title}: written answer {MANUAL_TAG}",
-                        "number": f"{q.number}.1",
-                        "score": pts[q.id],
-                        "max_score": q.points,
-                        "status": "passed" if pts[q.id] >= q.points else "failed",
-                        "output": comment or "Graded by hand.",
-                        "visibility": "visible",
-                    }
-                )
-            tests.sort(key=lambda t: [int(x) for x in re.findall(r"\d+", t.get("number", "0"))])
-            res["tests"] = tests
-            res["score"] = total
-            lines = [x for x in res.get("output", "").split("\n") if not x.startswith("Total: ")]
-            res["output"] = "\n".join(
-                [f"Total: {_fmt(total)} / {_fmt(max_total)} (written answers graded by hand)"]
-                + lines
-            )
-            new_files[res_path] = json.dumps(res, indent=1) + "\n"
-        if fb_path.is_file():
-            fb = _strip_manual_feedback(fb_path.read_text(encoding="utf-8"))
-            fb = re.sub(
-                r"^\*\*Total: .*\*\*$",
-                f"**Total: {_fmt(total)} / {_fmt(max_total)} points** "
-                "(written answers graded by hand)",
-                fb,
-                count=1,
-                flags=re.M,
-            )
-            part = [_BEGIN, "## Written answers (graded by hand)", ""]
-            for q in questions.values():
-                comment = got[(who, q.id)][1]
-                part += [
-                    f"### Question {q.number} ({q.id}): {q.title}: "
-                    f"{_fmt(pts[q.id])} / {_fmt(q.points)} points",
-                    "",
-                    f"Grader's comment: {comment}" if comment else "No comment.",
-                    "",
-                ]
-            part.append(_END)
-            new_files[fb_path] = fb.rstrip("\n") + "\n\n" + "\n".join(part) + "\n"
-    new_files[grades_path] = buf.getvalue()
+    raw = (r.get("points") or "").strip()
+    if repeated:
+        return [*problems, f"{where}: a second row for {who} {q.id}"], None
+    if not raw:
+        return [*problems, f"{where}: no points for {who} {q.id} (0 to {_fmt(q.points)})"], None
+    try:
+        pts = float(raw)
+    except ValueError:
+        return [
+            *problems,
+            f"{where}: points for {who} {q.id} must be a number from 0 to "
+            f"{_fmt(q.points)}, got {raw!r}",
+        ], None
+    if not math.isfinite(pts) or not 0 <= pts <= q.points:
+        return [
+            *problems,
+            f"{where}: points for {who} {q.id} must be from 0 to {_fmt(q.points)}, got {raw}",
+        ], None
+    return problems, pts
 
+
+def _merged_results(res: dict, questions, pts, comments, total, max_total) -> dict:
+    """``results.json`` with one hand-graded test per written question (replacing the
+    pending or earlier ones) and the new score."""
+    tests = [t for t in res.get("tests", []) if not t.get("name", "").endswith(MANUAL_TAG)]
+    for q in questions.values():
+        tests.append(
+            {
+                "name": f"{q.id} {q.title}: written answer {MANUAL_TAG}",
+                "number": f"{q.number}.1",
+                "score": pts[q.id],
+                "max_score": q.points,
+                "status": "passed" if pts[q.id] >= q.points else "failed",
+                "output": comments[q.id] or "Graded by hand.",
+                "visibility": "visible",
+            }
+        )
+    tests.sort(key=lambda t: [int(x) for x in re.findall(r"\d+", t.get("number", "0"))])
+    res["tests"] = tests
+    res["score"] = total
+    lines = [x for x in res.get("output", "").split("\n") if not x.startswith("Total: ")]
+    res["output"] = "\n".join(
+        [f"Total: {_fmt(total)} / {_fmt(max_total)} (written answers graded by hand)"] + lines
+    )
+    return res
+
+
+def _merged_feedback(fb: str, questions, pts, comments, total, max_total) -> str:
+    """``feedback.md`` with the new total and the written answers' section."""
+    fb = _strip_manual_feedback(fb)
+    fb = re.sub(
+        r"^\*\*Total: .*\*\*$",
+        f"**Total: {_fmt(total)} / {_fmt(max_total)} points** (written answers graded by hand)",
+        fb,
+        count=1,
+        flags=re.M,
+    )
+    part = [_BEGIN, "## Written answers (graded by hand)", ""]
+    for q in questions.values():
+        part += [
+            f"### Question {q.number} ({q.id}): {q.title}: "
+            f"{_fmt(pts[q.id])} / {_fmt(q.points)} points",
+            "",
+            f"Grader's comment: {comments[q.id]}" if comments[q.id] else "No comment.",
+            "",
+        ]
+    part.append(_END)
+    return fb.rstrip("\n") + "\n\n" + "\n".join(part) + "\n"
+
+
+def _replace_with_backup(graded: Path, new_files: dict[Path, str]) -> None:
+    """Copy the current files to ``graded/backup-N/``, then rename the new ones in."""
     n = 1
     while (graded / f"backup-{n}").exists():
         n += 1
@@ -502,7 +545,6 @@ def merge_scores(
         raise
     for tmp, path in temps:
         os.replace(tmp, path)
-    return summary
 
 
 def cli_review(args) -> int:

@@ -303,56 +303,66 @@ def release_topics(
             that cannot be released, or (without ``force``) an exercise holding work.
     """
     root = Path(root)
-    known = topics(root)
-    if names:
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ReleaseError(
-                f"unknown topic(s) {', '.join(unknown)}; topics with a solutions/ notebook: "
-                f"{', '.join(known) or '(none)'}"
-            )
-    else:
-        names = known
+    names = _known_names(root, names)
     texts = {}
     for name in names:  # build everything first: an error leaves no half-written set
         src = root / "solutions" / f"{name}.ipynb"
         texts[name] = dumps_notebook(
             release_notebook(load_notebook(src), where=f"solutions/{name}.ipynb")
         )
-    done, stale = [], []
     currents = {}
     for name in texts:
         dst = root / "exercises" / f"{name}.ipynb"
         currents[name] = dst.read_text(encoding="utf-8") if dst.exists() else None
-    if not check and not force:  # refuse before writing anything
-        held = []
-        for name, text in texts.items():
-            if currents[name] is not None and currents[name] != text:
-                reasons = signs_of_work(currents[name], text)
-                if reasons:
-                    held.append(f"exercises/{name}.ipynb: {'; '.join(reasons)}")
-        if held:
-            raise ReleaseError(
-                "not overwriting what looks like someone's work:\n  "
-                + "\n  ".join(held)
-                + "\nmove it away, or release with --force (it is copied to "
-                "exercises/backup/ first); nothing was written"
-            )
+    if check:
+        done = [n for n, text in texts.items() if currents[n] == text]
+        return done, [n for n in texts if n not in done]
+    if not force:  # refuse before writing anything
+        _refuse_to_overwrite_work(texts, currents)
     for name, text in texts.items():
-        dst = root / "exercises" / f"{name}.ipynb"
-        current = currents[name]
-        if check:
-            (done if current == text else stale).append(name)
-        else:
-            if current != text:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                if current is not None and signs_of_work(current, text):
-                    backup = _backup_path(dst)
-                    backup.parent.mkdir(exist_ok=True)
-                    backup.write_text(current, encoding="utf-8")
-                    print(f"kept the previous exercises/{name}.ipynb as {backup.relative_to(root)}")
-                tmp = dst.with_suffix(".ipynb.tmp")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(dst)
-            done.append(name)
-    return done, stale
+        if currents[name] != text:
+            _write_exercise(root, name, text, currents[name])
+    return list(texts), []
+
+
+def _known_names(root: Path, names: list[str] | None) -> list[str]:
+    known = topics(root)
+    if not names:
+        return known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ReleaseError(
+            f"unknown topic(s) {', '.join(unknown)}; topics with a solutions/ notebook: "
+            f"{', '.join(known) or '(none)'}"
+        )
+    return names
+
+
+def _refuse_to_overwrite_work(texts: dict, currents: dict) -> None:
+    held = []
+    for name, text in texts.items():
+        if currents[name] is not None and currents[name] != text:
+            reasons = signs_of_work(currents[name], text)
+            if reasons:
+                held.append(f"exercises/{name}.ipynb: {'; '.join(reasons)}")
+    if held:
+        raise ReleaseError(
+            "not overwriting what looks like someone's work:\n  "
+            + "\n  ".join(held)
+            + "\nmove it away, or release with --force (it is copied to "
+            "exercises/backup/ first); nothing was written"
+        )
+
+
+def _write_exercise(root: Path, name: str, text: str, current: str | None) -> None:
+    """Write ``exercises/NAME.ipynb`` atomically, backing up a copy that holds work."""
+    dst = root / "exercises" / f"{name}.ipynb"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if current is not None and signs_of_work(current, text):
+        backup = _backup_path(dst)
+        backup.parent.mkdir(exist_ok=True)
+        backup.write_text(current, encoding="utf-8")
+        print(f"kept the previous exercises/{name}.ipynb as {backup.relative_to(root)}")
+    tmp = dst.with_suffix(".ipynb.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(dst)

@@ -24,6 +24,36 @@ from ._score import fmt as _fmt
 __all__ = ["feedback_md", "results_json", "grades_csv", "read_grades_csv", "OutputWriter"]
 
 MAX_CSV_BYTES = 16 * 2**20
+# written questions (graded by hand): how grade marks them and merge later replaces them
+MANUAL_TAG = "(graded by hand)"
+MANUAL_BEGIN = "<!-- written questions: begin -->"
+MANUAL_END = "<!-- written questions: end -->"
+
+
+def _pending_md(manual: list[dict]) -> list[str]:
+    """The feedback block of written questions before ``course-grade merge``."""
+    out = [MANUAL_BEGIN, "## Written answers (graded by hand)", ""]
+    for m in manual:
+        out += [
+            f"### Question {m['number']} ({m['id']}): {m['title']}: "
+            f"0 / {_fmt(m['max_points'])} points so far",
+            "",
+            "Graded by hand: your points and the grader's comment will appear here.",
+            "",
+        ]
+    return [*out, MANUAL_END, ""]
+
+
+def pending_test(m: dict) -> dict:
+    """The Gradescope test of a written question before it is graded by hand."""
+    return {
+        "name": f"{m['id']} {m['title']}: written answer {MANUAL_TAG}",
+        "number": f"{m['number']}.1",
+        "score": 0.0,
+        "max_score": m["max_points"],
+        "output": f"Pending: graded by hand, 0 of {_fmt(m['max_points'])} points so far.",
+        "visibility": "visible",
+    }
 
 
 def feedback_md(name: str, topic: str, report: dict) -> str:
@@ -57,6 +87,8 @@ def feedback_md(name: str, topic: str, report: dict) -> str:
         out.append("")
     if report["notes"]:
         out += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    if report.get("manual"):
+        out += _pending_md(report["manual"])
     return "\n".join(out)
 
 
@@ -76,7 +108,11 @@ def results_json(report: dict) -> dict:
                     "visibility": "visible",
                 }
             )
+    tests += [pending_test(m) for m in report.get("manual", [])]
+    tests.sort(key=lambda t: [int(x) for x in t["number"].split(".")])
     summary = [f"Total: {_fmt(report['total'])} / {_fmt(report['max_total'])}"]
+    if report.get("manual"):
+        summary[0] += " (written answers not graded yet)"
     summary += [
         f"{q['id']}: not graded: {q['failure']}" for q in report["questions"] if q["failure"]
     ]
@@ -91,18 +127,19 @@ def results_json(report: dict) -> dict:
     }
 
 
-def grades_csv(qids: list[str], rows: list[dict], isolation: str) -> str:
-    """``grades.csv``: one row per submission; the last column is the isolation level."""
+def grades_csv(qids: list[str], rows: list[dict], manual_ids: list[str] = ()) -> str:
+    """``grades.csv``: one row per submission; the last column is its isolation level
+    (``bubblewrap+template`` for a kernel forked from a template)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["submission", *qids, "total", "max_total", "status", "isolation"])
+    w.writerow(["submission", *qids, *manual_ids, "total", "max_total", "status", "isolation"])
     for r in rows:
         if "cells" in r:  # a stored row from an earlier run (--only)
             w.writerow(r["cells"])
             continue
         w.writerow(
-            [r["name"], *(_fmt(q["points"]) for q in r["questions"])]
-            + [_fmt(r["total"]), _fmt(r["max_total"]), r["status"], isolation]
+            [r["name"], *(_fmt(q["points"]) for q in r["questions"] + r.get("manual", []))]
+            + [_fmt(r["total"]), _fmt(r["max_total"]), r["status"], r["isolation"]]
         )
     return buf.getvalue()
 

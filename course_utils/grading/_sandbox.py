@@ -25,8 +25,9 @@ weakest; the grader uses the strongest that works and reports its ``level``:
     cheating inconvenient, nothing more).
 
 Every level applies the same resource limits (:class:`KernelLimits`) with
-``setrlimit`` before the kernel's first instruction. The launcher interface
-(:class:`Launcher`) is what a pre-started/forking kernel pool would replace.
+``setrlimit`` before the kernel's first instruction. :mod:`._template` implements the
+same interface (:class:`Launcher`) by forking kernels from a template process started
+by :meth:`BwrapLauncher.start_template`, and falls back to these launchers.
 """
 
 from __future__ import annotations
@@ -181,6 +182,23 @@ def _alive(pid: str) -> bool:
     return state not in (b"Z", b"X")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+sys CPU seconds of ``pids`` and of the children they reaped, from /proc
+    (read before a kernel is killed: killed namespaces are reaped out of our sight)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / _TICK
+
+
 def _pids_in_ns(ns: str) -> list[int]:
     out = []
     for d in os.listdir("/proc"):
@@ -279,7 +297,20 @@ class Sandboxed:
         self.proc, self.level, self.workdir = proc, level, workdir
         self._ns, self._init_pid, self._slot = ns, init_pid, slot
         self.errfile = None  # where the kernel's stderr went, if kept
+        self.signal_offset = False  # bwrap reports a child killed by signal N as 128 + N
+        self.cpu = 0.0  # CPU seconds of its processes when it was closed (bubblewrap)
         self.closed = False
+
+    def wait(self, timeout: float) -> int:
+        """The kernel's exit status like ``Popen.wait`` (``-N`` for signal N).
+
+        Raises:
+            subprocess.TimeoutExpired: it is still running after ``timeout`` seconds.
+        """
+        rc = self.proc.wait(timeout=timeout)
+        if self.signal_offset and rc > 128:
+            rc = -(rc - 128)
+        return rc
 
     def stderr_tail(self, n: int = 2000) -> str:
         """The last ``n`` bytes the kernel wrote to its stderr (for the instructor)."""
@@ -301,21 +332,19 @@ class Sandboxed:
         """
         if self.closed:
             return
+        if self._ns is not None:
+            self.cpu = cpu_seconds(_pids_in_ns(self._ns))
         if self._init_pid is not None:  # killing the namespace's init kills all of it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self._init_pid, signal.SIGKILL)
+            # bwrap then reaps it and exits: the kernel's CPU time stays accounted to us
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        survivors: list[int] = []
-        if self._ns is not None:
-            deadline = time.monotonic() + 10
-            while (survivors := _pids_in_ns(self._ns)) and time.monotonic() < deadline:
-                for pid in survivors:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-                time.sleep(0.005)
+        survivors = _kill_ns(self._ns) if self._ns is not None else []
         if self._slot is not None:
             try:
                 self._slot.kill_all()
@@ -330,6 +359,18 @@ class Sandboxed:
         self.closed = True
         if survivors:
             raise SandboxError(f"processes of a kernel survived: {survivors}")
+
+
+def _kill_ns(ns: str, timeout: float = 10.0) -> list[int]:
+    """SIGKILL every process of PID namespace ``ns`` until none is left (or time is up);
+    returns the survivors."""
+    deadline = time.monotonic() + timeout
+    while (survivors := _pids_in_ns(ns)) and time.monotonic() < deadline:
+        for pid in survivors:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    return survivors
 
 
 class Launcher:
@@ -440,20 +481,9 @@ class BwrapLauncher(Launcher):
                 args += ["--symlink", os.readlink(p), p]
             elif os.path.isdir(p):
                 args += ["--ro-bind", p, p]
-        for name in _ETC:
-            p = "/etc/" + name
-            if os.path.exists(p):
-                args += ["--ro-bind", p, p]
-        pkg = Path(__file__).resolve().parents[1]  # .../course_utils
-        py_dirs = {
-            os.path.realpath(d)
-            for d in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
-        }
-        py_dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-        sources = sorted(d for d in py_dirs if not d.startswith("/usr"))
-        sources.append(str(pkg))
+        args += [x for n in _ETC if os.path.exists(p := "/etc/" + n) for x in ("--ro-bind", p, p)]
         made: set[str] = set()
-        for src in sources:
+        for src in self._sources():
             for h in self.hidden:
                 if h == src or h.startswith(src.rstrip("/") + "/"):
                     raise SandboxError(f"binding {src} into the sandbox would expose {h}")
@@ -466,34 +496,76 @@ class BwrapLauncher(Launcher):
             args += ["--ro-bind", src, src]
         return args
 
+    @staticmethod
+    def _sources() -> list[str]:
+        """The Python installation's directories outside /usr, then course_utils."""
+        pkg = Path(__file__).resolve().parents[1]  # .../course_utils
+        py_dirs = {
+            os.path.realpath(d)
+            for d in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+        }
+        py_dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+        return [*sorted(d for d in py_dirs if not d.startswith("/usr")), str(pkg)]
+
+    def rebind(self) -> list[str]:
+        """Read-only bind targets below the private tmpfs mounts (``/tmp``, ``/dev/shm``,
+        the home): a forked kernel's fresh tmpfs must bind them again."""
+        out = []
+        for i, arg in enumerate(self.binds):
+            if arg == "--ro-bind":
+                dst = self.binds[i + 2]
+                if any(dst.startswith(t + "/") for t in ("/tmp", "/dev/shm", HOME)):
+                    out.append(dst)
+        return out
+
     def describe(self) -> str:
         how = "root, per-kernel uid" if self.root else "user namespace, uid 65534"
         return f"bubblewrap ({how}{', seccomp' if self.seccomp else ''})"
 
     def start(self, argv, env, pass_fds, limits):
-        slot = _UidSlot() if self.root else None
+        return self._start(argv, env, pass_fds, limits, template=False)
+
+    def start_template(self, argv, env, pass_fds, limits):
+        """Start a kernel *template* (:mod:`._template`) in the same sandbox, as root.
+
+        The same binds, tmpfs, namespaces and limits as a kernel, but no uid switch, no
+        seccomp filter and the capabilities the template needs to make each kernel's
+        namespaces and mounts (``CAP_SYS_ADMIN``) and to drop it to its uid
+        (``CAP_SETUID``, ``CAP_SETGID``). It runs no student code.
+        """
+        if not self.root:
+            raise SandboxError("a kernel template needs root")
+        return self._start(argv, env, pass_fds, limits, template=True)
+
+    def _command(self, size: str, info_w: int, template: bool) -> list[str]:
+        cmd = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+        cmd += ["--unshare-net", "--unshare-cgroup-try", "--die-with-parent"]
+        cmd += ["--new-session", "--hostname", "sandbox", "--info-fd", str(info_w)]
+        if template:
+            cmd += ["--cap-add", "CAP_SYS_ADMIN"]
+        if self.root:
+            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
+        # private tmpfs first: a bind below /tmp (a package in /tmp) stays visible
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+        cmd += ["--perms", "0755", "--dir", "/home"]
+        cmd += ["--perms", "0777", "--size", size, "--tmpfs", HOME]
+        cmd += self.binds
+        cmd += ["--chdir", HOME]
+        return cmd
+
+    def _start(self, argv, env, pass_fds, limits, template: bool):
+        slot = _UidSlot() if self.root and not template else None
         errfile = tempfile.TemporaryFile()  # bwrap's and the kernel's stderr (unlinked)
         info_r, info_w = os.pipe()
         sec_r = sec_w = None
         try:
-            size = str(limits.tmp_bytes)
-            cmd = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
-            cmd += ["--unshare-net", "--unshare-cgroup-try", "--die-with-parent"]
-            cmd += ["--new-session", "--hostname", "sandbox", "--info-fd", str(info_w)]
-            if self.root:
-                cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-            else:
-                cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
-            # private tmpfs first: a bind below /tmp (a package in /tmp) stays visible
-            cmd += ["--proc", "/proc", "--dev", "/dev"]
-            cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-            cmd += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
-            cmd += ["--perms", "0755", "--dir", "/home"]
-            cmd += ["--perms", "0777", "--size", size, "--tmpfs", HOME]
-            cmd += self.binds
-            cmd += ["--chdir", HOME]
+            cmd = self._command(str(limits.tmp_bytes), info_w, template)
             fds = [*pass_fds, info_w]
-            if self.seccomp is not None:
+            if self.seccomp is not None and not template:
                 sec_r, sec_w = os.pipe()
                 os.write(sec_w, self.seccomp)  # a few hundred bytes: fits the pipe
                 os.close(sec_w)
@@ -501,7 +573,7 @@ class BwrapLauncher(Launcher):
                 cmd += ["--seccomp", str(sec_r)]
                 fds.append(sec_r)
             cmd.append("--")
-            if self.root:
+            if slot is not None:
                 u = str(slot.uid)
                 cmd += [self.setpriv, "--reuid", u, "--regid", u, "--clear-groups"]
                 cmd += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
@@ -547,6 +619,7 @@ class BwrapLauncher(Launcher):
             raise SandboxError(f"bwrap did not start: {err.strip() or 'no child'}") from None
         box = Sandboxed(proc, self.level, workdir=None, ns=ns, init_pid=child, slot=slot)
         box.errfile = errfile
+        box.signal_offset = True
         return box
 
 

@@ -94,6 +94,7 @@ class Sanitizer:
 def score(topic: Topic, run: dict, expected: dict, clean: Sanitizer) -> dict:
     """Compare a run's probes with the expected ones (grader side); plain-data report."""
     questions = []
+    numbers = topic.numbers
     for qi, q in enumerate(topic.questions):
         failure = run.get("failed", {}).get(q.id)
         failure = clean.line(failure) if failure else None
@@ -138,7 +139,7 @@ def score(topic: Topic, run: dict, expected: dict, clean: Sanitizer) -> dict:
         questions.append(
             {
                 "id": q.id,
-                "number": qi + 1,
+                "number": numbers.get(q.id, qi + 1),
                 "title": q.title,
                 "points": sum(t["points"] for t in tests),
                 "max_points": q.points,
@@ -147,8 +148,13 @@ def score(topic: Topic, run: dict, expected: dict, clean: Sanitizer) -> dict:
                 "tests": tests,
             }
         )
+    # written questions: graded by hand later (course-grade merge); 0 of N so far
+    manual = [
+        {"id": m.id, "number": m.number, "title": m.title, "points": 0.0, "max_points": m.points}
+        for m in topic.manual
+    ]
     total = sum(q["points"] for q in questions)
-    max_total = sum(q["max_points"] for q in questions)
+    max_total = sum(q["max_points"] for q in questions) + sum(m["max_points"] for m in manual)
     general = [
         f"{'Setup' if seg == SETUP else 'Final'} cells: {clean.line(reason)}"
         for seg, reason in run.get("failed", {}).items()
@@ -164,6 +170,7 @@ def score(topic: Topic, run: dict, expected: dict, clean: Sanitizer) -> dict:
         status = "ok"
     return {
         "questions": questions,
+        "manual": manual,
         "total": total,
         "max_total": max_total,
         "status": status,

@@ -70,85 +70,88 @@ def load_spec(path: str | Path) -> list[QuestionSpec]:
     raw = data.get("QUESTIONS")
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"{path}: QUESTIONS must be a non-empty list of dicts")
-    questions, ids = [], set()
+    questions: list[QuestionSpec] = []
     for qi, q in enumerate(raw):
-        where = f"{path}: QUESTIONS[{qi}]"
-        if not isinstance(q, dict):
-            raise ValueError(f"{where} must be a dict, got {type(q).__name__}")
-        qid = q.get("id")
-        if not isinstance(qid, str) or not qid:
-            raise ValueError(f"{where}: 'id' must be a non-empty string like 'q1'")
-        if qid in ids:
-            raise ValueError(f"{where}: duplicate question id {qid!r}")
-        ids.add(qid)
-        where = f"{path}: question {qid}"
-        points = _number(q.get("points"), f"{where}: 'points'", positive=True)
-        tests_raw = q.get("tests")
-        if not isinstance(tests_raw, list) or not tests_raw:
-            raise ValueError(f"{where}: 'tests' must be a non-empty list")
-        tests, names = [], set()
-        for ti, t in enumerate(tests_raw):
-            tw = f"{where}, tests[{ti}]"
-            if not isinstance(t, dict):
-                raise ValueError(f"{tw} must be a dict")
-            unknown = set(t) - {
-                "name",
-                "points",
-                "expr",
-                "kind",
-                "rtol",
-                "atol",
-                "bound",
-                "expects",
-            }
-            if unknown:
-                raise ValueError(f"{tw}: unknown key(s) {sorted(unknown)}")
-            name = t.get("name")
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"{tw}: 'name' must be a non-empty string")
-            if name in names:
-                raise ValueError(f"{tw}: duplicate test name {name!r}")
-            names.add(name)
-            expr = t.get("expr")
-            if not isinstance(expr, str):
-                raise ValueError(f"{tw}: 'expr' must be a string")
-            try:
-                compile(expr, "<probe>", "eval")
-            except SyntaxError as exc:
-                raise ValueError(f"{tw}: 'expr' is not a Python expression ({exc.msg})") from None
-            kind = t.get("kind", "close")
-            if kind not in _KINDS:
-                raise ValueError(f"{tw}: 'kind' must be one of {', '.join(_KINDS)}, got {kind!r}")
-            bound = t.get("bound")
-            if kind in ("max", "min"):
-                if isinstance(bound, bool) or not isinstance(bound, (int, float)):
-                    raise ValueError(f"{tw}: kind {kind!r} needs a numeric 'bound'")
-                bound = float(bound)
-            elif bound is not None:
-                raise ValueError(f"{tw}: 'bound' only applies to kinds 'max' and 'min'")
-            expects = t.get("expects", "")
-            if not isinstance(expects, str):
-                raise ValueError(f"{tw}: 'expects' must be a string")
-            tests.append(
-                TestSpec(
-                    name=name,
-                    points=_number(t.get("points"), f"{tw}: 'points'", positive=True),
-                    expr=expr,
-                    kind=kind,
-                    rtol=_number(t.get("rtol", 1e-6), f"{tw}: 'rtol'"),
-                    atol=_number(t.get("atol", 1e-8), f"{tw}: 'atol'"),
-                    bound=bound,
-                    expects=expects,
-                )
-            )
-        total = sum(t.points for t in tests)
-        if not math.isclose(total, points, rel_tol=1e-9, abs_tol=1e-9):
-            raise ValueError(f"{where}: 'points' is {points:g} but its tests add up to {total:g}")
-        title = q.get("title", qid)
-        if not isinstance(title, str):
-            raise ValueError(f"{where}: 'title' must be a string")
-        questions.append(QuestionSpec(id=qid, title=title, points=points, tests=tuple(tests)))
+        questions.append(_question(q, f"{path}: QUESTIONS[{qi}]", path, questions))
     return questions
+
+
+def _question(q: Any, where: str, path: Path, before: list[QuestionSpec]) -> QuestionSpec:
+    """One validated entry of ``QUESTIONS`` (``before``: the entries above it)."""
+    if not isinstance(q, dict):
+        raise ValueError(f"{where} must be a dict, got {type(q).__name__}")
+    qid = q.get("id")
+    if not isinstance(qid, str) or not qid:
+        raise ValueError(f"{where}: 'id' must be a non-empty string like 'q1'")
+    if qid in {b.id for b in before}:
+        raise ValueError(f"{where}: duplicate question id {qid!r}")
+    where = f"{path}: question {qid}"
+    points = _number(q.get("points"), f"{where}: 'points'", positive=True)
+    tests_raw = q.get("tests")
+    if not isinstance(tests_raw, list) or not tests_raw:
+        raise ValueError(f"{where}: 'tests' must be a non-empty list")
+    tests: list[TestSpec] = []
+    for ti, t in enumerate(tests_raw):
+        tests.append(_test(t, f"{where}, tests[{ti}]", {x.name for x in tests}))
+    total = sum(t.points for t in tests)
+    if not math.isclose(total, points, rel_tol=1e-9, abs_tol=1e-9):
+        raise ValueError(f"{where}: 'points' is {points:g} but its tests add up to {total:g}")
+    title = q.get("title", qid)
+    if not isinstance(title, str):
+        raise ValueError(f"{where}: 'title' must be a string")
+    return QuestionSpec(id=qid, title=title, points=points, tests=tuple(tests))
+
+
+_TEST_KEYS = {"name", "points", "expr", "kind", "rtol", "atol", "bound", "expects"}
+
+
+def _test(t: Any, tw: str, names: set[str]) -> TestSpec:
+    """One validated test (``names``: the question's test names so far)."""
+    if not isinstance(t, dict):
+        raise ValueError(f"{tw} must be a dict")
+    unknown = set(t) - _TEST_KEYS
+    if unknown:
+        raise ValueError(f"{tw}: unknown key(s) {sorted(unknown)}")
+    name = t.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{tw}: 'name' must be a non-empty string")
+    if name in names:
+        raise ValueError(f"{tw}: duplicate test name {name!r}")
+    expr = t.get("expr")
+    if not isinstance(expr, str):
+        raise ValueError(f"{tw}: 'expr' must be a string")
+    try:
+        compile(expr, "<probe>", "eval")
+    except SyntaxError as exc:
+        raise ValueError(f"{tw}: 'expr' is not a Python expression ({exc.msg})") from None
+    kind, bound = _kind_and_bound(t, tw)
+    expects = t.get("expects", "")
+    if not isinstance(expects, str):
+        raise ValueError(f"{tw}: 'expects' must be a string")
+    return TestSpec(
+        name=name,
+        points=_number(t.get("points"), f"{tw}: 'points'", positive=True),
+        expr=expr,
+        kind=kind,
+        rtol=_number(t.get("rtol", 1e-6), f"{tw}: 'rtol'"),
+        atol=_number(t.get("atol", 1e-8), f"{tw}: 'atol'"),
+        bound=bound,
+        expects=expects,
+    )
+
+
+def _kind_and_bound(t: dict, tw: str) -> tuple[str, float | None]:
+    kind = t.get("kind", "close")
+    if kind not in _KINDS:
+        raise ValueError(f"{tw}: 'kind' must be one of {', '.join(_KINDS)}, got {kind!r}")
+    bound = t.get("bound")
+    if kind in ("max", "min"):
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            raise ValueError(f"{tw}: kind {kind!r} needs a numeric 'bound'")
+        return kind, float(bound)
+    if bound is not None:
+        raise ValueError(f"{tw}: 'bound' only applies to kinds 'max' and 'min'")
+    return kind, None
 
 
 # ------------------------------------------------------------------------------ compare
@@ -156,7 +159,9 @@ class _Bad(Exception):
     """The student's plain value is not usable for this test (message for feedback)."""
 
 
-def decode(plain: Any) -> Any:
+# noqa reason: one flat dispatch on the plain format's tag, a line per type: the format's
+# definition read top to bottom (splitting it would scatter that definition)
+def decode(plain: Any) -> Any:  # noqa: C901
     """Plain data -> Python/NumPy value (``array`` entries become ndarrays).
 
     Raises:
@@ -184,23 +189,27 @@ def decode(plain: Any) -> Any:
     if t == "dict" and isinstance(v, dict):
         return {str(k): decode(x) for k, x in v.items()}
     if t == "array" and isinstance(v, list):
-        shape = plain.get("shape")
-        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise ValueError("malformed array shape")
-        kind = plain.get("dtype")
-        dtype = {"b": bool, "i": np.int64, "u": np.int64, "f": np.float64, "c": np.complex128}
-        if kind not in dtype:
-            raise ValueError("malformed array dtype")
-        if kind == "c":
-            flat = np.array([complex(a, b) for a, b in v], dtype=np.complex128)
-        else:
-            flat = np.array(v, dtype=dtype[kind])
-        if flat.size != math.prod(shape):
-            raise ValueError("array size does not match its shape")
-        return flat.reshape(shape)
+        return _decode_array(plain, v)
     if t == "other":
         return _Other(str(plain.get("type", "?")))
     raise ValueError("malformed value")
+
+
+def _decode_array(plain: dict, v: list) -> np.ndarray:
+    shape = plain.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise ValueError("malformed array shape")
+    kind = plain.get("dtype")
+    dtype = {"b": bool, "i": np.int64, "u": np.int64, "f": np.float64, "c": np.complex128}
+    if kind not in dtype:
+        raise ValueError("malformed array dtype")
+    if kind == "c":
+        flat = np.array([complex(a, b) for a, b in v], dtype=np.complex128)
+    else:
+        flat = np.array(v, dtype=dtype[kind])
+    if flat.size != math.prod(shape):
+        raise ValueError("array size does not match its shape")
+    return flat.reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -269,35 +278,42 @@ def compare(test: TestSpec, got_plain: Any, expected_plain: Any) -> tuple[bool, 
         return False, "the value could not be read back from your kernel"
     try:
         if test.kind == "close":
-            exp = _numeric(decode(expected_plain))
-            arr = _numeric(got)
-            if arr.shape != exp.shape:
-                raise _Bad(
-                    f"expected shape {tuple(exp.shape)}, got {_describe(got)}"
-                    if exp.ndim
-                    else f"expected a single number, got {_describe(got)}"
-                )
-            if not np.all(np.isfinite(arr)):
-                raise _Bad("your value contains NaN or infinity")
-            if not np.allclose(arr, exp, rtol=test.rtol, atol=test.atol):
-                raise _Bad(
-                    f"not within tolerance (rtol={test.rtol:g}, atol={test.atol:g}); "
-                    f"your value: {_describe(got)}"
-                )
-            return True, f"correct (within rtol={test.rtol:g}, atol={test.atol:g})"
+            return _close(test, got, decode(expected_plain))
         if test.kind == "equal":
             if _equal(got, decode(expected_plain)):
                 return True, "correct"
             raise _Bad(f"not equal to the expected value; your value: {_describe(got)}")
-        arr = _numeric(got)
-        if arr.dtype.kind == "c":
-            raise _Bad("expected real numbers, got complex ones")
-        if arr.size == 0 or not np.all(np.isfinite(arr)):
-            raise _Bad("your value is empty or contains NaN or infinity")
-        if test.kind == "max" and not np.all(arr <= test.bound):
-            raise _Bad(f"must be <= {test.bound:g}; your value: {_describe(got)}")
-        if test.kind == "min" and not np.all(arr >= test.bound):
-            raise _Bad(f"must be >= {test.bound:g}; your value: {_describe(got)}")
-        return True, f"correct ({'<=' if test.kind == 'max' else '>='} {test.bound:g})"
+        return _bounded(test, got)
     except _Bad as exc:
         return False, str(exc)
+
+
+def _close(test: TestSpec, got: Any, expected: Any) -> tuple[bool, str]:
+    exp, arr = _numeric(expected), _numeric(got)
+    if arr.shape != exp.shape:
+        raise _Bad(
+            f"expected shape {tuple(exp.shape)}, got {_describe(got)}"
+            if exp.ndim
+            else f"expected a single number, got {_describe(got)}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise _Bad("your value contains NaN or infinity")
+    if not np.allclose(arr, exp, rtol=test.rtol, atol=test.atol):
+        raise _Bad(
+            f"not within tolerance (rtol={test.rtol:g}, atol={test.atol:g}); "
+            f"your value: {_describe(got)}"
+        )
+    return True, f"correct (within rtol={test.rtol:g}, atol={test.atol:g})"
+
+
+def _bounded(test: TestSpec, got: Any) -> tuple[bool, str]:
+    arr = _numeric(got)
+    if arr.dtype.kind == "c":
+        raise _Bad("expected real numbers, got complex ones")
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise _Bad("your value is empty or contains NaN or infinity")
+    if test.kind == "max" and not np.all(arr <= test.bound):
+        raise _Bad(f"must be <= {test.bound:g}; your value: {_describe(got)}")
+    if test.kind == "min" and not np.all(arr >= test.bound):
+        raise _Bad(f"must be >= {test.bound:g}; your value: {_describe(got)}")
+    return True, f"correct ({'<=' if test.kind == 'max' else '>='} {test.bound:g})"

@@ -8,7 +8,7 @@ kernel needs (the source program and the probe expressions) are handed out by
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,17 @@ class Topic:
     source: list[dict]  # released exercise cells (locked + placeholders)
     solution: list[dict]  # solution cells without instructor content
     questions: list[QuestionSpec]
+    manual: list[Any] = field(default_factory=list)  # written questions (_manual.ManualQuestion)
+
+    @property
+    def numbers(self) -> dict[str, int]:
+        """Question id -> its number in the notebook (automatic and written alike)."""
+        order: list[str] = []
+        for c in self.source:
+            q = course_meta(c).get("question")
+            if isinstance(q, str) and q not in order:
+                order.append(q)
+        return {q: i + 1 for i, q in enumerate(order)}
 
     @classmethod
     def load(cls, root: str | Path, name: str) -> Topic:
@@ -61,14 +72,24 @@ class Topic:
                 f"{spec_path}: question(s) {', '.join(missing)} have no cell with that "
                 f"course.question in {sol_path}"
             )
-        ungraded = sorted(in_nb - {q.id for q in questions})
+        from ._manual import load_manual  # (it imports the grader, which imports this)
+
+        manual = load_manual(root, name)
+        ungraded = sorted(in_nb - {q.id for q in questions} - {m.id for m in manual})
         if ungraded:
             print(
                 f"course-grade: warning: {sol_path} has cells for {', '.join(ungraded)} "
                 f"but {spec_path} has no tests for them (not graded)",
                 file=sys.stderr,
             )
-        return cls(name=name, root=root, source=source, solution=solution, questions=questions)
+        return cls(
+            name=name,
+            root=root,
+            source=source,
+            solution=solution,
+            questions=questions,
+            manual=manual,
+        )
 
     @property
     def forbidden(self) -> list[str]:

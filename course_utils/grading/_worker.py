@@ -138,38 +138,13 @@ def to_plain(value, depth: int = 0):
         raise ValueError("value is nested too deeply")
     np = sys.modules.get("numpy")
     torch = sys.modules.get("torch")
-    if value is None:
-        return {"t": "none"}
-    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
-        return {"t": "bool", "v": bool(value)}
-    if isinstance(value, int) or (np is not None and isinstance(value, np.integer)):
-        return {"t": "int", "v": int(value)}
-    if isinstance(value, float) or (np is not None and isinstance(value, np.floating)):
-        return {"t": "float", "v": float(value)}
-    if isinstance(value, complex) or (np is not None and isinstance(value, np.complexfloating)):
-        return {"t": "complex", "v": [float(value.real), float(value.imag)]}
-    if isinstance(value, str):
-        if len(value) > MAX_STRING:
-            raise ValueError(f"string longer than {MAX_STRING} characters")
-        return {"t": "str", "v": str.__str__(value)}
+    plain = _scalar_plain(value, np)
+    if plain is not None:
+        return plain
     if torch is not None and isinstance(value, torch.Tensor):
         value = torch.Tensor.numpy(torch.Tensor.cpu(torch.Tensor.detach(value)).resolve_conj())
     if np is not None and isinstance(value, np.ndarray):
-        arr = np.asarray(value)
-        if arr.size > MAX_ELEMENTS:
-            raise ValueError(f"array with more than {MAX_ELEMENTS} elements")
-        kind = arr.dtype.kind
-        if kind == "b":
-            flat = [bool(x) for x in arr.ravel()]
-        elif kind in "iu":
-            flat = [int(x) for x in arr.ravel()]
-        elif kind == "f":
-            flat = [float(x) for x in arr.ravel()]
-        elif kind == "c":
-            flat = [[float(x.real), float(x.imag)] for x in arr.ravel()]
-        else:
-            return {"t": "other", "type": f"array of dtype {arr.dtype}"}
-        return {"t": "array", "shape": [int(s) for s in arr.shape], "dtype": kind, "v": flat}
+        return _array_plain(np.asarray(value))
     if isinstance(value, (list, tuple)):
         if len(value) > MAX_ELEMENTS:
             raise ValueError(f"sequence with more than {MAX_ELEMENTS} elements")
@@ -179,15 +154,58 @@ def to_plain(value, depth: int = 0):
             "v": [to_plain(x, depth + 1) for x in items],
         }
     if isinstance(value, dict):
-        if len(value) > MAX_ELEMENTS:
-            raise ValueError(f"dict with more than {MAX_ELEMENTS} items")
-        out = {}
-        for k, v in dict.items(value):
-            if not isinstance(k, str):
-                return {"t": "other", "type": "dict with non-string keys"}
-            out[str.__str__(k)] = to_plain(v, depth + 1)
-        return {"t": "dict", "v": out}
+        return _dict_plain(value, depth)
     return {"t": "other", "type": type(value).__name__}
+
+
+def _scalar_plain(value, np) -> dict | None:
+    """None, bool, int, float, complex, str (and NumPy scalars) as plain data; else None."""
+    if value is None:
+        return {"t": "none"}
+    np_bool, np_int, np_float, np_complex = (
+        (np.bool_, np.integer, np.floating, np.complexfloating) if np is not None else ((),) * 4
+    )
+    if isinstance(value, (bool, np_bool)):
+        return {"t": "bool", "v": bool(value)}
+    if isinstance(value, (int, np_int)):
+        return {"t": "int", "v": int(value)}
+    if isinstance(value, (float, np_float)):
+        return {"t": "float", "v": float(value)}
+    if isinstance(value, (complex, np_complex)):
+        return {"t": "complex", "v": [float(value.real), float(value.imag)]}
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise ValueError(f"string longer than {MAX_STRING} characters")
+        return {"t": "str", "v": str.__str__(value)}
+    return None
+
+
+def _array_plain(arr) -> dict:
+    if arr.size > MAX_ELEMENTS:
+        raise ValueError(f"array with more than {MAX_ELEMENTS} elements")
+    kind = arr.dtype.kind
+    if kind == "b":
+        flat = [bool(x) for x in arr.ravel()]
+    elif kind in "iu":
+        flat = [int(x) for x in arr.ravel()]
+    elif kind == "f":
+        flat = [float(x) for x in arr.ravel()]
+    elif kind == "c":
+        flat = [[float(x.real), float(x.imag)] for x in arr.ravel()]
+    else:
+        return {"t": "other", "type": f"array of dtype {arr.dtype}"}
+    return {"t": "array", "shape": [int(s) for s in arr.shape], "dtype": kind, "v": flat}
+
+
+def _dict_plain(value: dict, depth: int) -> dict:
+    if len(value) > MAX_ELEMENTS:
+        raise ValueError(f"dict with more than {MAX_ELEMENTS} items")
+    out = {}
+    for k, v in dict.items(value):
+        if not isinstance(k, str):
+            return {"t": "other", "type": "dict with non-string keys"}
+        out[str.__str__(k)] = to_plain(v, depth + 1)
+    return {"t": "dict", "v": out}
 
 
 # ----------------------------------------------------------------------- output capture
@@ -221,7 +239,10 @@ class _CappedText(io.TextIOBase):
 
 
 # ---------------------------------------------------------------------------- the guard
-def _install_guard(forbidden: list[str], sandbox: str | None) -> None:
+# noqa reason: the hook and its three helpers are closures over local state on purpose
+# (nothing a cell could rebind as a module global); ruff adds nested functions to the
+# outer one, each of the four is short on its own
+def _install_guard(forbidden: list[str], sandbox: str | None) -> None:  # noqa: C901
     """Install the audit hook (see the module docstring). Irreversible by design."""
     realpath = os.path.realpath
     fsdecode = os.fsdecode
@@ -445,46 +466,60 @@ def _run(fd_in: int, fd_out: int) -> None:
         sys.stdout = sys.stderr = out
         try:
             if req.get("op") == "exec":
-                ok, error = True, None
-                try:
-                    code = transform(req["code"])
-                    exec_(compile_(code, f"<cell {req.get('cell', '?')}>", "exec"), ns)
-                except BaseException as exc:  # SystemExit and KeyboardInterrupt too
-                    ok, error = False, _format_error(exc)
-                finally:
-                    trusted.restore_builtins()  # the worker's own code needs real ones
-                    plt = sys.modules.get("matplotlib.pyplot")
-                    if plt is not None:
-                        try:
-                            plt.close("all")
-                        except BaseException:
-                            pass
-                reply = {"ok": ok, "error": error}
+                reply = _exec_cell(req, ns, transform, trusted, exec_, compile_)
             elif req.get("op") == "probe":
-                values = []
-                for expr in req["exprs"]:
-                    try:
-                        trusted.restore()
-                        code = compile_(expr, "<probe>", "eval")
-                        value = eval_(code, trusted.globals_for(code, ns))
-                        values.append({"ok": True, "value": to_plain(value)})
-                    except BaseException as exc:
-                        values.append({"ok": False, "error": _format_error(exc)})
-                reply = {"values": values}
+                reply = _probe(req, ns, trusted, eval_, compile_)
             else:
                 reply = {"ok": False, "error": f"unknown request {req.get('op')!r}"}
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
         reply["output"] = out.getvalue()
         reply["truncated"] = out.truncated
+        write_message(fd_out, _sendable(reply))
+
+
+def _exec_cell(req: dict, ns: dict, transform, trusted: _Trusted, exec_, compile_) -> dict:
+    """Run one cell in ``ns``; any exception (SystemExit too) is the cell's error."""
+    ok, error = True, None
+    try:
+        code = transform(req["code"])
+        exec_(compile_(code, f"<cell {req.get('cell', '?')}>", "exec"), ns)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too
+        ok, error = False, _format_error(exc)
+    finally:
+        trusted.restore_builtins()  # the worker's own code needs real ones
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            try:
+                plt.close("all")
+            except BaseException:
+                pass
+    return {"ok": ok, "error": error}
+
+
+def _probe(req: dict, ns: dict, trusted: _Trusted, eval_, compile_) -> dict:
+    """Evaluate hidden-test expressions with the real builtins and library names."""
+    values = []
+    for expr in req["exprs"]:
         try:
-            payload = json.dumps(reply, allow_nan=True)
-        except (TypeError, ValueError):
-            reply = {"ok": False, "error": "the result could not be encoded", "output": ""}
-            payload = json.dumps(reply)
-        if len(payload) > MAX_MESSAGE - 1024:
-            reply = {"ok": False, "error": "the result is too large to send", "output": ""}
-        write_message(fd_out, reply)
+            trusted.restore()
+            code = compile_(expr, "<probe>", "eval")
+            value = eval_(code, trusted.globals_for(code, ns))
+            values.append({"ok": True, "value": to_plain(value)})
+        except BaseException as exc:
+            values.append({"ok": False, "error": _format_error(exc)})
+    return {"values": values}
+
+
+def _sendable(reply: dict) -> dict:
+    """``reply``, or an error reply if it cannot be encoded or is too large."""
+    try:
+        payload = json.dumps(reply, allow_nan=True)
+    except (TypeError, ValueError):
+        return {"ok": False, "error": "the result could not be encoded", "output": ""}
+    if len(payload) > MAX_MESSAGE - 1024:
+        return {"ok": False, "error": "the result is too large to send", "output": ""}
+    return reply
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,8 @@ started = []
 try:
     import multiprocessing.util as mu
     r, w = os.pipe()
-    mu.spawnv_passfds(sys.executable, [sys.executable, "-c", script, "{marker}"], [w])
+    argv = [os.fsencode(a) for a in (sys.executable, "-c", script, "{marker}")]
+    mu.spawnv_passfds(argv[0], argv, [w])  # bytes: fork_exec takes no str
     started.append("fork_exec")
 except Exception as exc:
     started.append(repr(exc))

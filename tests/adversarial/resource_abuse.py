@@ -7,7 +7,8 @@ import multiprocessing.util as mu
 pids = []
 try:  # a fork bomb through a route that raises no audit event
     for _ in range(10000):
-        pids.append(mu.spawnv_passfds(sys.executable, [sys.executable, "-c", "import time; time.sleep(30)", "{marker}"], []))
+        argv = [os.fsencode(a) for a in (sys.executable, "-c", "import time; time.sleep(30)", "{marker}")]
+        pids.append(mu.spawnv_passfds(argv[0], argv, []))  # bytes: fork_exec takes no str
 except OSError:
     pass
 try:
