@@ -199,6 +199,21 @@ def test_release_never_overwrites_work_without_force(tmp_path):
     assert ex.read_text() == "my notes"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["release", "--check"],
+        ["grade", "01_toy", "x.ipynb", "--out", "o"],
+        ["gradescope", "01_toy"],
+    ],
+)
+def test_a_root_that_is_no_folder_is_a_one_line_error(command, tmp_path):
+    r = _cli("--root", tmp_path / "nope", *command, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr  # not a traceback
+    assert f"course-grade: error: --root must be an existing folder, got '{tmp_path}" in r.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "autograder.zip").exists()
+
+
 def test_release_check_passes_on_committed_exercises():
     r = _cli("release", "--check", cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -238,7 +253,8 @@ def test_release_rejects_unbalanced_markers_naming_the_cell(source, message):
 
 def test_release_errors_unknown_topic_and_missing_ids(tmp_path, toy_root):
     r = _cli("--root", toy_root, "release", "99_nope")
-    assert r.returncode == 2 and "99_nope" in r.stderr and "01_toy" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr  # one line, no traceback
+    assert "got unknown 99_nope; known: 01_toy" in r.stderr
     nb = toy.solution_notebook()
     del nb["cells"][2]["id"]
     with pytest.raises(ReleaseError, match="no id"):
@@ -584,7 +600,8 @@ def test_grade_refuses_a_non_empty_out_directory(toy_root, tmp_path):
     assert r.returncode == 2 and "not empty" in r.stderr and "--force" in r.stderr
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
     r = _cli("--root", toy_root, "grade", "99_nope", "x.ipynb", "--out", tmp_path / "new")
-    assert r.returncode == 2 and "unknown topic" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr  # one line, no traceback
+    assert "topic must name a topic of the course, got '99_nope'; known: 01_toy" in r.stderr
 
 
 # ---------------------------------------------------------------------- real topics

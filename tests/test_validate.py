@@ -795,31 +795,13 @@ IO_NO_CHECKED_ARGUMENT = {
     "grading.GradingError": "exception class",
 }
 
-# course_utils/grading/ belongs to the grader's branch: these rows fail there today and
-# pass once grading uses _validate's checks (strict: the table says when to drop a line).
-GRADING_GAPS = {
-    "grading.find_root:start:type", "grading.find_root:start:missing",
-    "grading.topics:root:type", "grading.topics:root:missing",
-    "grading.release_notebook:nb:notebook",
-    "grading.release_topics:root:type", "grading.release_topics:root:missing",
-    "grading.release_topics:names:topics", "grading.release_topics:names:names",
-    "grading.grade_submissions:topic:topic", "grading.grade_submissions:root:type",
-    "grading.grade_submissions:root:missing", "grading.grade_submissions:out:type",
-    "grading.build_gradescope_bundle:topic:topic", "grading.build_gradescope_bundle:root:type",
-    "grading.build_gradescope_bundle:root:missing", "grading.build_gradescope_bundle:out:type",
-    "grading.main:argv:argv",
-}  # fmt: skip
-
 
 def _io_cases():
     cases = []
     for qualname, (_, bad) in _io_calls(Path("/tmp")).items():
         for arg, kinds in bad.items():
             for kind in kinds:
-                marks = ()
-                if f"{qualname}:{arg}:{kind}" in GRADING_GAPS:
-                    marks = pytest.mark.xfail(strict=True, reason="grading/: its owner's fix")
-                cases.append(pytest.param(qualname, arg, kind, marks=marks))
+                cases.append(pytest.param(qualname, arg, kind))
     return cases
 
 

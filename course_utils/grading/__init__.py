@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._validate import check_argv, check_path
 from ._release import ReleaseError, find_root, release_notebook, release_topics, topics
 
 __all__ = [
@@ -210,10 +211,30 @@ def _cmd_release(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``course-grade``; returns the process exit status."""
-    args = _parser().parse_args(argv)
+def _check_root(args) -> None:
+    """A ``--root`` that is no folder stops the command with a one-line error (autograde
+    reports it in its results.json instead).
+
+    Raises:
+        GradingError: ``--root`` is given and is not an existing folder.
+    """
+    if args.root is None or args.command == "autograde":
+        return
     try:
+        check_path(args.root, "--root", kind="dir")
+    except FileNotFoundError as exc:
+        raise GradingError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``course-grade``; returns the process exit status.
+
+    Raises:
+        TypeError: ``argv`` is not None or a list of str.
+    """
+    args = _parser().parse_args(check_argv(argv))
+    try:
+        _check_root(args)
         if args.command == "release":
             return _cmd_release(args)
         if args.command == "grade":

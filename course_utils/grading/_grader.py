@@ -33,10 +33,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .._validate import check_name, check_path
 from . import GradingError
 from ._assemble import END, SETUP, assemble
 from ._kernel import PREIMPORT, Limits, run_program
-from ._release import find_root
+from ._release import find_root, topics
 from ._report import OutputWriter, feedback_md, grades_csv, read_grades_csv, results_json
 from ._sandbox import Launcher, SandboxError, make_launcher, select_launcher
 from ._score import Sanitizer, fmt, score
@@ -295,10 +296,14 @@ def grade_submissions(
         ``isolation``, ``questions``, ``notes``), in the order given.
 
     Raises:
+        TypeError: ``root`` or ``out`` is not a path, ``topic`` not a str.
+        FileNotFoundError: ``root`` is not an existing folder.
         GradingError: bad arguments, unknown topic, bad spec, no sandbox available, a
             solution that fails its own tests, or a kernel process that outlived its
             sandbox. Nothing a submission does raises.
     """
+    root, out, topic = _checked_arguments(root, out, topic)
+    out = out.resolve()
     limits = limits or Limits()
     if kernels not in KERNELS:
         raise GradingError(f"kernels must be one of {', '.join(KERNELS)}; got {kernels!r}")
@@ -306,8 +311,6 @@ def grade_submissions(
         raise GradingError(f"workers must be a positive int, got {workers!r}")
     if not submissions:
         raise GradingError("no submissions given")
-    root = Path(root).resolve() if root else find_root()
-    out = Path(out).resolve()
     paths, names, old_rows = _select(submissions, out, only, force)
     t = Topic.load(root, topic)
     subs = sorted({str(p.resolve()) for p in paths} | {str(p.resolve().parent) for p in paths})
@@ -337,6 +340,21 @@ def grade_submissions(
         _close_launchers()
     # every kernel is closed and every process it started is gone: results are final
     return _write_results(t, names, runs, expected, out, base.level, only, old_rows)
+
+
+def _checked_arguments(root, out, topic: str) -> tuple[Path, Path, str]:
+    """The checks shared by grade and gradescope: ``(root, out, topic)`` with ``root``
+    an existing folder, resolved (default: found from the current directory), ``out``
+    a path and ``topic`` one of the root's topics.
+
+    Raises:
+        TypeError: ``root`` or ``out`` is not a path, ``topic`` not a str.
+        FileNotFoundError: ``root`` is not an existing folder.
+        GradingError: ``topic`` is not a topic of ``root``.
+    """
+    root = find_root() if root is None else check_path(root, "root", kind="dir").resolve()
+    topic = check_name(topic, topics(root), "topic", error=GradingError)
+    return root, check_path(out, "out"), topic
 
 
 def _select(submissions, out: Path, only: str | None, force: bool):

@@ -28,7 +28,6 @@ from importlib import metadata
 from pathlib import Path
 
 from . import GradingError
-from ._release import find_root
 
 __all__ = ["build_gradescope_bundle", "cli_gradescope", "cli_autograde"]
 
@@ -118,12 +117,13 @@ def build_gradescope_bundle(
     """Write the Gradescope autograder zip for ``topic``; returns its path.
 
     Raises:
+        TypeError: ``root`` or ``out`` is not a path, ``topic`` not a str.
+        FileNotFoundError: ``root`` is not an existing folder.
         GradingError: unknown topic, missing spec, or ``out`` exists and not ``force``.
     """
-    from ._grader import Topic
+    from ._grader import Topic, _checked_arguments
 
-    root = Path(root).resolve() if root else find_root()
-    out = Path(out)
+    root, out, topic = _checked_arguments(root, out, topic)
     if out.exists() and not force:
         raise GradingError(f"{out} exists; pass --force to overwrite it")
     Topic.load(root, topic)  # validates the spec and the solution before bundling
@@ -208,7 +208,9 @@ def cli_autograde(args) -> int:
                 )
                 stem = next(p for p in (Path(out) / "grade").iterdir() if p.is_dir())
                 results = json.loads((stem / "results.json").read_text())
-            except GradingError as exc:  # an instructor-side problem: say so, score 0
+            except (GradingError, FileNotFoundError) as exc:
+                # an instructor-side problem (a bad spec, a --root that is no folder):
+                # say so, score 0
                 print(f"course-grade: error: {exc}", file=sys.stderr)
                 results = _fail_results(
                     "The autograder is misconfigured; your instructor has been told.", started

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_names, check_notebook, check_path
+
 __all__ = [
     "ReleaseError",
     "find_root",
@@ -42,12 +44,15 @@ def find_root(start: str | Path | None = None) -> Path:
     """The course root: the first of ``start`` and its parents holding ``solutions/``.
 
     Args:
-        start: where to start looking (default: the current directory).
+        start: where to start looking (default: the current directory); an existing
+            folder or file.
 
     Raises:
+        TypeError: ``start`` is not a path.
+        FileNotFoundError: ``start`` does not exist.
         ReleaseError: if no such directory exists.
     """
-    here = Path(start or Path.cwd()).resolve()
+    here = (Path.cwd() if start is None else check_path(start, "start", kind="any")).resolve()
     for d in (here, *here.parents):
         if (d / "solutions").is_dir():
             return d
@@ -61,10 +66,14 @@ def find_root(start: str | Path | None = None) -> Path:
 
 
 def topics(root: str | Path) -> list[str]:
-    """Sorted topic stems ``NN_topic`` that have ``solutions/NN_topic.ipynb``."""
-    return sorted(
-        p.stem for p in (Path(root) / "solutions").glob("*.ipynb") if _TOPIC.match(p.stem)
-    )
+    """Sorted topic stems ``NN_topic`` that have ``solutions/NN_topic.ipynb``.
+
+    Raises:
+        TypeError: ``root`` is not a path.
+        FileNotFoundError: ``root`` is not an existing folder.
+    """
+    root = check_path(root, "root", kind="dir")
+    return sorted(p.stem for p in (root / "solutions").glob("*.ipynb") if _TOPIC.match(p.stem))
 
 
 def load_notebook(path: str | Path) -> dict[str, Any]:
@@ -172,9 +181,11 @@ def release_notebook(nb: dict[str, Any], *, where: str = "notebook") -> dict[str
         where: a name for error messages (usually the file path).
 
     Raises:
+        TypeError: ``nb`` is not a notebook (a dict with a ``cells`` list).
         ReleaseError: unbalanced or malformed markers, missing/duplicate cell ids,
             or an instructor marker inside a question's answer.
     """
+    check_notebook(nb)
     if nb.get("nbformat") != 4:
         raise ReleaseError(f"{where}: expected an nbformat 4 notebook, got {nb.get('nbformat')!r}")
     cells = []
@@ -299,10 +310,13 @@ def release_topics(
         with ``check``, topics whose committed exercise is missing or differs.
 
     Raises:
+        TypeError: ``root`` is not a path, or ``names`` is not a list of str (one
+            string is refused rather than read as its letters).
+        FileNotFoundError: ``root`` is not an existing folder.
         ReleaseError: unknown topic (the message lists the known ones), a solution
             that cannot be released, or (without ``force``) an exercise holding work.
     """
-    root = Path(root)
+    root = check_path(root, "root", kind="dir")
     names = _known_names(root, names)
     texts = {}
     for name in names:  # build everything first: an error leaves no half-written set
@@ -326,16 +340,11 @@ def release_topics(
 
 
 def _known_names(root: Path, names: list[str] | None) -> list[str]:
+    """``names`` checked against the topics of ``root``; all of them for None or []."""
     known = topics(root)
-    if not names:
+    if names is None:
         return known
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ReleaseError(
-            f"unknown topic(s) {', '.join(unknown)}; topics with a solutions/ notebook: "
-            f"{', '.join(known) or '(none)'}"
-        )
-    return names
+    return check_names(names, known, "names", error=ReleaseError) or known
 
 
 def _refuse_to_overwrite_work(texts: dict, currents: dict) -> None:
