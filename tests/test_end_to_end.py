@@ -39,6 +39,22 @@ TASKS = {
             ),
         ],
     ),
+    "03_change_of_variables": (
+        "q8",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # the derivative term forgotten: log N(f(x)) is not a density in x
+            ("q8-answer", "math.log(2 * math.pi) + log_df", "math.log(2 * math.pi)"),
+            # the derivative term with the wrong sign (the formula for x = f(z), not z = f(x))
+            ("q8-answer", "math.log(2 * math.pi) + log_df", "math.log(2 * math.pi) - log_df"),
+            # the held-out NLL measured on the training data
+            (
+                "q8-answer",
+                "nll_flow = -float(flow_log_prob(x_test8, theta_hat).mean())",
+                "nll_flow = -float(flow_log_prob(x_train8, theta_hat).mean())",
+            ),
+        ],
+    ),
     "04_svd": (
         "q8",
         "seed = 0  # the hidden tests use other seeds",
