@@ -212,3 +212,14 @@ def test_repository_ignores_instructor_outputs():
 def test_student_readme_refuses_unbalanced_markers():
     with pytest.raises(EditionError, match="unbalanced"):
         student_readme("<!-- instructor -->\nno end\n")
+
+
+def test_edition_readme_links_resolve_in_the_edition(edition):
+    from test_packaging import relative_links
+
+    text = (edition / "README.md").read_text()
+    assert "course.py site" not in text, "the edition has no docs/site: it must not offer the site"
+    links = relative_links(text)
+    assert links, "the student README links to its notebooks"
+    missing = [t for t in links if not (edition / t).exists()]
+    assert not missing, f"the student README links to files the edition lacks: {missing}"

@@ -142,3 +142,30 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_console_script_declared():
     assert _pyproject()["project"]["scripts"]["course-grade"] == "course_utils.grading:main"
+
+
+_MD_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def relative_links(markdown: str) -> list[str]:
+    """The targets of a Markdown text's links and images that point into the repository."""
+    targets = [m.group(1).split("#")[0] for m in _MD_LINK.finditer(markdown)]
+    return [t for t in targets if t and not re.match(r"[a-z]+:", t)]
+
+
+def test_readme_links_and_images_resolve():
+    text = (ROOT / "README.md").read_text()
+    links = relative_links(text)
+    assert any(t.endswith(".png") for t in links), "the README shows the screenshots"
+    missing = [t for t in links if not (ROOT / t).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
+    # an image the README shows is a real, small PNG (a screenshot, not a placeholder)
+    for t in links:
+        if t.endswith(".png"):
+            data = (ROOT / t).read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and 10_000 < len(data) < 400_000, t
+
+
+def test_relative_links_finds_links_and_images_only():
+    text = "see [a](docs/A.md#x), ![b](img/b.png), [web](https://x.org) and [mail](mailto:m@x)"
+    assert relative_links(text) == ["docs/A.md", "img/b.png"]
