@@ -20,6 +20,21 @@ _CURVE = (
     " torch.stack([torch.sin(torch.linspace(0, 1, 101)), torch.linspace(0, 2, 101)], 1)], 1)"
 )
 
+# q8: the grader samples the student's two models again with its own Euler loop (float
+# times k / n, as in the task) and measures the quality with the given held-out set
+_EULER = (
+    "(lambda m, n: __import__('functools').reduce("
+    "lambda x, k: (x + m(k / n, x) / n).detach(), range(n), z_e2e))"
+)
+_ED = f"(lambda m, n: cu.metrics.energy_distance({_EULER}(m, n), held_e2e) / floor_e2e)"
+_CURVES = (
+    f"(lambda ed: [[ed(m, n) for n in (1, 2, 4, 8, 16)] for m in (model_ind, model_ot)])({_ED})"
+)
+_NEEDED = (
+    f"(lambda c: {{k: min([n for n, q in zip((1, 2, 4, 8, 16), row) if q <= 6.0], default=None)"
+    f" for k, row in zip(('independent', 'ot'), c)}})({_CURVES})"
+)
+
 QUESTIONS = [
     {
         "id": "q1",
@@ -212,6 +227,58 @@ QUESTIONS = [
                 "rtol": 1e-9,
                 "atol": 1e-12,
                 "expects": "Liu et al.'s S with finite-difference velocities, averaged over the batch",
+            },
+        ],
+    },
+    {
+        "id": "q8",
+        "title": "independent versus OT coupling: quality against NFE",
+        "points": 5,
+        "tests": [
+            {
+                "name": "the curve is what your two models give",
+                "points": 1,
+                "expr": (
+                    f"(lambda c: max(abs(float(a) - b) / b for mine, row in zip((curve['independent'],"
+                    f" curve['ot']), c, strict=True) for a, b in zip(mine, row, strict=True)))({_CURVES})"
+                ),
+                "kind": "max",
+                "bound": 1e-6,
+                "expects": "curve[k][i] = quality of the Euler samples of z_e2e with NFE_GRID[i] steps",
+            },
+            {
+                "name": "both models reach the target with 16 Euler steps",
+                "points": 1,
+                "expr": f"(lambda ed: max(ed(model_ind, 16), ed(model_ot, 16)))({_ED})",
+                "kind": "max",
+                "bound": 6.0,
+                "expects": "energy distance / floor <= TARGET for both trained models at NFE 16",
+            },
+            {
+                "name": "at 2 Euler steps the OT-coupled model is far better",
+                "points": 1,
+                "expr": f"(lambda ed: ed(model_ind, 2) / ed(model_ot, 2))({_ED})",
+                "kind": "min",
+                "bound": 5.0,
+                "expects": "quality(independent) / quality(ot) >= 5 at NFE 2 (OT pairs each mini-batch)",
+            },
+            {
+                "name": "nfe_needed read from the measured curve",
+                "points": 1,
+                "expr": f"bool(dict(nfe_needed) == {_NEEDED})",
+                "kind": "equal",
+                "expects": "per coupling, the smallest NFE in NFE_GRID with quality <= TARGET",
+            },
+            {
+                "name": "the speedup of the OT coupling",
+                "points": 1,
+                "expr": (
+                    "(lambda d: float(speedup) if d['ot'] and d['independent'] and"
+                    f" abs(speedup - d['independent'] / d['ot']) < 1e-9 else -1.0)({_NEEDED})"
+                ),
+                "kind": "min",
+                "bound": 2.0,
+                "expects": "speedup = nfe_needed['independent'] / nfe_needed['ot'], at least 2 here",
             },
         ],
     },

@@ -8,6 +8,15 @@ _G = "torch.Generator().manual_seed(11)"
 _X = "torch.tensor([[0.7, -1.1], [2.0, 0.3], [-0.5, -0.5]], dtype=torch.float64)"
 _B = "torch.tensor([[0.2, 0.9], [-0.7, 0.1]], dtype=torch.float64)"
 _LIN = f"(lambda t, x: x @ {_B}.T)"
+_X4 = "torch.tensor([[0.3, 0.2], [-1.0, 0.5], [1.5, -0.8], [0.0, -2.0]], dtype=torch.float64)"
+# q7: the model log-density of the held-out points by the augmented Jacobian recursion
+# (the limit of the student's circle areas as the radius goes to 0), and the log-volume change
+_ZJ = "cu.volume.reverse_map_with_jacobian(v_e2e, x_e2e, N_E2E)"
+_LOGDET = f"torch.linalg.slogdet({_ZJ}[1]).logabsdet"
+_LOGP = (
+    f"(lambda zj: -0.5 * (zj[0] ** 2).sum(1) - np.log(2 * np.pi)"
+    f" + torch.linalg.slogdet(zj[1]).logabsdet)({_ZJ})"
+)
 
 QUESTIONS = [
     {
@@ -136,6 +145,60 @@ QUESTIONS = [
                 "rtol": 1e-10,
                 "atol": 1e-10,
                 "expects": "elementwise distances; identical vectors give 0",
+            },
+        ],
+    },
+    {
+        "id": "q7",
+        "title": "which group does the flow model badly?",
+        "points": 5,
+        "tests": [
+            {
+                "name": "log volume change, linear field",
+                "points": 1,
+                "expr": f"log_volume_change({_LIN}, {_X4}, 0.25, 10, 6)",
+                "rtol": 1e-8,
+                "atol": 1e-10,
+                "expects": "log|det (I - B/N)^N| at every point: a linear map scales every area by |det|",
+            },
+            {
+                "name": "log volume change against log|det J|, non-linear field",
+                "points": 1,
+                "expr": (
+                    f"(lambda X: float((log_volume_change(tanh_field, X, 0.01, 64, 10) - torch.linalg.slogdet("
+                    f"cu.volume.reverse_map_with_jacobian(tanh_field, X, 10)[1]).logabsdet).abs().max()))({_X4})"
+                ),
+                "kind": "max",
+                "bound": 5e-3,
+                "expects": "for a small circle the area ratio of the exact image is |det J_phi| to O(r^2)",
+            },
+            {
+                "name": "the model log-densities of the held-out points",
+                "points": 1,
+                "expr": f"float((logp_model - {_LOGP}).abs().max())",
+                "kind": "max",
+                "bound": 0.05,
+                "expects": "log N(phi(x); 0, I) + log volume change, shape (300,), within 0.05 nats",
+            },
+            {
+                "name": "the worst modelled group, from the measured errors",
+                "points": 1,
+                "expr": (
+                    f"(lambda e: int(worst) if max(abs(group_err[k] - float(e[group_e2e == k].mean()))"
+                    f" for k in range(3)) < 0.05 else -1)({_LOGP} - truth_e2e.log_prob(x_e2e))"
+                ),
+                "kind": "equal",
+                "expects": "group_err: mean model-minus-true log-density per group; worst: its argmin",
+            },
+            {
+                "name": "does the reverse map shrink the badly modelled group?",
+                "points": 1,
+                "expr": (
+                    "(lambda lv: shrinks if isinstance(shrinks, bool) and max(abs(group_logvol[k]"
+                    f" - float(lv[group_e2e == k].mean())) for k in range(3)) < 0.05 else None)({_LOGDET})"
+                ),
+                "kind": "equal",
+                "expects": "group_logvol: mean log volume change per group; shrinks: the bool read from it",
             },
         ],
     },

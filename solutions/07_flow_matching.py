@@ -1,10 +1,12 @@
 # %% [markdown]
-# # Problem set 07 · Flow matching (25 points)
+# # Problem set 07 · Flow matching (30 points)
 #
-# Six questions that rebuild the pieces of flow matching: the OT conditional path and its
+# Eight questions that rebuild the pieces of flow matching: the OT conditional path and its
 # target, which conditional trajectories are straight, the conditional flow matching loss,
 # the closed-form marginal field of a small data set, an Euler sampler, and the
-# optimal-transport pairing with a straightness measure. Write your code in place of the
+# optimal-transport pairing with a straightness measure; a written question on curved
+# marginal paths; and an end-to-end task that trains two models and measures quality
+# against the number of sampling steps. Write your code in place of the
 # lines that raise `NotImplementedError`, run the cell, then run the **check cell** below
 # it: it prints `[PASS]` or a `[FAIL]` line saying what is expected. The checks here are a
 # first test only; the grader runs more tests on inputs you do not see, so make your
@@ -24,6 +26,8 @@
 # | 4 | the closed-form marginal field of a small data set | 5 |
 # | 5 | an Euler sampler | 3 |
 # | 6 | mini-batch OT pairing and straightness | 4 |
+# | 7 | straight conditional paths, curved marginal paths (written) | 3 |
+# | 8 | independent versus OT coupling: quality against NFE (end-to-end) | 5 |
 
 # %%
 import numpy as np
@@ -347,6 +351,137 @@ _ = cu.checks.check_close("q6b straight segment", lambda: straightness(s_q6[:, N
 # - 1 pt: straighter paths are integrated accurately by Euler with few steps (Euler is exact on
 #   a straight constant-speed path), so the same quality needs fewer NFE; the gain shrinks as
 #   the mini-batch size becomes small relative to the data's structure. Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (5 points, challenge, about 30 min): independent versus OT coupling, quality against NFE (end-to-end)
+#
+# Does mini-batch OT pairing (Question 6) really buy cheaper sampling? Train the same small
+# network twice on the eight-Gaussians data, once with independent pairs and once with
+# OT-paired mini-batches, and measure sample quality against the number of Euler steps.
+#
+# 1. **Build**: write `train_fm(coupling, seed)` returning a trained `SmallField` (given
+#    below). Start with `torch.manual_seed(seed)`, then build the model, an Adam optimiser
+#    with learning rate `lr` and `torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)`, and a
+#    `torch.Generator().manual_seed(seed)` for the batches. Each of the `steps` steps draws
+#    `batch` data points `x1 = data_e2e.sample(batch, generator=g, dtype=torch.float64)`,
+#    `batch` noise points $x_0\sim\mathcal N(0,I)$ and times $t\sim\mathcal U[0,1]$ (same
+#    generator); for `coupling == "ot"` re-pairs the noise with your `ot_pairing(x0, x1)`;
+#    and takes one optimiser step on your `cfm_loss` with $\sigma_\min=0$.
+# 2. **Run and measure**: train `model_ind = train_fm("independent", seed)` and
+#    `model_ot = train_fm("ot", seed)`. For each model and each `n` in `NFE_GRID`, sample
+#    the given noise `z_e2e` with your `euler_sample(model, z_e2e, n)` (under
+#    `torch.no_grad()`) and measure `quality(...)` (energy distance to held-out data in
+#    multiples of its floor: about 1 is indistinguishable from data, lower is better).
+#    Store `curve = {"independent": [...], "ot": [...]}`, one float per entry of `NFE_GRID`.
+# 3. **Read the result**: `nfe_needed`, a dict with the same keys: the smallest NFE in
+#    `NFE_GRID` whose quality is at most `TARGET` (`None` if none is), and
+#    `speedup = nfe_needed["independent"] / nfe_needed["ot"]`, the factor of network
+#    evaluations the OT coupling saves at this quality.
+#
+# Tests (other seeds; your models are sampled again by the grader): your `curve` is what your
+# two models give (1 point); both models reach the target with 16 Euler steps (1 point); at 2
+# Euler steps the OT-coupled model is at least 5 times better than the independent one
+# (1 point); `nfe_needed` (1 point); `speedup` is at least 2 (1 point). The training takes a
+# few seconds.
+
+# %%
+seed = 0  # the hidden tests use other seeds
+data_e2e = cu.data.get("eight_gaussians")
+g_e2e = torch.Generator().manual_seed(1000 + seed)
+held_e2e = data_e2e.sample(1000, generator=g_e2e, dtype=torch.float64)
+floor_e2e = cu.metrics.energy_distance_floor(data_e2e.sample(2000, generator=g_e2e, dtype=torch.float64),
+                                             1000, 1000)
+z_e2e = torch.randn(1000, 2, generator=g_e2e)
+NFE_GRID = [1, 2, 4, 8, 16]
+TARGET = 6.0  # quality bar, in multiples of the floor
+
+
+def quality(x):
+    # energy distance of samples x (1000, 2) to the held-out data, as a multiple of its floor
+    return cu.metrics.energy_distance(x, held_e2e) / floor_e2e
+
+
+class SmallField(torch.nn.Module):
+    # v(t, x) = MLP([x, t]): two hidden layers of width 64, SiLU; t a float or (batch,)
+    def __init__(self, width=64):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, width), torch.nn.SiLU(), torch.nn.Linear(width, width),
+                                       torch.nn.SiLU(), torch.nn.Linear(width, 2))
+
+    def forward(self, t, x):
+        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1).expand(x.shape[0], 1)
+        return self.net(torch.cat([x, t], 1))
+
+
+# %% course={"question": "q8", "role": "answer"} tags=["nbval-ignore-output"]
+def train_fm(coupling, seed, steps=200, batch=128, lr=1e-2):
+    """A SmallField trained by CFM (sigma_min = 0) with "independent" or "ot" pairs."""
+    ### BEGIN SOLUTION
+    torch.manual_seed(seed)
+    model = SmallField()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x1 = data_e2e.sample(batch, generator=g, dtype=torch.float64)
+        x0 = torch.randn(batch, 2, generator=g)
+        t = torch.rand(batch, generator=g)
+        if coupling == "ot":
+            x0 = ot_pairing(x0, x1)
+        loss = cfm_loss(model, x0, x1, t, 0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return model
+    ### END SOLUTION
+
+
+model_ind = model_ot = None
+curve, nfe_needed, speedup = {}, {}, float("nan")
+### BEGIN SOLUTION
+model_ind = train_fm("independent", seed)
+model_ot = train_fm("ot", seed)
+with torch.no_grad():
+    curve = {name: [quality(euler_sample(m, z_e2e, n)) for n in NFE_GRID]
+             for name, m in (("independent", model_ind), ("ot", model_ot))}
+nfe_needed = {name: min((n for n, q in zip(NFE_GRID, qs) if q <= TARGET), default=None)
+              for name, qs in curve.items()}
+speedup = nfe_needed["independent"] / nfe_needed["ot"]
+### END SOLUTION
+print("NFE          " + "".join(f"{n:8d}" for n in NFE_GRID))
+for name, qs in curve.items():
+    print(f"{name:12s} " + "".join(f"{q:8.2f}" for q in qs) + f"   needs NFE {nfe_needed[name]}")
+print(f"speedup of the OT coupling at quality <= {TARGET:g}: {speedup:.1f}x")
+
+# %% course={"question": "q8", "role": "check"}
+cu.checks.check_true("q8 two trained fields", lambda: all(tuple(m(0.5, z_e2e[:3]).shape) == (3, 2)
+                                                            for m in (model_ind, model_ot)),
+                     "model_ind and model_ot are fields v(t, x) returning (batch, 2)")
+cu.checks.check_true("q8 the curve's format", lambda: set(curve) == {"independent", "ot"}
+                     and all(len(qs) == len(NFE_GRID) and all(isinstance(q, float) and q > 0 for q in qs)
+                             for qs in curve.values()),
+                     "one positive float per entry of NFE_GRID for each coupling")
+with torch.no_grad():
+    cu.checks.check_true("q8 the curve is measured (last point of the OT curve)",
+                         lambda: abs(quality(euler_sample(model_ot, z_e2e, NFE_GRID[-1])) - curve["ot"][-1])
+                         < 1e-9 * curve["ot"][-1], "curve['ot'][-1] = quality of your Euler samples of model_ot")
+_ = cu.checks.check_true("q8 reading consistent with your curve",
+                         lambda: set(nfe_needed) == set(curve) and all(
+                             nfe_needed[k] == min((n for n, q in zip(NFE_GRID, curve[k]) if q <= TARGET), default=None)
+                             for k in curve) and abs(speedup - nfe_needed["independent"] / nfe_needed["ot"]) < 1e-12,
+                         "smallest NFE with quality <= TARGET per coupling, and their ratio")
+
+# %%
+if curve:
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, qs in curve.items():
+        ax.loglog(NFE_GRID, qs, "o-", label=f"{name} coupling")
+    ax.axhline(TARGET, color="k", ls=":", label="target")
+    ax.set(title="Sample quality against Euler steps", xlabel="NFE (Euler steps)",
+           ylabel="energy distance / floor")
+    ax.legend()
+    plt.show()
 
 # %% [markdown]
 # ## Done

@@ -1,11 +1,21 @@
 # %% [markdown]
-# # 08 · Volume metrics — problem set (17 points)
+# # 08 · Volume metrics — problem set (22 points)
 #
-# Five questions on `notebooks/08_volume_metrics.ipynb`. Write your code between the lines
+# Seven questions on `notebooks/08_volume_metrics.ipynb`. Write your code between the lines
 # the exercise marks, run the cell, then run the check cell below it: it prints `[PASS]`, or
 # `[FAIL]` with what was expected. The grader runs further hidden tests on other inputs, so
 # write general code, not code that only passes the visible check. Use float64 tensors.
 # Time convention: latent at $t=0$, data at $t=1$; one ODE $\dot x=v(t,x)$ for both directions.
+#
+# | Question | Topic | Points |
+# |---|---|---|
+# | 1 | uniform points on a sphere in $d$ dimensions | 3 |
+# | 2 | the reverse map by Euler | 3 |
+# | 3 | one Euler step of the augmented Jacobian ODE | 3 |
+# | 4 | the latent-space metrics | 3 |
+# | 5 | ℓ2 distance from cosine similarity | 2 |
+# | 6 | when does the linearised map tell the truth? (written) | 3 |
+# | 7 | which group does the flow model badly? (end-to-end) | 5 |
 
 # %%
 import numpy as np
@@ -201,6 +211,103 @@ _ = cu.checks.check_close("q5 distances", lambda: l2_from_cosine(cu.volume.cosin
 #   accuracy/float precision, the differences become noise; choose the radius where the
 #   curvature term is small against the $O(r)$ signal yet above solver error. Half points
 #   allowed.
+
+# %% [markdown]
+# ## Question 7 (5 points, challenge, about 30 min): which group does the flow model badly? Read it from the volumes (end-to-end)
+#
+# The cell below trains a small flow-matching field `v_e2e` on a sample of three Gaussian
+# groups in which **one group is rare** (3 % of the training points instead of a third), and
+# draws 100 held-out points `x_e2e` from each group of the true, equal-weight law
+# `truth_e2e` (`group_e2e[i]` is the group of `x_e2e[i]`). Change of variables
+# (notebook 08 §5) gives the model's density from the reverse map and the **volume change** of
+# a small neighbourhood: $\log p_\text{model}(x)=\log\mathcal N(\varphi(x);0,I)+\log|\det J_\varphi(x)|$,
+# and in 2-D the volume change is the ratio of the areas of a small circle's exact image and the
+# circle.
+#
+# 1. **Build**: write `log_volume_change(v, x, radius, n_dirs, n_steps)`: for each row of
+#    `x: (batch, 2)`, put `n_dirs` points on the circle of `radius` around it at the angles
+#    $2\pi k/n_\text{dirs}$, map them **exactly** with your `reverse_map` (one call for all
+#    points) and return `(batch,)` values $\log(A_\text{image}/A_\text{circle})$, with $A$ the area
+#    of the polygon through the points in order (shoelace formula
+#    $A=\tfrac12\big|\sum_k x_k y_{k+1}-x_{k+1}y_k\big|$, indices mod $n_\text{dirs}$).
+# 2. **Run and measure**: with `N_E2E` Euler steps, radius 0.05 and 64 directions, compute
+#    the model log-density `logp_model` `(300,)` of every held-out point, its error
+#    `err_e2e = logp_model - truth_e2e.log_prob(x_e2e)` (nats), and per group (0, 1, 2) the
+#    mean error `group_err` and the mean log volume change `group_logvol` (lists of 3 floats).
+# 3. **Read the result**: `worst`, the group (an `int`) whose density the model
+#    underestimates most (lowest mean error), and `shrinks` (a `bool`): does the reverse map
+#    **shrink** the neighbourhoods of that group (mean log volume change below 0) while it
+#    expands those of both other groups (above 0)?
+#
+# Tests (other seeds, hidden fields): `log_volume_change` for a linear field (1 point) and
+# against $\log|\det J_\varphi|$ for a non-linear field (1 point); `logp_model` (1 point);
+# `worst`, with `group_err` as measured (1 point); `shrinks`, with `group_logvol` as measured
+# (1 point). The training takes a few seconds.
+
+# %% tags=["nbval-ignore-output"]
+seed = 0  # the hidden tests use other seeds
+means_e2e = torch.tensor([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]], dtype=F64)
+truth_e2e = cu.data.GaussianMixture2D(means_e2e, 0.45)  # three equal groups
+rare_e2e = (seed + 2) % 3  # the group that is rare in the training sample
+train_law_e2e = cu.data.GaussianMixture2D(means_e2e, 0.45, weights=[0.03 if k == rare_e2e else 0.485 for k in range(3)])
+torch.manual_seed(seed)
+v_e2e = cu.flow_matching.train(
+    cu.flow_matching.VelocityMLP(dim=2, hidden=64, n_hidden=2, n_freq=0),
+    lambda n, gen: train_law_e2e.sample(n, generator=gen), steps=400, batch_size=128, lr=5e-3,
+    schedule="cosine", ema=None, generator=torch.Generator().manual_seed(seed),
+).model.double().requires_grad_(False)
+group_e2e = torch.arange(300) % 3
+x_e2e = means_e2e[group_e2e] + 0.45 * torch.randn(300, 2, generator=torch.Generator().manual_seed(100 + seed),
+                                                  dtype=F64)
+N_E2E = 20  # Euler steps of the reverse map
+
+# %% course={"question": "q7", "role": "answer"} tags=["nbval-ignore-output"]
+def log_volume_change(v, x, radius, n_dirs, n_steps):
+    """log(area of the exact reverse image / area) of the circle polygon around each row: (batch,)."""
+    ### BEGIN SOLUTION
+    ang = 2 * torch.pi * torch.arange(n_dirs, dtype=torch.float64) / n_dirs
+    ring = x[:, None, :] + radius * torch.stack([torch.cos(ang), torch.sin(ang)], 1)  # (batch, m, 2)
+    image = reverse_map(v, ring.reshape(-1, 2), n_steps).reshape(ring.shape)
+
+    def area(p):  # shoelace formula, polygons p: (batch, m, 2)
+        return 0.5 * (p[..., 0] * p[..., 1].roll(-1, -1) - p[..., 1] * p[..., 0].roll(-1, -1)).sum(-1).abs()
+
+    return torch.log(area(image) / area(ring))
+    ### END SOLUTION
+
+
+logp_model = err_e2e = None
+group_err, group_logvol, worst, shrinks = [], [], None, None
+### BEGIN SOLUTION
+with torch.no_grad():
+    z_e2e = reverse_map(v_e2e, x_e2e, N_E2E)
+    logvol_e2e = log_volume_change(v_e2e, x_e2e, 0.05, 64, N_E2E)
+logp_model = -0.5 * (z_e2e**2).sum(1) - np.log(2 * np.pi) + logvol_e2e
+err_e2e = logp_model - truth_e2e.log_prob(x_e2e)
+group_err = [float(err_e2e[group_e2e == k].mean()) for k in range(3)]
+group_logvol = [float(logvol_e2e[group_e2e == k].mean()) for k in range(3)]
+worst = min(range(3), key=lambda k: group_err[k])
+shrinks = group_logvol[worst] < 0 and all(group_logvol[k] > 0 for k in range(3) if k != worst)
+### END SOLUTION
+print("group   mean error (nats)   mean log volume change")
+for k in range(len(group_err)):
+    print(f"{k:5d}   {group_err[k]:17.2f}   {group_logvol[k]:22.2f}")
+print(f"worst modelled group: {worst}; its neighbourhoods shrink while the others grow: {shrinks}")
+
+# %% course={"question": "q7", "role": "check"}
+x_chk7 = torch.tensor([[0.5, -1.0], [2.0, 0.3], [-1.0, 1.0]], dtype=F64)
+# a linear map sends a polygon to a polygon: the area ratio is |det (I - A/N)^N| exactly
+lin_logdet = 9 * float(torch.linalg.slogdet(torch.eye(2, dtype=F64) - A_lin / 9).logabsdet)
+cu.checks.check_close("q7 linear field: log|det (I - A/N)^N|",
+                      lambda: log_volume_change(linear_field, x_chk7, 0.2, 16, 9), [lin_logdet] * 3, rtol=1e-9,
+                      hint="map the circle points with reverse_map, then compare shoelace areas")
+cu.checks.check_true("q7 measured values", lambda: tuple(logp_model.shape) == (300,)
+                     and len(group_err) == len(group_logvol) == 3
+                     and abs(group_err[1] - float(err_e2e[group_e2e == 1].mean())) < 1e-9,
+                     "logp_model (300,); group_err[k] = mean of err_e2e over group k; 3 floats each")
+_ = cu.checks.check_true("q7 reading", lambda: isinstance(worst, int) and isinstance(shrinks, bool)
+                         and worst == min(range(3), key=lambda k: group_err[k]),
+                         "worst: the group with the lowest mean error (an int); shrinks: a bool")
 
 # %% [markdown]
 # **Done.** Re-run the whole notebook (Kernel → Restart and Run All) and check that every

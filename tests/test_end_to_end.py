@@ -133,6 +133,42 @@ TASKS = {
             ("q8-answer", "e2e_nfe = counter.n", "e2e_nfe = counter.n // 4"),
         ],
     ),
+    "07_flow_matching": (
+        "q8",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # the "ot" model trained without re-pairing the mini-batch (independent pairs twice)
+            ("q8-answer", "x0 = ot_pairing(x0, x1)", "x0 = x0"),
+            # noise and data swapped in the loss: the field flows from the data to the noise
+            ("q8-answer", "cfm_loss(model, x0, x1, t, 0.0)", "cfm_loss(model, x1, x0, t, 0.0)"),
+            # the curve not measured at each NFE (every entry sampled with 16 steps)
+            (
+                "q8-answer",
+                "quality(euler_sample(m, z_e2e, n))",
+                "quality(euler_sample(m, z_e2e, NFE_GRID[-1]))",
+            ),
+        ],
+    ),
+    "08_volume_metrics": (
+        "q7",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # the log-det forgotten: the density of the latent point alone
+            (
+                "q7-answer",
+                "logp_model = -0.5 * (z_e2e**2).sum(1) - np.log(2 * np.pi) + logvol_e2e",
+                "logp_model = -0.5 * (z_e2e**2).sum(1) - np.log(2 * np.pi)",
+            ),
+            # the model compared with the law it was trained on instead of the true one
+            ("q7-answer", "truth_e2e.log_prob(x_e2e)", "train_law_e2e.log_prob(x_e2e)"),
+            # the circle mapped with the forward map (latent -> data) instead of the reverse map
+            (
+                "q7-answer",
+                "reverse_map(v, ring.reshape(-1, 2), n_steps)",
+                "cu.volume.forward_map(v, ring.reshape(-1, 2), n_steps)",
+            ),
+        ],
+    ),
 }
 
 
