@@ -321,6 +321,23 @@ def cmd_workspace(args: list[str], root: Path = ROOT) -> int:
 # ---------------------------------------------------------------------- subprocesses
 
 
+def _we_share_terminal() -> bool:
+    """Whether this process is in the terminal's foreground process group."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+def _send_if_running(proc: subprocess.Popen, signum: int) -> None:
+    """Send ``signum`` to ``proc`` unless it has exited (a race with its exit is no error)."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signum)
+        except OSError:
+            pass
+
+
 def _forwarding_signals(proc: subprocess.Popen) -> Callable[[], None]:
     """Forward SIGTERM/SIGHUP (and SIGINT when the child did not get it) to ``proc``.
 
@@ -330,20 +347,10 @@ def _forwarding_signals(proc: subprocess.Popen) -> Callable[[], None]:
     that restores the previous handlers.
     """
 
-    def _we_share_terminal() -> bool:
-        try:
-            return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-        except (OSError, AttributeError, ValueError):
-            return False
-
     def forward(signum, _frame):
         if signum == signal.SIGINT and _we_share_terminal():
             return  # JupyterLab got the same Ctrl-C from the terminal
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signum)
-            except OSError:
-                pass
+        _send_if_running(proc, signum)
 
     names = ["SIGINT", "SIGTERM", "SIGHUP"] if os.name != "nt" else ["SIGINT", "SIGBREAK"]
     old = {}

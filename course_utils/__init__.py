@@ -101,8 +101,7 @@ def setup(seed: int = 0, *, threads: int | None = None, dtype=None, verbose: boo
     check_int(seed, "seed", 0)
     if threads is None:
         threads = int(os.environ.get("COURSE_THREADS", os.cpu_count() or 1))
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    check_int(threads, "threads")
     dtype = torch.float32 if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")

@@ -16,21 +16,45 @@ count not an int            TypeError    ``n must be a positive int, got 2.5``
 count < 1 (or < minimum)    ValueError   ``n must be a positive int, got 0``
 number out of range         ValueError   ``lr must be a finite number > 0, got -1.0``
 not one of the choices      ValueError   ``method must be one of ['euler', ...], got 'x'``
+not a path                  TypeError    ``root must be a path (str or os.PathLike), got int``
+path does not exist         FileNot-     ``root must be an existing folder, got '/nope'``
+                            FoundError
+unknown topic name          ValueError   ``topics must name topics of the course, got
+                                         unknown 99_x; known: 01_mle, ...`` (a list);
+                                         ``topic must name a topic of the course, got
+                                         '99_x'; known: ...`` (one name)
+not a notebook, not a list  TypeError    ``nb must be a notebook (nbformat.NotebookNode),
+                                         got int``
 ==========================  ===========  =================================================
 
-This module imports nothing from course_utils, so every module may import it.
+This module imports nothing from course_utils, so every module may import it; it imports
+torch on first use, so the shell tools (authoring, edition, site) that only check paths
+and names start without it.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-import torch
-
 NONFINITE = "contains NaN or infinite values"
+
+
+class _Torch:
+    """Stands for the torch module until a check first needs it, then is replaced by it."""
+
+    def __getattr__(self, name: str) -> Any:
+        import torch as module
+
+        globals()["torch"] = module
+        return getattr(module, name)
+
+
+torch: Any = _Torch()
 
 
 def _shape(x: torch.Tensor) -> tuple[int, ...]:
@@ -272,3 +296,85 @@ def standard_normal_log_prob(z: Any) -> torch.Tensor:
     """
     z = check_batch(z, "z")
     return -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+def check_path(value: Any, name: str, *, kind: str | None = None) -> Path:
+    """A path (``str`` or ``os.PathLike``); with ``kind`` ``"dir"``, ``"file"`` or
+    ``"any"``, one that exists (as a folder, a file, anything). Returns a ``Path``.
+
+    Raises:
+        TypeError: not a ``str`` or ``os.PathLike`` (a number, ``None``, ...).
+        FileNotFoundError: ``kind`` given and the path does not exist as one.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    path = Path(value)
+    if kind is None:
+        return path
+    exists = {"dir": path.is_dir, "file": path.is_file, "any": path.exists}[kind]
+    if not exists():
+        what = {"dir": "folder", "file": "file", "any": "path"}[kind]
+        raise FileNotFoundError(f"{name} must be an existing {what}, got {str(path)!r}")
+    return path
+
+
+def check_names(
+    values: Any, known: Iterable[str], name: str, what: str = "topic", error: type = ValueError
+) -> list[str]:
+    """A list (or tuple) of strings, each one of ``known``; return it as a list.
+
+    Raises:
+        TypeError: not a list or tuple of ``str`` (a single string is refused, so
+            ``"01_mle"`` is not read as seven one-letter names).
+        ValueError: a name not in ``known`` (the message lists the unknown and the known);
+            ``error`` (a subclass of ValueError) is raised instead when given.
+    """
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{name} must be a list of {what} names (str), got {values!r}")
+    known = sorted(known)
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise error(
+            f"{name} must name {what}s of the course, got unknown {', '.join(unknown)}; "
+            f"known: {', '.join(known) or '(none)'}"
+        )
+    return list(values)
+
+
+def check_name(
+    value: Any, known: Iterable[str], name: str, what: str = "topic", error: type = ValueError
+) -> str:
+    """One string of ``known`` (one topic); return it.
+
+    Raises:
+        TypeError: not a ``str``.
+        ValueError: not in ``known`` (``error``, a subclass of ValueError, when given).
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a {what} name (str), got {type(value).__name__}")
+    known = sorted(known)
+    if value not in known:
+        raise error(
+            f"{name} must name a {what} of the course, got {value!r}; "
+            f"known: {', '.join(known) or '(none)'}"
+        )
+    return value
+
+
+def check_notebook(nb: Any, name: str = "nb") -> Any:
+    """A notebook: an ``nbformat.NotebookNode`` (or the ``dict`` it is read into) with
+    ``cells``; return it (``TypeError`` otherwise)."""
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise TypeError(
+            f"{name} must be a notebook (nbformat.NotebookNode), got {type(nb).__name__}"
+        )
+    return nb
+
+
+def check_argv(argv: Any, name: str = "argv") -> list[str] | None:
+    """``None`` or a list of strings (command-line arguments); return it."""
+    if argv is None:
+        return None
+    if not isinstance(argv, (list, tuple)) or not all(isinstance(a, str) for a in argv):
+        raise TypeError(f"{name} must be a list of str or None, got {argv!r}")
+    return list(argv)

@@ -36,6 +36,8 @@ import nbformat
 from jupytext.combine import combine_inputs_with_outputs
 from jupytext.config import load_jupytext_config
 
+from ._validate import check_argv, check_int, check_names, check_notebook, check_path
+
 __all__ = [
     "FOLDERS",
     "TEXT_FORMAT",
@@ -85,6 +87,13 @@ class Pair:
         return self.notebook.stem
 
 
+def _check_pair(pair: Any) -> None:
+    if not isinstance(pair, Pair):
+        raise TypeError(
+            f"pair must be an authoring.Pair (see find_pairs), got {type(pair).__name__}"
+        )
+
+
 def find_root(start: str | Path | None = None) -> Path:
     """The course root: ``start`` (default: the current directory) or a parent of it
     that holds ``notebooks/`` and ``solutions/``."""
@@ -100,7 +109,7 @@ def find_root(start: str | Path | None = None) -> Path:
 
 def find_pairs(root: str | Path) -> list[Pair]:
     """Every lecture and solution, paired or not, sorted (notebooks first)."""
-    root = Path(root)
+    root = check_path(root, "root", kind="dir")
     pairs = []
     for folder in FOLDERS:
         d = root / folder
@@ -122,7 +131,7 @@ def _config(path: Path):
 
 def read_text(path: str | Path) -> nbformat.NotebookNode:
     """Read a py:percent text source as a notebook (inputs only, ids not yet assigned)."""
-    path = Path(path)
+    path = check_path(path, "path", kind="file")
     try:
         return jupytext.read(path, fmt=TEXT_FORMAT, config=_config(path))
     except OSError as exc:
@@ -131,7 +140,8 @@ def read_text(path: str | Path) -> nbformat.NotebookNode:
 
 def text_of(nb: nbformat.NotebookNode, path: str | Path) -> str:
     """The canonical py:percent text of ``nb`` as ``path``'s jupytext config writes it."""
-    return jupytext.writes(nb, fmt=TEXT_FORMAT, config=_config(Path(path)))
+    check_notebook(nb)
+    return jupytext.writes(nb, fmt=TEXT_FORMAT, config=_config(check_path(path, "path")))
 
 
 def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +150,7 @@ def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 def inputs_of(nb: nbformat.NotebookNode) -> list[tuple[str, str, dict[str, Any]]]:
     """What a text source holds of each cell: type, source, non-volatile metadata."""
+    check_notebook(nb)
     return [(c.cell_type, c.source, _clean_meta(dict(c.metadata))) for c in nb.cells]
 
 
@@ -153,6 +164,7 @@ def _first_difference(a, b) -> str:
 
 def pair_problems(pair: Pair) -> list[str]:
     """Why ``pair`` is out of sync (empty list: it agrees), each with the fixing command."""
+    _check_pair(pair)
     fix = f"run `python3 course.py build {pair.topic}`"
     if not pair.text.exists():
         return [f"{pair.notebook} has no text source {pair.text.name}: {fix}"]
@@ -231,6 +243,7 @@ def sync(pair: Pair, *, source: str | None = None) -> tuple[nbformat.NotebookNod
         ``(notebook, what)`` where ``what`` says what was done. The text file is
         rewritten in canonical form; the notebook is returned, not written.
     """
+    _check_pair(pair)
     if source not in (None, "text", "notebook"):
         raise AuthoringError(f"source must be 'text' or 'notebook', got {source!r}")
     has_nb, has_text = pair.notebook.exists(), pair.text.exists()
@@ -272,6 +285,9 @@ def sync(pair: Pair, *, source: str | None = None) -> tuple[nbformat.NotebookNod
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> float:
     """Run every cell of ``nb`` in place with the ``python3`` kernel (the current
     environment's), in ``cwd``; return the wall time in seconds."""
+    check_notebook(nb)
+    cwd = check_path(cwd, "cwd", kind="dir")
+    check_int(timeout, "timeout")
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -311,12 +327,9 @@ def build(
 ) -> list[str]:
     """Sync, execute and (for solutions) re-release each topic; return report lines."""
     pairs = find_pairs(root)
-    known = sorted({p.topic for p in pairs})
-    unknown = [t for t in topics if t not in known]
-    if unknown:
-        raise AuthoringError(
-            f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(known) or '(none)'}"
-        )
+    check_names(topics, {p.topic for p in pairs}, "topics", error=AuthoringError)
+    if source not in (None, "text", "notebook"):
+        raise AuthoringError(f"source must be 'text' or 'notebook', got {source!r}")
     lines, released = [], []
     for pair in (p for p in pairs if p.topic in topics):
         t0 = time.perf_counter()
@@ -355,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "--from", dest="source", choices=("text", "notebook"), help="which side wins"
     )
     parser.add_argument("--root", help="course root (default: found from the current dir)")
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else check_argv(argv))
     args = parser.parse_args(argv[1:] if argv[:1] == ["build"] else argv)
     try:
         root = find_root(args.root)

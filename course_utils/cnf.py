@@ -20,9 +20,7 @@ backward passes) or with Hutchinson's unbiased estimator (one backward pass per 
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from collections.abc import Callable
 
 import torch
@@ -100,6 +98,7 @@ class LinearField(torch.nn.Module):
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``x: (batch, dim)`` -> ``A x: (batch, dim)``; ``t`` is ignored."""
+        _check_points(x, self.A.shape[1])
         return x @ self.A.T
 
 
@@ -580,21 +579,33 @@ def train_ml(
     val = None if val_data is None else check_data(val_data, "val_data", cnf.dim)
     params = [p for p in cnf.parameters() if p.requires_grad]
     optimizer, sched = _optimizer(params, optimizer, lr, schedule, warmup, steps)
-    averaged = _t.ema_copy(cnf, ema)
-    result = TrainResult(model=averaged, extras={"nfe_forward": [], "nfe_backward": []})
-    val_loss = None if val is None else (lambda: nll(averaged, val))
-    start = time.perf_counter()
-    for step in range(steps):
-        value = _train_ml_step(cnf, data, batch_size, generator, params, optimizer, result)
-        if sched is not None:
-            sched.step()
-        if ema is not None:
-            _t.ema_update(averaged, cnf, float(ema), step)
-        result.steps = step + 1
-        if callback is not None:
-            callback(step + 1, value, averaged)
-        _t.after_step(result, steps, print_every, val_loss, _print_progress)
-    result.seconds = time.perf_counter() - start
+    extras = {"nfe_forward": [], "nfe_backward": []}
+    before = [0]  # cnf.nfe when the backward solve starts
+
+    def batch_loss(step: int) -> torch.Tensor:
+        x = _batches(data, batch_size, generator)
+        if not isinstance(data, torch.Tensor):  # a tensor was checked once, above
+            check_data(x, "a batch of data", cnf.dim)
+        x = x.to(next(iter(params)).dtype if params else x.dtype)
+        loss = -cnf.log_prob(x, generator=generator).mean()
+        if not bool(torch.isfinite(loss)):
+            raise FloatingPointError(
+                f"the loss became {float(loss.detach())} at step {step}: lower lr or use a "
+                "finer solver"
+            )
+        extras["nfe_forward"].append(cnf.last_nfe)
+        before[0] = cnf.nfe
+        return loss
+
+    def count_backward() -> None:
+        extras["nfe_backward"].append(cnf.nfe - before[0])
+
+    result = _t.fit(
+        cnf, batch_loss, optimizer, steps=steps, scheduler=sched, ema=ema, callback=callback,
+        print_every=print_every, val_loss=None if val is None else (lambda m: nll(m, val)),
+        progress=_print_progress, after_backward=count_backward,
+    )  # fmt: skip
+    result.extras = extras
     return result
 
 
@@ -614,29 +625,6 @@ def _check_train_ml_args(cnf, optimizer) -> None:
         raise TypeError(f"cnf must be a course_utils.cnf.CNF, got {type(cnf).__name__}")
     if optimizer is None and not any(p.requires_grad for p in cnf.parameters()):
         raise ValueError("cnf has no trainable parameters (is field an nn.Module?)")
-
-
-def _train_ml_step(cnf, data, batch_size, generator, params, optimizer, result) -> float:
-    """One mini-batch step of :func:`train_ml`; appends to ``result`` and returns the loss."""
-    x = _batches(data, batch_size, generator)
-    if not isinstance(data, torch.Tensor):  # a tensor was checked once, by train_ml
-        check_data(x, "a batch of data", cnf.dim)
-    x = x.to(next(iter(params)).dtype if params else x.dtype)
-    optimizer.zero_grad(set_to_none=True)
-    loss = -cnf.log_prob(x, generator=generator).mean()
-    nfe_fwd = cnf.last_nfe
-    before = cnf.nfe
-    loss.backward()
-    optimizer.step()
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise FloatingPointError(
-            f"the loss became {value} at step {len(result.losses)}: lower lr or use a finer solver"
-        )
-    result.losses.append(value)
-    result.extras["nfe_forward"].append(nfe_fwd)
-    result.extras["nfe_backward"].append(cnf.nfe - before)
-    return value
 
 
 def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +49,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import flows
-from ._validate import check_batch, check_data
+from . import flows, training
+from ._validate import (
+    check_batch,
+    check_data,
+    check_finite,
+    check_int,
+    check_number,
+    check_path,
+    check_positive_int,
+    check_shape,
+)
 from .flow_matching import GaussianPath, OTPath
 
 __all__ = [
@@ -90,12 +98,6 @@ DIM = 64
 SHAPE = (8, 8)
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "data" / "digits"
 _LN2 = math.log(2.0)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _alpha(alpha) -> float:
@@ -170,7 +172,7 @@ def load(n_test: int = 360, seed: int = 0) -> Digits:
     images = np.asarray(bunch.data, dtype=np.int64)
     labels = np.asarray(bunch.target, dtype=np.int64)
     n = images.shape[0]
-    n_test = _positive_int(n_test, "n_test")
+    n_test = check_positive_int(n_test, "n_test")
     if n_test >= n:
         raise ValueError(f"n_test must be smaller than the {n} images, got {n_test}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -199,7 +201,7 @@ def dequantize(
     Returns:
         ``(batch, dim)`` points of ``[0, 1)^dim``; ``quantize`` of them gives back ``k``.
     """
-    n_levels = _positive_int(n_levels, "n_levels")
+    n_levels = check_positive_int(n_levels, "n_levels")
     k = _levels(k, "k", n_levels)
     dtype = torch.get_default_dtype() if dtype is None else dtype
     u = torch.rand(k.shape, generator=generator, dtype=dtype)
@@ -208,8 +210,8 @@ def dequantize(
 
 def quantize(x: torch.Tensor, n_levels: int = N_LEVELS) -> torch.Tensor:
     """Grey levels ``floor(n_levels * x)`` clipped to ``0..n_levels-1``: ``(batch, dim)`` int64."""
-    x = check_batch(x, "x")
-    n_levels = _positive_int(n_levels, "n_levels")
+    x = check_finite(check_batch(x, "x"), "x")  # floor(NaN) has no grey level
+    n_levels = check_positive_int(n_levels, "n_levels")
     return torch.clamp(torch.floor(x * n_levels), 0, n_levels - 1).long()
 
 
@@ -284,8 +286,8 @@ def bits_per_dim(log_px, dim: int = DIM, n_levels: int = N_LEVELS) -> float:
         raise ValueError(f"log_px must have shape (batch,), got {tuple(log_px.shape)}")
     if not bool(torch.isfinite(log_px).all()):
         raise ValueError("log_px contains NaN or infinite values")
-    dim = _positive_int(dim, "dim")
-    n_levels = _positive_int(n_levels, "n_levels")
+    dim = check_positive_int(dim, "dim")
+    n_levels = check_positive_int(n_levels, "n_levels")
     nats = -(log_px.double().mean() - dim * math.log(n_levels))
     return float(nats / (dim * _LN2))
 
@@ -316,10 +318,8 @@ def gaussian_log_prob(y: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) ->
     """``log N(y; mean, cov)`` in nats via a Cholesky factor: ``y (batch, dim) -> (batch,)``."""
     y = check_batch(y, "y")
     d = y.shape[1]
-    if mean.shape != (d,) or cov.shape != (d, d):
-        raise ValueError(
-            f"mean must be ({d},) and cov ({d}, {d}), got {tuple(mean.shape)} and {tuple(cov.shape)}"
-        )
+    mean = check_finite(check_shape(mean, (d,), "mean"), "mean")
+    cov = check_finite(check_shape(cov, (d, d), "cov"), "cov")
     chol, info = torch.linalg.cholesky_ex(cov.to(y.dtype))
     if int(info) != 0:
         raise ValueError("cov must be symmetric positive definite (Cholesky failed)")
@@ -362,7 +362,7 @@ def image_masks(n_layers: int, kind: str = "checkerboard") -> list[torch.Tensor]
     ``"even_odd"`` is :func:`course_utils.flows.realnvp`'s alternation of flat even/odd
     coordinates (on an 8-pixel row that copies whole columns).
     """
-    n_layers = _positive_int(n_layers, "n_layers")
+    n_layers = check_positive_int(n_layers, "n_layers")
     if kind == "checkerboard":
         cycle = [checkerboard_mask(0), checkerboard_mask(1)]
     elif kind == "mixed":
@@ -431,12 +431,11 @@ class ConditionalVelocityMLP(nn.Module):
         n_freq: int = 4,
     ):
         super().__init__()
-        self.dim = _positive_int(dim, "dim")
-        self.n_classes = _positive_int(n_classes, "n_classes")
-        _positive_int(hidden, "hidden")
-        _positive_int(n_hidden, "n_hidden")
-        if isinstance(n_freq, bool) or not isinstance(n_freq, int) or n_freq < 0:
-            raise ValueError(f"n_freq must be an int >= 0, got {n_freq!r}")
+        self.dim = check_positive_int(dim, "dim")
+        self.n_classes = check_positive_int(n_classes, "n_classes")
+        check_positive_int(hidden, "hidden")
+        check_positive_int(n_hidden, "n_hidden")
+        check_int(n_freq, "n_freq", 0)
         self.register_buffer(
             "freqs", 2 * math.pi * torch.arange(1, n_freq + 1, dtype=torch.float32)
         )
@@ -566,7 +565,7 @@ def train_conditional(
     ema: float = 0.999,
     path: GaussianPath | None = None,
     generator: torch.Generator | None = None,
-) -> dict:
+) -> training.TrainResult:
     """Train a :class:`ConditionalVelocityMLP` with :func:`cfg_loss` (Adam, cosine decay, EMA).
 
     Args:
@@ -580,34 +579,23 @@ def train_conditional(
         generator: random generator.
 
     Returns:
-        ``{"model": EMA copy, "loss": per-step losses, "seconds": training time}``.
+        A :class:`~course_utils.training.TrainResult` (run by :func:`training.fit`):
+        ``model`` is the EMA copy, ``losses`` the per-step losses, ``seconds`` the
+        training time; ``result["model"]``, ``["loss"]``, ``["seconds"]`` as before.
     """
-    import copy
-
-    steps = _positive_int(steps, "steps")
-    batch_size = _positive_int(batch_size, "batch_size")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    steps = check_positive_int(steps, "steps")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_number(lr, "lr", positive=True)
     if not 0.0 <= float(ema) < 1.0:
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    avg = copy.deepcopy(model).requires_grad_(False)
-    losses = []
-    start = time.perf_counter()
-    for step in range(steps):
+
+    def batch_loss(step: int) -> torch.Tensor:
         x1, c = draw(batch_size, generator)
-        loss = cfg_loss(model, x1, c, path, p_uncond=p_uncond, generator=generator)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            d = min(float(ema), (1 + step) / (10 + step))
-            for pa, pm in zip(avg.parameters(), model.parameters(), strict=True):
-                pa.lerp_(pm, 1.0 - d)
-        losses.append(float(loss.detach()))
-    return {"model": avg, "loss": losses, "seconds": time.perf_counter() - start}
+        return cfg_loss(model, x1, c, path, p_uncond=p_uncond, generator=generator)
+
+    return training.fit(model, batch_loss, opt, steps=steps, scheduler=sched, ema=float(ema))
 
 
 # --------------------------------------------------------------------------- evaluation helpers
@@ -631,6 +619,7 @@ class DigitClassifier:
         from threadpoolctl import threadpool_limits
 
         images = _levels(images, "images")
+        max_iter = check_positive_int(max_iter, "max_iter")
         labels = torch.as_tensor(labels)
         if labels.shape != (images.shape[0],):
             raise ValueError(
@@ -686,7 +675,7 @@ def image_grid(images, nrow: int = 10, pad: int = 1, shape: tuple[int, int] = SH
     h, w = shape
     if a.ndim != 2 or a.shape[1] != h * w or a.shape[0] == 0:
         raise ValueError(f"images must have shape (n, {h * w}) with n >= 1, got {a.shape}")
-    nrow = _positive_int(nrow, "nrow")
+    nrow = check_positive_int(nrow, "nrow")
     n = a.shape[0]
     ncol = min(nrow, n)
     rows = math.ceil(n / ncol)
@@ -744,7 +733,12 @@ def save_checkpoint(path, model: nn.Module, config: dict, provenance: dict) -> P
     Returns:
         The path written.
     """
-    path = Path(path)
+    path = check_path(path, "path")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, value in (("config", config), ("provenance", provenance)):
+        if not isinstance(value, dict):
+            raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
     path.parent.mkdir(parents=True, exist_ok=True)
     # plain JSON-like values only, so that torch.load(..., weights_only=True) reads them
     prov = json.loads(json.dumps({"commit": _git_commit(), **provenance}, default=str))
@@ -773,12 +767,13 @@ def load_checkpoint(name_or_path) -> tuple[nn.Module, dict]:
     Returns:
         ``(model in eval mode, provenance dict)``.
     """
-    path = Path(name_or_path)
+    path = check_path(name_or_path, "name_or_path")
     if not path.suffix:
         path = CHECKPOINT_DIR / f"{path.name}.pt"
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(
-            f"no checkpoint {path}: produce it with `python benchmarks/train_digits.py`"
+            f"name_or_path must be an existing checkpoint file, got {str(path)!r} (produce "
+            "it with `python benchmarks/train_digits.py`)"
         )
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = _build(blob["config"])

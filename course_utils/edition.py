@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ._validate import check_argv, check_bool, check_path
 from .grading._release import ReleaseError, dumps_notebook, release_topics, strip_instructor
 from .outputs import warn_if_inside_repo
 
@@ -114,20 +115,32 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
             lies inside ``root``'s course folders, an exercise is out of date, or the
             written copy still contains instructor material.
     """
-    root, out = Path(root).resolve(), Path(out).resolve()
+    root = check_path(root, "root", kind="dir").resolve()
+    out = check_path(out, "out").resolve()
+    check_bool(force, "force")
+    _check_destination(root, out, force=force)
+    _check_exercises_current(root)
+    warn_if_inside_repo(out, what="the student edition")
+    written = _copy_edition(root, out)
+    (out / MARKER).write_text(
+        "Student edition written by 'python3 course.py edition'; safe to replace with --force.\n",
+        encoding="utf-8",
+    )
+    problems = edition_problems(out)
+    if problems:
+        raise EditionError(
+            "the edition still holds instructor material:\n  " + "\n  ".join(problems)
+        )
+    return sorted(written)
+
+
+def _check_destination(root: Path, out: Path, *, force: bool) -> None:
+    """``root`` is a course checkout and ``out`` may be written (emptied first with ``force``
+    when it holds an earlier edition)."""
     if not (root / "exercises").is_dir() or not (root / "notebooks").is_dir():
         raise EditionError(f"root: {root} is not a course checkout (no notebooks/, exercises/)")
-    if (
-        out == root
-        or root in out.parents
-        and out.relative_to(root).parts[0]
-        in (
-            *FOLDERS,
-            "exercises",
-            "solutions",
-            "grading",
-        )
-    ):
+    course_folders = (*FOLDERS, "exercises", "solutions", "grading")
+    if out == root or root in out.parents and out.relative_to(root).parts[0] in course_folders:
         raise EditionError(f"out: {out} is the course itself or one of its folders")
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -138,6 +151,10 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
                 f"({MARKER} missing); not deleting it"
             )
         shutil.rmtree(out)
+
+
+def _check_exercises_current(root: Path) -> None:
+    """Every exercise is what its solution releases (``EditionError`` naming the stale ones)."""
     try:
         _, stale = release_topics(root, check=True)
     except ReleaseError as exc:
@@ -147,7 +164,10 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
             f"exercises out of date with their solutions: {', '.join(stale)}; "
             "run 'course-grade release' first"
         )
-    warn_if_inside_repo(out, what="the student edition")
+
+
+def _copy_edition(root: Path, out: Path) -> list[Path]:
+    """Copy the student's files of ``root`` into ``out``; returns the files written."""
     files = [(src, src.relative_to(root)) for src in _tracked_files(root)]
     files = [(src, rel) for src, rel in files if _wanted(rel)]
     # lectures with instructor content: their .ipynb is stripped, their paired text
@@ -161,35 +181,33 @@ def build_edition(root: str | Path, out: str | Path, *, force: bool = False) -> 
     }
     written = []
     for src, rel in files:
-        dst = out / rel
         if rel.with_suffix("") in stripped and rel.suffix == ".py":
             print(f"note: {rel} left out (its notebook has instructor content)")
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if rel == Path("README.md"):
-            dst.write_text(student_readme(src.read_text(encoding="utf-8")), encoding="utf-8")
-        elif rel.with_suffix("") in stripped:
-            nb = json.loads(src.read_text(encoding="utf-8"))
-            nb["cells"] = strip_instructor(nb, where=str(rel))
-            dst.write_text(dumps_notebook(nb), encoding="utf-8")
-        else:
-            shutil.copyfile(src, dst)
-        written.append(dst)
-    (out / MARKER).write_text(
-        "Student edition written by 'python3 course.py edition'; safe to replace with --force.\n",
-        encoding="utf-8",
-    )
-    problems = edition_problems(out)
-    if problems:
-        raise EditionError(
-            "the edition still holds instructor material:\n  " + "\n  ".join(problems)
+        written.append(
+            _write_student_copy(src, rel, out / rel, strip=rel.with_suffix("") in stripped)
         )
-    return sorted(written)
+    return written
+
+
+def _write_student_copy(src: Path, rel: Path, dst: Path, *, strip: bool) -> Path:
+    """Write ``src`` to ``dst``: the README rewritten for students, a lecture with
+    instructor cells stripped (``strip``), any other file copied as is."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if rel == Path("README.md"):
+        dst.write_text(student_readme(src.read_text(encoding="utf-8")), encoding="utf-8")
+    elif strip:
+        nb = json.loads(src.read_text(encoding="utf-8"))
+        nb["cells"] = strip_instructor(nb, where=str(rel))
+        dst.write_text(dumps_notebook(nb), encoding="utf-8")
+    else:
+        shutil.copyfile(src, dst)
+    return dst
 
 
 def edition_problems(out: str | Path) -> list[str]:
     """What in the folder ``out`` should not be in a student edition (empty: none)."""
-    out = Path(out)
+    out = check_path(out, "out", kind="dir")
     problems = [f"{d}/ is present" for d in ("solutions", "grading") if (out / d).exists()]
     if (out / "tests").exists():
         extra = sorted(
@@ -228,10 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path, metavar="OUT_DIR", help="new or empty folder")
     p.add_argument("--force", action="store_true", help="replace an earlier edition there")
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
-    args = p.parse_args(argv)
+    args = p.parse_args(check_argv(argv))
     try:
         files = build_edition(args.root, args.out, force=args.force)
-    except EditionError as exc:
+    except (EditionError, FileNotFoundError) as exc:
         print(f"course.py edition: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote the student edition ({len(files)} files) to {args.out.resolve()}")

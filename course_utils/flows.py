@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -365,7 +364,7 @@ class AffineCoupling(Bijection):
 
     def scale_and_shift(self, z_masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-scale ``s`` and shift ``t`` (each ``(batch, dim)``, zero on copied coordinates)."""
-        out = self.net(z_masked)
+        out = self.net(self._check(z_masked, "z_masked"))
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"net must return a tensor, got {type(out).__name__}")
         if out.shape != (z_masked.shape[0], 2 * self.dim):
@@ -608,48 +607,30 @@ def train_flow(
     if not params:
         raise ValueError("flow has no trainable parameters")
     opt, sched = _flow_optimizer(params, lr, schedule, warmup, steps)
-    averaged = _t.ema_copy(flow, ema)
-    result = TrainResult(model=averaged)
-    val_loss = None
-    if val_data is not None:
-        where = params[0].device
+    where = params[0].device
 
-        def val_loss():
-            averaged.eval()
-            value = nll(averaged, val_data.to(where))
-            averaged.train()
-            return value
+    def batch_loss(step: int) -> torch.Tensor:
+        idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
+        loss = -flow.log_prob(data[idx].to(where)).mean()
+        if not bool(torch.isfinite(loss)):
+            raise FloatingPointError(
+                f"the training NLL became {float(loss.detach())} at step {step}: lower lr, "
+                "or use a bounded coupling scale (clamp='tanh')"
+            )
+        return loss
 
-    start = time.perf_counter()
+    def val_loss(averaged: nn.Module) -> float:
+        averaged.eval()
+        value = nll(averaged, val_data.to(where))
+        averaged.train()
+        return value
+
     flow.train()
-    for step in range(1, steps + 1):
-        loss = _train_flow_step(flow, data, batch_size, generator, opt, params, grad_clip, step)
-        if sched is not None:
-            sched.step()
-        if ema is not None:
-            _t.ema_update(averaged, flow, float(ema), step - 1)
-        result.losses.append(float(loss.detach()))
-        result.steps = step
-        if callback is not None:
-            callback(step, result.losses[-1], averaged)
-        _t.after_step(result, steps, print_every, val_loss, _print_progress)
+    result = _t.fit(
+        flow, batch_loss, opt, steps=steps, scheduler=sched, ema=ema, grad_clip=grad_clip,
+        callback=callback, print_every=print_every,
+        val_loss=None if val_data is None else val_loss, progress=_print_progress,
+    )  # fmt: skip
     flow.eval()
-    averaged.eval()
-    result.seconds = time.perf_counter() - start
+    result.model.eval()
     return result
-
-
-def _train_flow_step(flow, data, batch_size, generator, opt, params, grad_clip, step):
-    idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
-    loss = -flow.log_prob(data[idx].to(params[0].device)).mean()
-    if not bool(torch.isfinite(loss)):
-        raise FloatingPointError(
-            f"the training NLL became {float(loss.detach())} at step {step}: lower lr, "
-            "or use a bounded coupling scale (clamp='tanh')"
-        )
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip is not None:
-        nn.utils.clip_grad_norm_(params, grad_clip)
-    opt.step()
-    return loss

@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ._validate import check_path
+
 __all__ = ["repo_root_of", "warn_if_inside_repo"]
 
 
 def repo_root_of(path: str | Path) -> Path | None:
     """The git work tree that contains ``path`` (which need not exist yet), or None."""
-    p = Path(path).resolve()
+    p = check_path(path, "path").resolve()
     for d in (p, *p.parents):
         if (d / ".git").exists():
             return d
@@ -49,6 +51,7 @@ def warn_if_inside_repo(path: str | Path, *, what: str, stream: TextIO | None = 
     Returns:
         True if a warning was printed.
     """
+    check_path(path, "path")
     if not isinstance(what, str) or not what:
         raise ValueError(f"what must be a non-empty string, got {what!r}")
     root = repo_root_of(path)

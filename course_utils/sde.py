@@ -49,7 +49,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._validate import check_data
+from ._validate import check_data, check_tensor
 
 __all__ = ["METHODS", "NOISE_TYPES", "SDE", "BrownianPath", "sdeint"]
 
@@ -94,11 +94,11 @@ class SDE(torch.nn.Module):
 
     def f(self, t, y: torch.Tensor) -> torch.Tensor:
         """Drift ``f(t, y)``: ``(batch, d)``."""
-        return self._drift(t, y)
+        return self._drift(t, check_tensor(y, "y"))
 
     def g(self, t, y: torch.Tensor) -> torch.Tensor:
         """Diffusion ``g(t, y)``: shape by noise type."""
-        return self._diffusion(t, y)
+        return self._diffusion(t, check_tensor(y, "y"))
 
 
 # --------------------------------------------------------------------------- Brownian motion

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import nbformat
 
+from ._validate import check_argv, check_notebook, check_path
+
 __all__ = ["build_site", "slide_types", "apply_slides", "main"]
 
 _SECTIONS_FROM_README = ("Notebook map", "How to use the course", "Sources and references")
@@ -217,8 +219,8 @@ def build_site(
     Raises:
         RuntimeError: sphinx-build failed (its output says why).
     """
-    root = Path(root) if root is not None else _root()
-    out = Path(out) if out is not None else root / "build" / "site"
+    root = check_path(root, "root", kind="dir") if root is not None else _root()
+    out = check_path(out, "out") if out is not None else root / "build" / "site"
     stage = out.parent / (out.name + "-src")
     stage_site(root, stage, solutions=solutions)
     if out.exists():
@@ -248,6 +250,7 @@ def slide_types(nb: nbformat.NotebookNode) -> list[str]:
         One of ``"slide"``, ``"subslide"``, ``"-"`` (continue the slide: RISE's default,
         stored as no ``slideshow`` metadata) per cell, in order.
     """
+    check_notebook(nb)
     types = []
     for i, c in enumerate(nb.cells):
         if i == 0 or (c.cell_type == "markdown" and c.source.startswith("## ")):
@@ -263,7 +266,7 @@ def apply_slides(root: str | Path | None = None) -> list[str]:
     """Write :func:`slide_types` into every lecture and its text source; return changes."""
     from . import authoring
 
-    root = Path(root) if root is not None else _root()
+    root = check_path(root, "root", kind="dir") if root is not None else _root()
     changed = []
     for pair in authoring.find_pairs(root):
         if pair.notebook.parent.name != "notebooks" or not pair.notebook.exists():
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--solutions", action="store_true", help="include the solutions (instructors)")
     b.add_argument("--out", type=Path, default=None, help="output folder (default build/site)")
     sub.add_parser("slides", help="set the slide boundaries of every lecture")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(check_argv(argv))
     if args.cmd == "slides":
         for line in apply_slides() or ["every lecture already follows the slide rule"]:
             print(line)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._validate import check_int, check_number, check_shape
 from .flows import Bijection, Compose, ElementwiseAffine, Flow
 
 __all__ = ["rational_quadratic_spline", "SplineCoupling", "neural_spline_flow"]
@@ -70,11 +71,9 @@ def rational_quadratic_spline(
         ``(y, log_det)``, both ``(n,)``: ``y = g(x)`` (or ``g^{-1}(x)``) and
         ``log |dy/dx|``.
     """
-    if x.ndim != 1 or params.ndim != 2 or params.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"x must have shape (n,) and params (n, 3K - 1), got {tuple(x.shape)} and "
-            f"{tuple(params.shape)}"
-        )
+    # a coupling layer calls this on every batch: shapes and types are checked, values not
+    check_shape(x, (None,), "x", "(n,)")
+    check_shape(params, (x.shape[0], None), "params", f"({x.shape[0]}, 3K - 1)")
     if (params.shape[1] + 1) % 3 or params.shape[1] < 2:
         raise ValueError(f"params must have 3K - 1 columns (K >= 1), got {params.shape[1]}")
     if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
@@ -154,10 +153,8 @@ class SplineCoupling(Bijection):
                 f"mask must contain both 0s (transformed) and 1s (copied), got {m.tolist()}"
             )
         for name, v in (("bins", bins), ("hidden", hidden), ("depth", depth)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
-            raise ValueError(f"bound must be a finite positive number, got {bound!r}")
+            check_int(v, name)
+        check_number(bound, "bound", positive=True)
         self.dim, self.bins, self.bound = m.shape[0], bins, float(bound)
         self.register_buffer("mask", m)
         self.register_buffer("free", torch.nonzero(m == 0)[:, 0])
@@ -210,10 +207,8 @@ def neural_spline_flow(
     Returns:
         A :class:`~course_utils.flows.Flow` starting at the identity map.
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"dim must be an int >= 2, got {dim!r}")
-    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
-        raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+    check_int(dim, "dim", 2)
+    check_int(n_layers, "n_layers")
     even = torch.tensor([float(i % 2 == 0) for i in range(dim)])
     layers: list[Bijection] = [
         SplineCoupling(even if k % 2 == 0 else 1 - even, bins, hidden, depth, bound=bound)

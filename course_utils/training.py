@@ -34,6 +34,11 @@ Each trainer adds the arguments only it has (``grad_clip`` for flows; ``optimize
 CNFs; ``path``, ``coupling``, ``weight_decay``, ``time_budget`` for flow matching) and keeps
 its own defaults (a CNF trains with a constant rate, flow matching with EMA).
 
+The three share one loop, :func:`fit` (public, so a benchmark or a lecture's own loss
+can use it too): draw a batch and compute its loss, ``zero_grad``, ``backward``, an
+optional gradient clip, the optimiser's and the scheduler's step, the EMA update, then the
+bookkeeping (losses, callback, validation curve, progress line, time budget).
+
 Older call forms still work, documented in each trainer: ``train_flow(..., cosine=False)``,
 ``flow_matching.train(field, data, path)`` with the path third, and dictionary access
 ``result["model"]``, ``result["loss"]``, ``result["steps"]``, ``result["seconds"]``.
@@ -43,15 +48,24 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ._validate import check_choice, check_data, check_generator, check_int, check_number
+from ._validate import (
+    check_callable,
+    check_choice,
+    check_data,
+    check_generator,
+    check_int,
+    check_number,
+)
 
-__all__ = ["TrainResult"]
+__all__ = ["TrainResult", "fit"]
 
 SCHEDULES = ("constant", "cosine")
 
@@ -116,6 +130,118 @@ class TrainResult:
         if key in self.extras:
             return self.extras[key]
         raise KeyError(key)
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def fit(
+    model: torch.nn.Module,
+    batch_loss: Callable[[int], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps: int,
+    scheduler: Any = None,
+    ema: float | None = None,
+    grad_clip: float | None = None,
+    callback: Callable[[int, float, torch.nn.Module], None] | None = None,
+    print_every: int | None = None,
+    val_loss: Callable[[torch.nn.Module], float] | None = None,
+    progress: Callable[[TrainResult, int, int], None] | None = None,
+    after_backward: Callable[[], None] | None = None,
+    time_budget: float | None = None,
+) -> TrainResult:
+    """The training loop every trainer of the course runs: ``steps`` gradient steps.
+
+    Each step: ``loss = batch_loss(step)`` (``step`` = 1..steps; the function draws its
+    own mini-batch), ``optimizer.zero_grad``, ``loss.backward()``, ``after_backward()``,
+    the gradient-norm clip, ``optimizer.step()``, ``scheduler.step()``, the EMA update;
+    then ``callback(step, loss, model)``, a point of the validation curve and a progress
+    line as described in this module's table.
+
+    Args:
+        model: the module whose parameters ``optimizer`` updates (trained in place).
+        batch_loss: ``batch_loss(step) -> loss``, a scalar tensor with a graph to ``model``.
+        optimizer: a torch optimiser over ``model``'s trainable parameters.
+        steps: number of steps.
+        scheduler: a learning-rate scheduler stepped after every optimiser step, or None.
+        ema: decay of the weights' moving average (``result.model`` is the averaged
+            copy), or None.
+        grad_clip: clip the norm of the gradient of ``model``'s trainable parameters to
+            this value, or None.
+        callback: called as ``callback(step, loss, model)`` after every step with the
+            model of ``result.model``.
+        print_every: progress line every this many steps (None or 0: silent).
+        val_loss: ``val_loss(model) -> float`` on held-out data, for the validation curve.
+        progress: ``progress(result, steps, print_every)`` prints the progress line
+            (default: the mean training loss since the last line and the held-out loss).
+        after_backward: called after every ``backward`` (e.g. to count evaluations).
+        time_budget: stop after this many seconds (wall clock), or None.
+
+    Returns:
+        A :class:`TrainResult` with ``losses``, the validation curve, ``seconds``,
+        ``steps`` and ``model``.
+
+    >>> import torch
+    >>> w = torch.nn.Linear(1, 1, bias=False)
+    >>> opt = torch.optim.SGD(w.parameters(), lr=0.1)
+    >>> r = fit(w, lambda step: ((w.weight - 3.0) ** 2).sum(), opt, steps=50)
+    >>> round(float(w.weight), 3), r.steps
+    (3.0, 50)
+    """
+    _check_fit_args(model, batch_loss, optimizer, grad_clip, time_budget)
+    check_common(steps, 1, None, "constant", 0, ema, None, callback, print_every)
+    params = [p for p in model.parameters() if p.requires_grad]
+    averaged = ema_copy(model, ema)
+    result = TrainResult(model=averaged)
+    measure = None if val_loss is None else (lambda: val_loss(averaged))
+    progress = _print_progress if progress is None else progress
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        loss = batch_loss(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if after_backward is not None:
+            after_backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if ema is not None:
+            ema_update(averaged, model, float(ema), step - 1)
+        result.losses.append(float(loss.detach()))
+        result.steps = step
+        if callback is not None:
+            callback(step, result.losses[-1], averaged)
+        after_step(result, steps, print_every, measure, progress)
+        if time_budget is not None and time.perf_counter() - start > time_budget:
+            break
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_fit_args(model, batch_loss, optimizer, grad_clip, time_budget) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_callable(batch_loss, "batch_loss", "(step)")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if grad_clip is not None:
+        check_number(grad_clip, "grad_clip", positive=True)
+    if time_budget is not None:
+        check_number(time_budget, "time_budget", positive=True)
+
+
+def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
+    recent = result.losses[-print_every:]
+    line = f"step {result.steps:5d}/{steps} | train loss {sum(recent) / len(recent):.4f}"
+    if result.val_steps and result.val_steps[-1] == result.steps:
+        line += f" | held-out loss {result.val_losses[-1]:.4f}"
+    print(line)
+    sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------- shared pieces

@@ -2,6 +2,7 @@
 
 import inspect
 import math
+import time
 
 import pytest
 import torch
@@ -191,3 +192,110 @@ def test_the_convention_is_documented_once():
         assert f"``{name}``" in doc, name
     for fn, _ in TRAINERS.values():
         assert "course_utils.training" in fn.__doc__
+
+
+# ------------------------------------------------------------------ the one loop: fit
+
+
+def _hand_written_loop(steps, ema, clip):
+    """The loop fit runs, written out (Adam, cosine schedule, EMA, gradient clip)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    averaged = training.ema_copy(model, ema)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    g, losses = _g(3), []
+    for step in range(steps):
+        x = torch.randn(16, 2, generator=g)
+        loss = ((model(x).squeeze(1) - x.sum(1)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()), clip)
+        opt.step()
+        sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                d = min(ema, (1 + step) / (10 + step))
+                for pa, pm in zip(averaged.parameters(), model.parameters(), strict=True):
+                    pa.mul_(d).add_(pm, alpha=1 - d)
+        losses.append(float(loss.detach()))
+    return averaged, losses
+
+
+@pytest.mark.parametrize(("ema", "clip"), [(None, None), (0.9, None), (0.9, 0.05)])
+def test_fit_is_the_hand_written_loop(ema, clip):
+    steps = 30
+    want_model, want_losses = _hand_written_loop(steps, ema, clip)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    g, seen = _g(3), []
+
+    def batch_loss(step):
+        seen.append(step)
+        x = torch.randn(16, 2, generator=g)
+        return ((model(x).squeeze(1) - x.sum(1)) ** 2).mean()
+
+    result = training.fit(
+        model, batch_loss, opt, steps=steps, scheduler=sched, ema=ema, grad_clip=clip
+    )
+    assert seen == list(range(1, steps + 1))
+    assert result.steps == steps and result.seconds > 0
+    assert (result.model is model) == (ema is None)
+    torch.testing.assert_close(result.losses, want_losses, rtol=1e-6, atol=1e-7)
+    for p, q in zip(result.model.parameters(), want_model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_bookkeeping_hooks_and_budget(capsys):
+    w = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(w.weight)
+    opt = torch.optim.SGD(w.parameters(), lr=0.1)
+    calls, backward = [], []
+    result = training.fit(
+        w, lambda step: ((w.weight - 3.0) ** 2).sum(), opt, steps=20,
+        callback=lambda s, loss, m: calls.append((s, loss, m)), print_every=10,
+        val_loss=lambda m: float(m.weight), after_backward=lambda: backward.append(
+            float(w.weight.grad)
+        ),
+    )  # fmt: skip
+    assert [c[0] for c in calls] == list(range(1, 21)) and calls[0][2] is w
+    assert [c[1] for c in calls] == result.losses
+    # after_backward sees each step's gradient: d/dw (w - 3)^2 = 2 (w - 3), w = 0 at first
+    assert len(backward) == 20 and backward[0] == pytest.approx(-6.0)
+    assert result.val_steps == [10, 20]
+    assert result.val_losses[-1] == pytest.approx(float(w.weight))
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[0].strip() for line in out] == ["step    10/20", "step    20/20"]
+    assert "held-out loss" in out[-1]
+
+    # the time budget stops the run after the step that exceeds it
+    def slow_loss(step):
+        time.sleep(0.02)
+        return (w.weight**2).sum()
+
+    slow = training.fit(w, slow_loss, opt, steps=1000, time_budget=0.05)
+    assert 1 <= slow.steps < 1000 and len(slow.losses) == slow.steps
+
+
+def test_fit_checks_its_arguments():
+    w = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(w.parameters(), lr=0.1)
+
+    def ok(step):
+        return (w.weight**2).sum()
+
+    with pytest.raises(TypeError, match=r"^model must be a torch\.nn\.Module, got function"):
+        training.fit(ok, ok, opt, steps=1)
+    with pytest.raises(TypeError, match=r"^batch_loss must be callable"):
+        training.fit(w, 3, opt, steps=1)
+    with pytest.raises(TypeError, match=r"^optimizer must be a torch\.optim\.Optimizer"):
+        training.fit(w, ok, "adam", steps=1)
+    with pytest.raises(ValueError, match=r"^steps must be a positive int, got 0"):
+        training.fit(w, ok, opt, steps=0)
+    with pytest.raises(ValueError, match=r"^grad_clip must be a finite number > 0"):
+        training.fit(w, ok, opt, steps=1, grad_clip=0.0)
+    with pytest.raises(ValueError, match=r"^time_budget must be a finite number > 0"):
+        training.fit(w, ok, opt, steps=1, time_budget=-1.0)

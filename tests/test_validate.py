@@ -19,11 +19,13 @@ it takes no tensor or count), so a new function cannot slip past the table.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,18 +42,25 @@ MODULES = [
     "change_of_variables",
     "linalg",
     "flows",
+    "splines",
     "cnf",
     "flow_matching",
     "metrics",
     "volume",
     "training",
+    "digits",
+    "sde",
 ]
+
+# Classes whose methods are abstract (their subclasses' methods are in the table).
+ABSTRACT = {"data.Toy2D", "flows.Bijection", "flow_matching.GaussianPath"}
 
 # Argument names that hold a count (samples, steps, cells, layers, ...).
 COUNT_NAMES = {
     "n", "m", "d", "dim", "k", "steps", "n_steps", "batch_size", "hidden", "depth",
     "n_layers", "n_hidden", "n_probes", "n_freq", "bins", "refine", "n_directions",
-    "n_times", "max_iter", "repeat", "number", "n_max", "warmup",
+    "n_times", "max_iter", "repeat", "number", "n_max", "warmup", "n_classes", "n_test",
+    "n_levels", "nrow",
 }  # fmt: skip
 
 
@@ -93,6 +102,7 @@ class Call:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     skip: tuple[str, ...] = ()
+    obj: object = None  # the instance, for a method ``module.Class.method``
 
 
 def _field(t, x):
@@ -114,7 +124,7 @@ def _calls():
     seq = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
     seq = seq.double()
     x = _x()
-    return {
+    calls = {
         # data
         "data.get": Call(("two_moons",)),
         "data.TwoMoons": Call(),
@@ -265,6 +275,185 @@ def _calls():
         ),
         "plotting.loglog": Call((x[:, 0].abs() + 1, x[:, 1].abs() + 1), skip=_ARRAY_LIKE("x", "y")),
     }
+    return {**calls, **_more_calls()}
+
+
+@functools.cache
+def _digits():
+    """The digits and a fitted classifier (made once: fitting takes a second)."""
+    from course_utils import digits
+
+    d = digits.load()
+    return d, digits.DigitClassifier(d.train_images[:200], d.train_labels[:200], max_iter=20)
+
+
+# Why a bad case is not an error, for the methods (the functions' reasons are above):
+# a layer's or a field's forward, a density or a path point is evaluated on every
+# training batch or solver step, so it does not scan its input for NaN (NaN in, NaN out,
+# as torch.nn layers); the trainers and solvers check their inputs once.
+HOT = "nan"
+# times are a number, a 0-d tensor or (batch,), converted as torch.as_tensor converts
+TIME = ("t:type", "t:dtype", "t:shape")
+NO_CLOSED_FORM = ("TwoMoons", "Rings")  # log_prob raises NotImplementedError (data.py)
+
+
+def _hot(*names):
+    return tuple(f"{n}:{HOT}" for n in names)
+
+
+def _more_calls():
+    """Public methods of the public classes, and the modules splines, digits, sde, training."""
+    from course_utils import cnf, data, flow_matching, flows, sde, splines
+
+    x = _x()
+    t = torch.rand(8, generator=_g(2), dtype=torch.float64) * 0.8 + 0.1
+    calls = {}
+    # --- data: every toy distribution's methods
+    for name in ("GaussianMixture2D", "TwoMoons", "EightGaussians", "Checkerboard", "Rings"):
+        toy = getattr(data, name)()
+        calls[f"data.{name}.sample"] = Call((4,), {"generator": _g()}, obj=toy)
+        if name not in NO_CLOSED_FORM:
+            calls[f"data.{name}.log_prob"] = Call((x,), obj=toy, skip=_hot("x"))
+            calls[f"data.{name}.entropy"] = Call(kwargs={"n": 1000}, obj=toy)
+    # --- flows: every bijection's forward and inverse, the flow's methods
+    mask = torch.tensor([1.0, 0.0])
+    bijections = {
+        "flows.ElementwiseAffine": flows.ElementwiseAffine(torch.ones(2), torch.zeros(2)),
+        "flows.Shear": flows.Shear(0.5),
+        "flows.Permutation": flows.Permutation([1, 0]),
+        "flows.AffineCoupling": flows.AffineCoupling(mask, hidden=4, depth=1).double(),
+        "flows.Compose": flows.Compose(flows.Shear(0.5), flows.Permutation([1, 0])),
+        "splines.SplineCoupling": splines.SplineCoupling(mask, bins=4, hidden=4, depth=1).double(),
+    }
+    for name, layer in bijections.items():
+        calls[f"{name}.forward"] = Call((x,), obj=layer, skip=_hot("z"))
+        calls[f"{name}.inverse"] = Call((x,), obj=layer, skip=_hot("x"))
+    calls["flows.AffineCoupling.scale_and_shift"] = Call(
+        (x * mask,), obj=bijections["flows.AffineCoupling"], skip=_hot("z_masked")
+    )
+    flow = flows.realnvp(2, n_layers=2, hidden=4).double()
+    for method in ("forward", "log_prob", "to_latent"):
+        calls[f"flows.Flow.{method}"] = Call((x,), obj=flow, skip=_hot("x"))
+    calls["flows.Flow.sample"] = Call((4,), {"generator": _g()}, obj=flow)
+    calls["flows.Flow.sample_with_log_prob"] = Call((4,), {"generator": _g()}, obj=flow)
+    # --- splines
+    calls["splines.rational_quadratic_spline"] = Call(
+        (x[:, 0].clamp(-2, 2), torch.randn(8, 11, generator=_g(4), dtype=torch.float64)),
+        skip=_hot("x", "params"),
+    )
+    calls["splines.neural_spline_flow"] = Call((2,), {"n_layers": 1, "bins": 4, "hidden": 4})
+    # --- cnf
+    model = cnf.CNF(cnf.LinearField(-torch.eye(2, dtype=torch.float64)), 2, method="rk4",
+                    step_size=0.5)  # fmt: skip
+    for method in ("forward", "log_prob"):
+        calls[f"cnf.CNF.{method}"] = Call((x,), obj=model)
+    calls["cnf.CNF.sample"] = Call((4,), {"generator": _g(), "dtype": torch.float64}, obj=model)
+    calls["cnf.CNF.sample_with_log_prob"] = Call(
+        (4,), {"generator": _g(), "dtype": torch.float64}, obj=model
+    )
+    calls["cnf.MLPField.forward"] = Call(
+        (0.5, x), obj=cnf.MLPField(2, hidden=4).double(), skip=_hot("x")
+    )
+    calls["cnf.LinearField.forward"] = Call(
+        (0.5, x), obj=cnf.LinearField(-torch.eye(2, dtype=torch.float64)), skip=_hot("x")
+    )
+    # --- flow matching: every path's methods, the marginal field, the MLP
+    for name in ("OTPath", "VPPath", "VEPath"):
+        path = getattr(flow_matching, name)()
+        calls[f"flow_matching.{name}.std"] = Call((t,), obj=path, skip=TIME)
+        calls[f"flow_matching.{name}.mean"] = Call((x, t), obj=path, skip=TIME + _hot("x1"))
+        for method in ("sample_xt", "target"):
+            calls[f"flow_matching.{name}.{method}"] = Call(
+                (_x(seed=1), x, t), obj=path, skip=TIME + _hot("x0", "x1")
+            )
+        calls[f"flow_matching.{name}.conditional_field"] = Call(
+            (t, _x(seed=1), x), obj=path, skip=TIME + _hot("x", "x1")
+        )
+    marginal = flow_matching.MarginalField(flow_matching.OTPath(), x)
+    for method in ("forward", "log_prob", "posterior"):
+        calls[f"flow_matching.MarginalField.{method}"] = Call(
+            (t, _x(seed=1)), obj=marginal, skip=TIME + _hot("t", "x")
+        )
+    vel = flow_matching.VelocityMLP(2, hidden=4, n_hidden=1).double()
+    calls["flow_matching.VelocityMLP.forward"] = Call((t, x), obj=vel, skip=TIME + _hot("t", "x"))
+    calls["flow_matching.VelocityMLP.jvp"] = Call(
+        (t, x, _x(seed=1)), obj=vel, skip=TIME + _hot("t", "x", "s")
+    )
+    # --- training
+    w = torch.nn.Linear(2, 1).double()
+    calls["training.fit"] = Call(
+        (w, lambda step: (w(x) ** 2).mean(), torch.optim.SGD(w.parameters(), lr=0.1)),
+        {"steps": 1},
+    )
+    # --- sde
+    ou = sde.SDE(lambda t, y: -y, lambda t, y: torch.ones_like(y))
+    calls["sde.SDE"] = Call((lambda t, y: -y, lambda t, y: torch.ones_like(y)))
+    # any state shape: no shape case
+    calls["sde.SDE.f"] = Call((0.5, x), obj=ou, skip=("y:shape",) + _hot("y"))
+    calls["sde.SDE.g"] = Call((0.5, x), obj=ou, skip=("y:shape",) + _hot("y"))
+    bm = sde.BrownianPath(0.0, 1.0, (8, 2), dtype=torch.float64, generator=_g())
+    calls["sde.BrownianPath"] = Call((0.0, 1.0, (8, 2)), {"generator": _g()})
+    calls["sde.BrownianPath.__call__"] = Call((0.2, 0.5), obj=bm)
+    calls["sde.BrownianPath.value"] = Call((0.3,), obj=bm)
+    calls["sde.sdeint"] = Call((ou, x, [0.0, 0.5]), {"dt": 0.1, "generator": _g()})
+    # --- digits
+    d, classifier = _digits()
+    images = d.test_images[:20].double()
+    levels = d.test_images[:20].round().long()
+    calls |= {
+        "digits.load": Call(kwargs={"n_test": 100}),
+        # k are integer grey levels (a tensor, not a count)
+        "digits.dequantize": Call((levels,), {"generator": _g()}, skip=("k",)),
+        "digits.quantize": Call((images / 17,)),
+        "digits.logit_transform": Call((images / 17,)),
+        # an elementwise map: NaN in, NaN out
+        "digits.inverse_logit_transform": Call((torch.logit(images / 20 + 0.05),),
+                                               skip=_hot("y")),
+        "digits.preprocess": Call((levels,), {"generator": _g()}, skip=("k",)),
+        "digits.bits_per_dim": Call((x[:, 0] - 100.0,), {"dim": 2}, skip=_ARRAY_LIKE("log_px")),
+        "digits.fit_gaussian": Call((x,)),
+        "digits.gaussian_log_prob": Call((x, x.mean(0), _spd(2)), skip=_hot("y")),
+        "digits.checkerboard_mask": Call((1,)),
+        "digits.half_mask": Call(("left",)),
+        "digits.image_masks": Call((2,)),
+        "digits.image_realnvp": Call((2,), {"hidden": 4, "depth": 1}),
+        "digits.ConditionalVelocityMLP": Call(
+            (), {"dim": 4, "n_classes": 3, "hidden": 4, "n_hidden": 1}, skip=("n_freq:zero",)
+        ),
+        "digits.guided_field": Call((_cond_mlp(), torch.tensor([0, 1, 2, 0]), 2.0)),
+        "digits.cfg_loss": Call((_cond_mlp(), _x(4, 4), torch.tensor([0, 1, 2, 0])),
+                                {"generator": _g()}),
+        "digits.train_conditional": Call(
+            (_cond_mlp(), lambda n, g: (torch.randn(n, 4, generator=g, dtype=torch.float64),
+                                        torch.randint(0, 3, (n,), generator=g))),
+            {"steps": 1, "batch_size": 4, "generator": _g()},
+        ),
+        "digits.ConditionalVelocityMLP.forward": Call(
+            (t[:4], _x(4, 4), torch.tensor([0, 1, 2, 0])), obj=_cond_mlp(),
+            skip=TIME + _hot("t", "x"),
+        ),
+        # the classifier takes integer grey levels (test_digits.py checks them)
+        "digits.DigitClassifier": Call((levels, d.test_labels[:20]), {"max_iter": 5}),
+        "digits.DigitClassifier.predict": Call((levels,), obj=classifier),
+        "digits.DigitClassifier.accuracy": Call((levels, d.test_labels[:20]), obj=classifier),
+        "digits.nearest_distances": Call((x, _x(seed=1))),
+        # pictures take any array-like and draw NaN pixels blank, as matplotlib does
+        "digits.image_grid": Call((images[:4],), {"nrow": 2},
+                                  skip=_ARRAY_LIKE("images") + _hot("images")),
+        "digits.show_grid": Call((images[:4],), {"nrow": 2},
+                                 skip=_ARRAY_LIKE("images") + _hot("images")),
+        # the mask is any 1-D sequence of 0s and 1s, as AffineCoupling's
+        "splines.SplineCoupling": Call((mask,), {"bins": 4, "hidden": 4, "depth": 1},
+                                       skip=("mask",)),
+    }  # fmt: skip
+    return calls
+
+
+def _cond_mlp():
+    from course_utils import digits
+
+    torch.manual_seed(0)
+    return digits.ConditionalVelocityMLP(dim=4, n_classes=3, hidden=4, n_hidden=1).double()
 
 
 # Public names that take no tensor and no count, with the reason.
@@ -286,10 +475,42 @@ NO_CHECKED_ARGUMENT = {
     "training.TrainResult": "the record the trainers fill",
     "flow_matching.GaussianPath": "abstract base class",
     "flow_matching.get_path": "takes a name; the paths' numbers are checked by the paths",
+    "digits.Digits": "a record filled by digits.load",
+    **{
+        f"data.{name}.{method}": "no closed-form density: raises NotImplementedError"
+        for name in ("TwoMoons", "Rings")
+        for method in ("log_prob", "entropy")
+    },
+    # a path's schedules are the formulas a subclass writes (elementwise, any shape of
+    # t); the methods that take points (sample_xt, target, ...) check t and call them
+    **{
+        f"flow_matching.{path}.{method}": "a schedule formula; its callers check t"
+        for path in ("OTPath", "VPPath", "VEPath")
+        for method in ("alpha", "sigma", "d_alpha", "d_sigma")
+    },
+    # path arguments: in IO_CALLS below
+    "digits.save_checkpoint": "takes a path: IO_CALLS",
+    "digits.load_checkpoint": "takes a path: IO_CALLS",
 }
 
 
+def _public_methods(cls):
+    """The public methods of ``cls`` written in course_utils (``__call__`` counts as
+    public; ``forward`` is how an ``nn.Module`` is called)."""
+    names = []
+    for name in dir(cls):
+        if name.startswith("_") and name != "__call__":
+            continue
+        impl = inspect.getattr_static(cls, name)
+        impl = impl.__func__ if isinstance(impl, (staticmethod, classmethod)) else impl
+        if inspect.isfunction(impl) and impl.__module__.startswith("course_utils"):
+            names.append(name)
+    return names
+
+
 def _public():
+    """Every public function and class of MODULES, and every public method of a public
+    class (``module.Class.method``), so that a new method cannot slip past the table."""
     names = []
     for mod in MODULES:
         module = importlib.import_module(f"course_utils.{mod}")
@@ -297,20 +518,44 @@ def _public():
             obj = getattr(module, name)
             if callable(obj) and not isinstance(obj, (str, tuple, dict)):
                 names.append(f"{mod}.{name}")
+            if inspect.isclass(obj) and f"{mod}.{name}" not in ABSTRACT:
+                names += [f"{mod}.{name}.{m}" for m in _public_methods(obj)]
     return names
 
 
 def test_every_public_function_is_in_the_table():
     calls = _calls()
-    missing = [n for n in _public() if n not in calls and n not in NO_CHECKED_ARGUMENT]
+    public = _public()
+    missing = [n for n in public if n not in calls and n not in NO_CHECKED_ARGUMENT]
     assert not missing, f"add these public functions to CALLS or NO_CHECKED_ARGUMENT: {missing}"
-    stale = [n for n in [*calls, *NO_CHECKED_ARGUMENT] if n.split("[")[0] not in _public()]
+    stale = [n for n in [*calls, *NO_CHECKED_ARGUMENT] if n.split("[")[0] not in public]
     assert not stale, f"no longer public: {stale}"
 
 
-def _resolve(qualname):
-    mod, name = qualname.split("[")[0].split(".")
-    return getattr(importlib.import_module(f"course_utils.{mod}"), name)
+def test_the_completeness_check_sees_methods():
+    # the check above is only as good as this enumeration
+    public = _public()
+    for name in (
+        "flows.Flow.log_prob",
+        "flows.Flow.sample",
+        "flow_matching.OTPath.sample_xt",
+        "flow_matching.MarginalField.forward",
+        "sde.BrownianPath.__call__",
+        "cnf.CNF.forward",
+        "flow_matching.VelocityMLP.forward",
+        "splines.SplineCoupling.inverse",
+        "splines.rational_quadratic_spline",
+    ):
+        assert name in public, name  # fmt: skip
+    assert not any(n.startswith("flows.Bijection.") for n in public)  # abstract
+
+
+def _resolve(qualname, call=None):
+    mod, *names = qualname.split("[")[0].split(".")
+    obj = getattr(importlib.import_module(f"course_utils.{mod}"), names[0])
+    if len(names) == 2:  # a method: of the call's instance
+        obj = getattr(call.obj, names[1])
+    return obj
 
 
 def _named_arguments(fn, call):
@@ -330,7 +575,7 @@ def _count_arguments(fn):
 def _bad_cases():
     cases = []
     for qualname, call in _calls().items():
-        fn = _resolve(qualname)
+        fn = _resolve(qualname, call)
         named = _named_arguments(fn, call)
         mine = []
         for arg, value in named.items():
@@ -378,8 +623,8 @@ EXPECTED = {
 
 @pytest.mark.parametrize(("qualname", "arg", "kind"), _bad_cases())
 def test_bad_input_gets_the_same_error_everywhere(qualname, arg, kind):
-    fn = _resolve(qualname)
     call = _calls()[qualname]
+    fn = _resolve(qualname, call)
     params = list(inspect.signature(fn).parameters)
     args, kwargs = list(call.args), dict(call.kwargs)
     if arg in kwargs or params.index(arg) >= len(args):
@@ -398,7 +643,7 @@ def test_bad_input_gets_the_same_error_everywhere(qualname, arg, kind):
 def test_the_valid_call_succeeds(qualname):
     # otherwise a bad call could "pass" by failing for another reason
     call = _calls()[qualname]
-    _resolve(qualname)(*call.args, **call.kwargs)
+    _resolve(qualname, call)(*call.args, **call.kwargs)
 
 
 def test_the_shared_checks_give_the_documented_messages():
@@ -436,4 +681,208 @@ def test_training_data_of_the_wrong_type(qualname):
     args = (call.args[0], call.args[1].tolist(), *call.args[2:])
     pattern = r"^data must be a torch\.Tensor of shape \(n, dim\) or a callable sample"
     with pytest.raises(TypeError, match=pattern):
-        _resolve(qualname)(*args, **call.kwargs)
+        _resolve(qualname, call)(*args, **call.kwargs)
+
+
+# ------------------------------------------------------------- the modules that take paths
+# authoring, edition, site, outputs, grading (and digits' checkpoints) take paths, topic
+# names, notebooks and command lines. Each class of mistake has one exception and one
+# message shape there too:
+#
+#     TypeError          root must be a path (str or os.PathLike), got int
+#     FileNotFoundError  root must be an existing folder, got '/.../no-such-folder'
+#     ValueError         topics must name topics of the course, got unknown 99_x; known: ...
+#     TypeError          topics must be a list of topic names (str), got '01_mle'
+#     TypeError          nb must be a notebook (nbformat.NotebookNode), got int
+#     TypeError          argv must be a list of str or None, got 'build'
+
+ROOT = Path(__file__).resolve().parents[1]
+NOWHERE = ROOT / "no-such-folder" / "nothing-here"
+IO_MODULES = ["authoring", "edition", "site", "outputs", "grading"]
+
+IO_KINDS = {
+    "type": (3, TypeError, r"must be a path \(str or os\.PathLike\), got int"),
+    "missing": (
+        NOWHERE,
+        FileNotFoundError,
+        r"must be an existing (folder|file|path|checkpoint file), got '",
+    ),
+    "topics": (["99_no_such"], ValueError, r"must name topics of the course, got unknown 99_no"),
+    "names": ("01_mle", TypeError, r"must be a list of topic names \(str\), got '01_mle'"),
+    "topic": ("99_no_such", ValueError, r"must name a topic of the course, got '99_no_such'"),
+    "notebook": (3, TypeError, r"must be a notebook \(nbformat\.NotebookNode\), got int"),
+    "pair": (3, TypeError, r"must be an authoring\.Pair \(see find_pairs\), got int"),
+    "argv": ("build", TypeError, r"must be a list of str or None, got 'build'"),
+    "zero": (0, ValueError, r"must be a positive int, got 0"),
+}
+
+
+def _nb():
+    from course_utils import authoring
+
+    return authoring.read_text(ROOT / "notebooks" / "01_mle.py")
+
+
+def _pair():
+    from course_utils import authoring
+
+    return authoring.find_pairs(ROOT)[0]
+
+
+def _io_calls(tmp):
+    """``qualname -> (arguments of a valid call, {argument: kinds of bad value})``."""
+    text = ROOT / "notebooks" / "01_mle.py"
+    lin = torch.nn.Linear(2, 2)
+    return {
+        "authoring.find_pairs": ({"root": ROOT}, {"root": ("type", "missing")}),
+        "authoring.read_text": ({"path": text}, {"path": ("type", "missing")}),
+        "authoring.text_of": ({"nb": _nb, "path": text}, {"nb": ("notebook",), "path": ("type",)}),
+        "authoring.inputs_of": ({"nb": _nb}, {"nb": ("notebook",)}),
+        "authoring.pair_problems": ({"pair": _pair}, {"pair": ("pair",)}),
+        "authoring.sync": ({"pair": _pair}, {"pair": ("pair",)}),
+        "authoring.execute": (
+            {"nb": _nb, "cwd": ROOT, "timeout": 60},
+            {"nb": ("notebook",), "cwd": ("type", "missing"), "timeout": ("zero",)},
+        ),
+        "authoring.build": (
+            {"root": ROOT, "topics": ["01_mle"], "run": False},
+            {"root": ("type", "missing"), "topics": ("topics", "names")},
+        ),
+        "authoring.main": ({"argv": ["--check"]}, {"argv": ("argv",)}),
+        "edition.build_edition": (
+            {"root": ROOT, "out": tmp / "edition"},
+            {"root": ("type", "missing"), "out": ("type",)},
+        ),
+        "edition.edition_problems": ({"out": tmp}, {"out": ("type", "missing")}),
+        "edition.main": ({"argv": [str(tmp / "e")]}, {"argv": ("argv",)}),
+        "site.build_site": (
+            {"root": ROOT, "out": tmp / "site"}, {"root": ("type", "missing"), "out": ("type",)}
+        ),
+        "site.slide_types": ({"nb": _nb}, {"nb": ("notebook",)}),
+        "site.apply_slides": ({"root": ROOT}, {"root": ("type", "missing")}),
+        "site.main": ({"argv": ["slides"]}, {"argv": ("argv",)}),
+        "outputs.repo_root_of": ({"path": tmp}, {"path": ("type",)}),
+        "outputs.warn_if_inside_repo": ({"path": tmp, "what": "x"}, {"path": ("type",)}),
+        "grading.find_root": ({"start": ROOT}, {"start": ("type", "missing")}),
+        "grading.topics": ({"root": ROOT}, {"root": ("type", "missing")}),
+        "grading.release_notebook": ({"nb": _nb}, {"nb": ("notebook",)}),
+        "grading.release_topics": (
+            {"root": ROOT, "names": ["01_mle"], "check": True},
+            {"root": ("type", "missing"), "names": ("topics", "names")},
+        ),
+        "grading.grade_submissions": (
+            {"topic": "01_mle", "submissions": [], "out": tmp / "g", "root": ROOT},
+            {"topic": ("topic",), "root": ("type", "missing"), "out": ("type",)},
+        ),
+        "grading.build_gradescope_bundle": (
+            {"topic": "01_mle", "out": tmp / "b.zip", "root": ROOT},
+            {"topic": ("topic",), "root": ("type", "missing"), "out": ("type",)},
+        ),
+        "grading.main": ({"argv": ["release", "--check"]}, {"argv": ("argv",)}),
+        "digits.save_checkpoint": (
+            {"path": tmp / "c.pt", "model": lin, "config": {}, "provenance": {}},
+            {"path": ("type",)},
+        ),
+        "digits.load_checkpoint": ({"name_or_path": tmp / "c.pt"}, {"name_or_path": ("type", "missing")}),
+    }  # fmt: skip
+
+
+IO_NO_CHECKED_ARGUMENT = {
+    "authoring.AuthoringError": "exception class",
+    "authoring.Pair": "a record made by find_pairs",
+    "edition.EditionError": "exception class",
+    "grading.ReleaseError": "exception class",
+    "grading.GradingError": "exception class",
+}
+
+# course_utils/grading/ belongs to the grader's branch: these rows fail there today and
+# pass once grading uses _validate's checks (strict: the table says when to drop a line).
+GRADING_GAPS = {
+    "grading.find_root:start:type", "grading.find_root:start:missing",
+    "grading.topics:root:type", "grading.topics:root:missing",
+    "grading.release_notebook:nb:notebook",
+    "grading.release_topics:root:type", "grading.release_topics:root:missing",
+    "grading.release_topics:names:topics", "grading.release_topics:names:names",
+    "grading.grade_submissions:topic:topic", "grading.grade_submissions:root:type",
+    "grading.grade_submissions:root:missing", "grading.grade_submissions:out:type",
+    "grading.build_gradescope_bundle:topic:topic", "grading.build_gradescope_bundle:root:type",
+    "grading.build_gradescope_bundle:root:missing", "grading.build_gradescope_bundle:out:type",
+    "grading.main:argv:argv",
+}  # fmt: skip
+
+
+def _io_cases():
+    cases = []
+    for qualname, (_, bad) in _io_calls(Path("/tmp")).items():
+        for arg, kinds in bad.items():
+            for kind in kinds:
+                marks = ()
+                if f"{qualname}:{arg}:{kind}" in GRADING_GAPS:
+                    marks = pytest.mark.xfail(strict=True, reason="grading/: its owner's fix")
+                cases.append(pytest.param(qualname, arg, kind, marks=marks))
+    return cases
+
+
+def test_every_function_that_takes_a_path_is_in_the_table():
+    public = []
+    for mod in IO_MODULES:
+        module = importlib.import_module(f"course_utils.{mod}")
+        public += [f"{mod}.{n}" for n in module.__all__ if callable(getattr(module, n))]
+    table = _io_calls(Path("/tmp"))
+    missing = [n for n in public if n not in table and n not in IO_NO_CHECKED_ARGUMENT]
+    assert not missing, f"add these public functions to _io_calls or IO_NO_CHECKED: {missing}"
+
+
+@pytest.mark.parametrize(("qualname", "arg", "kind"), _io_cases())
+def test_bad_paths_topics_and_notebooks_get_the_same_error_everywhere(
+    qualname, arg, kind, tmp_path
+):
+    good, _ = _io_calls(tmp_path)[qualname]
+    kwargs = {k: v() if callable(v) and not isinstance(v, torch.nn.Module) else v
+              for k, v in good.items()}  # fmt: skip
+    value, exc, pattern = IO_KINDS[kind]
+    kwargs[arg] = value
+    mod, name = qualname.split(".")
+    fn = getattr(importlib.import_module(f"course_utils.{mod}"), name)
+    with pytest.raises(exc, match=rf"^{re.escape(arg)} {pattern}"):
+        fn(**kwargs)
+
+
+def test_the_path_checks_give_the_documented_messages(tmp_path):
+    with pytest.raises(TypeError, match=r"^root must be a path \(str or os\.PathLike\), got int$"):
+        _validate.check_path(3, "root")
+    with pytest.raises(FileNotFoundError, match=r"^root must be an existing folder, got '"):
+        _validate.check_path(tmp_path / "nope", "root", kind="dir")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"^root must be an existing folder"):
+        _validate.check_path(tmp_path / "f", "root", kind="dir")  # a file is no folder
+    assert _validate.check_path(str(tmp_path / "f"), "p", kind="file") == tmp_path / "f"
+    assert _validate.check_path(tmp_path / "later", "out") == tmp_path / "later"  # need not exist
+    with pytest.raises(ValueError, match=r"^topics must name topics of the course, got unknown "
+                       r"9_x; known: 01_a, 02_b$"):  # fmt: skip
+        _validate.check_names(["01_a", "9_x"], ["02_b", "01_a"], "topics")
+    assert _validate.check_names(("01_a",), ["01_a"], "topics") == ["01_a"]
+    with pytest.raises(ValueError, match=r"^topic must name a topic of the course, got '9_x'; "
+                       r"known: 01_a$"):  # fmt: skip
+        _validate.check_name("9_x", ["01_a"], "topic")
+    with pytest.raises(TypeError, match=r"^topic must be a topic name \(str\), got list$"):
+        _validate.check_name(["01_a"], ["01_a"], "topic")
+    with pytest.raises(TypeError, match=r"^argv must be a list of str or None, got \[1\]$"):
+        _validate.check_argv([1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "pattern"),
+    [
+        ({"seed": 2.5}, TypeError, r"^seed must be a non-negative int, got 2\.5$"),
+        ({"seed": -1}, ValueError, r"^seed must be a non-negative int, got -1$"),
+        ({"threads": 2.5}, TypeError, r"^threads must be a positive int, got 2\.5$"),
+        ({"threads": 0}, ValueError, r"^threads must be a positive int, got 0$"),
+    ],
+)
+def test_the_package_setup_checks_its_counts(kwargs, exc, pattern):
+    # course_utils.setup and get_device are the package's own public functions
+    import course_utils as cu
+
+    with pytest.raises(exc, match=pattern):
+        cu.setup(**{"seed": 0, "verbose": False, **kwargs})

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .._validate import check_batch, check_data
+from .._validate import check_batch, check_data, check_finite
 
 
 def _check_points(x, name: str, dim: int | None = None) -> torch.Tensor:
@@ -26,6 +26,7 @@ def _check_pair(x0, x1, finite: bool = False) -> None:
 def _column_time(t, x: torch.Tensor) -> torch.Tensor:
     """``t`` (number, 0-d, ``(batch,)`` or ``(batch, 1)``) as a column broadcastable to ``x``."""
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    check_finite(t, "t")
     if t.ndim == 0:
         return t.reshape(1, 1)
     if t.shape in ((x.shape[0],), (x.shape[0], 1)):

@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from .._validate import check_finite
 from ._common import _check_pair, _check_points, _column_time, _path_time, _positive
 
 __all__ = ["GaussianPath", "OTPath", "VPPath", "VEPath", "PATHS", "get_path"]
@@ -50,8 +51,8 @@ class GaussianPath:
     def std(self, t) -> torch.Tensor:
         """Conditional standard deviation ``sigma_t`` (same shape as ``t``)."""
         if not isinstance(t, torch.Tensor):
-            t = torch.tensor(float(t), dtype=torch.get_default_dtype())
-        return self.sigma(t)
+            t = torch.as_tensor(t, dtype=torch.get_default_dtype())
+        return self.sigma(check_finite(t, "t"))
 
     def sample_xt(self, x0: torch.Tensor, x1: torch.Tensor, t) -> torch.Tensor:
         """A point of the path: ``x_t = sigma_t x0 + alpha_t x1``.

@@ -7,7 +7,6 @@ The arguments and the result follow the course's training convention
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 
 import torch
@@ -90,28 +89,17 @@ def train(
     )
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _t.lr_factor(schedule, warmup, steps))
-    averaged = _t.ema_copy(field, ema)
-    result = TrainResult(model=averaged)
-    val_loss = None if val is None else (lambda: _validation_loss(averaged, path, val, coupling))
-    start = time.perf_counter()
-    for step in range(steps):
+
+    def batch_loss(step: int) -> torch.Tensor:
         x1 = draw(batch_size, generator).to(where, dtype)
-        loss = cfm_loss(field, path, x1, coupling=coupling, generator=generator)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if ema is not None:
-            _t.ema_update(averaged, field, float(ema), step)
-        result.losses.append(float(loss.detach()))
-        result.steps = step + 1
-        if callback is not None:
-            callback(step + 1, result.losses[-1], averaged)
-        _t.after_step(result, steps, print_every, val_loss, _print_progress)
-        if time_budget is not None and time.perf_counter() - start > time_budget:
-            break
-    result.seconds = time.perf_counter() - start
-    return result
+        return cfm_loss(field, path, x1, coupling=coupling, generator=generator)
+
+    return _t.fit(
+        field, batch_loss, opt, steps=steps, scheduler=sched, ema=ema, callback=callback,
+        print_every=print_every,
+        val_loss=None if val is None else (lambda m: _validation_loss(m, path, val, coupling)),
+        progress=_print_progress, time_budget=time_budget,
+    )  # fmt: skip
 
 
 def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
