@@ -5,6 +5,14 @@ same expression evaluated in the solution notebook; ``max`` tests are property c
 randomised answers (seeded inside the expression).
 """
 
+# q8: the held-out NLL of the given sinh-arcsinh flow at parameters th, from the given map
+# alone (its derivative by autograd), so that it does not depend on the student's formula
+_REF_NLL = (
+    "(lambda x, th: -float((log_normal(sinh_arcsinh(x, th)) + torch.log(torch.func.vmap("
+    "torch.func.grad(lambda v: sinh_arcsinh(v.reshape(1, 1), th).sum()))(x[:, 0]))).mean()))"
+)
+_SOURCE_THETA = "torch.tensor([0.5, math.log(1.2), 0.8, math.log(0.7)])"
+
 QUESTIONS = [
     {
         "id": "q1",
@@ -222,6 +230,69 @@ QUESTIONS = [
                 "rtol": 1e-8,
                 "atol": 1e-10,
                 "expects": "accurate for very small and large x",
+            },
+        ],
+    },
+    {
+        "id": "q8",
+        "title": "fit a 1-D flow by change of variables",
+        "points": 5,
+        "tests": [
+            {
+                "name": "the change of variables at hidden parameters",
+                "points": 1,
+                "expr": (
+                    "flow_log_prob(torch.tensor([[-3.0], [0.2], [1.5], [40.0]]),"
+                    " torch.tensor([0.3, -0.4, -0.6, 0.2]))"
+                ),
+                "rtol": 1e-8,
+                "atol": 1e-10,
+                "expects": "log N(f(x); 0, 1) + log f'(x) for every row, shape (batch,)",
+            },
+            {
+                "name": "the fitted density integrates to one, and mass is measured",
+                "points": 1,
+                "expr": (
+                    "(lambda g: (lambda m: max(abs(m - 1), abs(mass - m)))(float(torch.trapezoid("
+                    "torch.exp(flow_log_prob(g, theta_hat.detach())), g[:, 0]))))"
+                    "(torch.linspace(-50.0, 50.0, 20001)[:, None])"
+                ),
+                "kind": "max",
+                "bound": 2e-3,
+                "expects": "the integral of exp(flow_log_prob) at theta_hat over [-50, 50] is 1 "
+                "within 0.002, and mass is that integral",
+            },
+            {
+                "name": "nll_flow is measured on x_test8",
+                "points": 1,
+                "expr": f"abs({_REF_NLL}(x_test8, theta_hat.detach()) - nll_flow)",
+                "kind": "max",
+                "bound": 1e-6,
+                "expects": "nll_flow = - mean log p(x) over x_test8 at your fitted theta_hat",
+            },
+            {
+                "name": "the fit is close to the source's own density",
+                "points": 1,
+                "expr": (
+                    f"{_REF_NLL}(x_test8, theta_hat.detach()) - {_REF_NLL}(x_test8, {_SOURCE_THETA})"
+                ),
+                "kind": "max",
+                "bound": 0.05,
+                "expects": "held-out NLL at theta_hat within 0.05 nats of the source's own density "
+                "(maximise the likelihood of x_train8, derivative term included)",
+            },
+            {
+                "name": "the Gaussian baseline and the gain",
+                "points": 1,
+                "expr": (
+                    "float(gain) if max(abs(nll_gauss + float(stats.norm(float(x_train8.mean()),"
+                    " float(x_train8.std(unbiased=False))).logpdf(x_test8.numpy()).mean())),"
+                    " abs(gain - (nll_gauss - nll_flow))) < 1e-6 else -1.0"
+                ),
+                "kind": "min",
+                "bound": 0.2,
+                "expects": "nll_gauss: the Gaussian MLE of x_train8 scored on x_test8; "
+                "gain = nll_gauss - nll_flow, at least 0.2 nats",
             },
         ],
     },

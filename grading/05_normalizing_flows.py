@@ -186,6 +186,71 @@ QUESTIONS = [
             },
         ],
     },
+    {
+        "id": "q7",
+        "title": "repair a flow that fails on separated modes",
+        "points": 5,
+        "tests": [
+            {
+                "name": "both NLLs are measured on x_test7",
+                "points": 1,
+                "expr": (
+                    "max(abs(nll_broken - cu.flows.nll(broken, x_test7)),"
+                    " abs(nll_repaired - cu.flows.nll(repaired, x_test7)))"
+                ),
+                "kind": "max",
+                "bound": 1e-4,
+                "expects": "nll_broken and nll_repaired: cu.flows.nll(model, x_test7) of each trained model",
+            },
+            {
+                "name": "the repaired flow fits both modes",
+                "points": 1,
+                # the broken flow's x1 marginal is one Gaussian: it cannot go below about 2.71
+                "expr": (
+                    "max(cu.flows.nll(repaired, x_test7), cu.flows.nll(repaired, sep.sample(3000,"
+                    " generator=torch.Generator().manual_seed(2024))))"
+                ),
+                "kind": "max",
+                "bound": 2.2,
+                "expects": "held-out NLL of the repaired flow <= 2.2 nats on x_test7 and on new samples",
+            },
+            {
+                "name": "both bridge masses are measured",
+                "points": 1,
+                "expr": (
+                    "max(abs(bridge_broken - cu.grid.integrate_density_2d(broken.log_prob, lim=strip7,"
+                    " n=200)), abs(bridge_repaired - cu.grid.integrate_density_2d(repaired.log_prob,"
+                    " lim=strip7, n=200)))"
+                ),
+                "kind": "max",
+                "bound": 1e-6,
+                "expects": "bridge_broken, bridge_repaired: the model's probability of strip7 "
+                "(cu.grid.integrate_density_2d, n=200)",
+            },
+            {
+                "name": "the repair takes mass out of the gap",
+                "points": 1,
+                "expr": (
+                    "cu.grid.integrate_density_2d(repaired.log_prob, lim=strip7, n=200)"
+                    " / cu.grid.integrate_density_2d(broken.log_prob, lim=strip7, n=200)"
+                ),
+                "kind": "max",
+                "bound": 0.75,
+                "expects": "the repaired flow puts at most 3/4 of the broken flow's mass on the strip",
+            },
+            {
+                "name": "the gain",
+                "points": 1,
+                "expr": (
+                    "float(gain) if abs(gain - (cu.flows.nll(broken, x_test7)"
+                    " - cu.flows.nll(repaired, x_test7))) < 1e-4 else -1.0"
+                ),
+                "kind": "min",
+                "bound": 0.4,
+                "expects": "gain = nll_broken - nll_repaired on x_test7, at least 0.4 nats",
+            },
+        ],
+    },
 ]
 
 

@@ -244,6 +244,66 @@ QUESTIONS = [
             },
         ],
     },
+    {
+        "id": "q8",
+        "title": "a CNF trained with each trace estimator",
+        "points": 5,
+        "tests": [
+            {
+                "name": "nll_exact is measured on x_test8",
+                "points": 1,
+                "expr": "abs(nll_exact - cu.cnf.nll(cu.cnf.CNF(cnf_exact.field, 2), x_test8))",
+                "kind": "max",
+                "bound": 1e-4,
+                "expects": "the mean NLL of the exact-trace model on x_test8 (exact divergence, dopri5)",
+            },
+            {
+                "name": "nll_hutch is measured with the exact divergence",
+                "points": 1,
+                "expr": "abs(nll_hutch - cu.cnf.nll(cu.cnf.CNF(cnf_hutch.field, 2), x_test8))",
+                "kind": "max",
+                "bound": 1e-4,
+                "expects": "the Hutchinson-trained field scored on x_test8 with the exact divergence "
+                "and dopri5, not with its own noisy estimator",
+            },
+            {
+                "name": "both models learned the mixture",
+                "points": 1,
+                "expr": (
+                    "max(cu.cnf.nll(cu.cnf.CNF(cnf_exact.field, 2), x_test8),"
+                    " cu.cnf.nll(cu.cnf.CNF(cnf_hutch.field, 2), x_test8))"
+                ),
+                "kind": "max",
+                "bound": 2.8,
+                "expects": "held-out NLL at most 2.8 nats for each trained model",
+            },
+            {
+                "name": "the costs are counted, and Hutchinson is cheaper",
+                "points": 1,
+                # the recount must agree, and one probe must make fewer products than d = 2 passes
+                "expr": (
+                    "(lambda e, h: float(e) / h if (vjps_exact, vjps_hutch) == (e, h) else 0.0)("
+                    "count_vjps(lambda: cnf_exact.log_prob(x_train8[:128])),"
+                    " count_vjps(lambda: cnf_hutch.log_prob(x_train8[:128])))"
+                ),
+                "kind": "min",
+                "bound": 1.5,
+                "expects": "vjps_exact, vjps_hutch counted with count_vjps on x_train8[:128]; "
+                "the Hutchinson model really uses one probe",
+            },
+            {
+                "name": "the gap between the estimators",
+                "points": 1,
+                "expr": (
+                    "abs(nll_gap) if abs(nll_gap - (cu.cnf.nll(cu.cnf.CNF(cnf_hutch.field, 2), x_test8)"
+                    " - cu.cnf.nll(cu.cnf.CNF(cnf_exact.field, 2), x_test8))) < 1e-4 else 1.0"
+                ),
+                "kind": "max",
+                "bound": 0.25,
+                "expects": "nll_gap = nll_hutch - nll_exact as measured, at most 0.25 nats in size",
+            },
+        ],
+    },
 ]
 
 

@@ -1,7 +1,8 @@
 # %% [markdown]
-# # Problem set 03 · Change of variables (26 points)
+# # Problem set 03 · Change of variables (31 points)
 #
-# Six questions on densities under transformations, from routine to demanding. Write your
+# Eight questions on densities under transformations, from routine to demanding (one
+# written, one end-to-end). Write your
 # code between the lines that raise `NotImplementedError` (replace them), run the cell, then
 # run the **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is
 # expected. The checks in this notebook are a first test only; the grader runs more tests
@@ -21,6 +22,8 @@
 # | 4 | a polar-coordinate map | 4 |
 # | 5 | spot the non-invertible maps and repair one | 5 |
 # | 6 | a two-to-one map: sum over preimages | 3 |
+# | 7 | forgetting a preimage (written, graded by hand) | 3 |
+# | 8 | fit a 1-D flow by change of variables (end-to-end) | 5 |
 
 # %%
 import numpy as np
@@ -379,6 +382,102 @@ _ = cu.checks.check_close("q6 log p_X", lambda: log_prob_square(x6), reference, 
 # - 1 pt: a clear statement of the invertibility requirement (bijective, differentiable,
 #   non-zero Jacobian determinant) and why normalising flows use invertible layers (exact
 #   density from one term; also the Jacobian vanishes at $z=0$ here). Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (5 points, challenge, about 25 min): fit a 1-D flow by change of variables (end-to-end)
+#
+# The cell below draws 1000 training and 1000 held-out values from a skewed, heavy-tailed
+# source. The model is a one-dimensional flow given by its **normalizing** direction
+# $z=f_\theta(x)$, the sinh-arcsinh map
+#
+# $$f_\theta(x)=\sinh\!\big(\delta\,\operatorname{asinh}(u)-\varepsilon\big),\qquad
+# u=\frac{x-\mu}{\sigma},\qquad \theta=(\mu,\ \log\sigma,\ \varepsilon,\ \log\delta),$$
+#
+# (`sinh_arcsinh(x, theta)`), which is increasing in $x$ for every $\theta$, with base
+# $z\sim\mathcal N(0,1)$. At $\theta=0$ it is the identity.
+#
+# 1. **Build**: write `flow_log_prob(x, theta)` $=\log p_\theta(x)$ for every row of
+#    `x: (batch, 1)`, returning `(batch,)`, by the change-of-variables formula (the
+#    derivative $f_\theta'(x)$ by hand or by autograd).
+# 2. **Run**: fit $\theta$ by maximum likelihood on `x_train8` (any optimiser: Adam, L-BFGS,
+#    `scipy.optimize`); store it as `theta_hat`, a float64 tensor of shape `(4,)`.
+# 3. **Measure**: `nll_flow`, the mean NLL per point of your fitted flow on `x_test8`, and
+#    `nll_gauss`, the same for the Gaussian fitted by MLE to `x_train8` (nats, floats);
+#    `mass`, the integral of $p_{\hat\theta}$ over $[-50, 50]$ by the trapezoidal rule on
+#    20 001 points (`torch.trapezoid`).
+# 4. **Read the result**: `gain = nll_gauss - nll_flow`. Does the density integrate to one?
+#    Would it without the derivative term?
+#
+# Tests (other seeds and hidden inputs): `flow_log_prob` at hidden $\theta$ (1 point);
+# your fitted density integrates to one and `mass` is what it gives (1 point); `nll_flow`
+# is measured on `x_test8` (1 point); the fit is within 0.05 nats of the source's own
+# density on `x_test8` (1 point); `nll_gauss` is measured and `gain` is at least 0.2 nats
+# (1 point). Runs in a few seconds.
+
+# %%
+seed = 0  # the hidden tests use other seeds
+z_e2e = torch.randn(2000, 1, generator=torch.Generator().manual_seed(seed))
+x_e2e = 0.5 + 1.2 * torch.sinh((torch.asinh(z_e2e) + 0.8) / 0.7)  # a skewed, heavy-tailed source
+x_train8, x_test8 = x_e2e[:1000], x_e2e[1000:]
+
+
+def sinh_arcsinh(x, theta):
+    # z = f_theta(x) of question 8: (batch, 1) -> (batch, 1); theta = (mu, log sigma, eps, log delta)
+    u = (x - theta[0]) / torch.exp(theta[1])
+    return torch.sinh(torch.exp(theta[3]) * torch.asinh(u) - theta[2])
+
+
+# %% course={"question": "q8", "role": "answer"}
+def flow_log_prob(x, theta):
+    """log p_theta(x) of the flow z = sinh_arcsinh(x, theta), z ~ N(0, 1); (batch, 1) -> (batch,)."""
+    ### BEGIN SOLUTION
+    u = (x[:, 0] - theta[0]) / torch.exp(theta[1])
+    a = torch.exp(theta[3]) * torch.asinh(u) - theta[2]
+    # f'(x) = delta cosh(a) / (sigma sqrt(1 + u^2)) > 0
+    log_df = theta[3] + torch.log(torch.cosh(a)) - 0.5 * torch.log1p(u**2) - theta[1]
+    return -0.5 * torch.sinh(a) ** 2 - 0.5 * math.log(2 * math.pi) + log_df
+    ### END SOLUTION
+
+
+theta_hat = torch.zeros(4)
+nll_flow = nll_gauss = mass = gain = float("nan")
+### BEGIN SOLUTION
+theta = torch.tensor([float(x_train8.median()), float(x_train8.std().log()), 0.0, 0.0],
+                     requires_grad=True)
+opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+
+def closure():
+    opt.zero_grad()
+    loss = -flow_log_prob(x_train8, theta).mean()
+    loss.backward()
+    return loss
+
+
+opt.step(closure)
+theta_hat = theta.detach()
+nll_flow = -float(flow_log_prob(x_test8, theta_hat).mean())
+m, v = float(x_train8.mean()), float(x_train8.var(unbiased=False))
+nll_gauss = float(0.5 * math.log(2 * math.pi * v) + ((x_test8 - m) ** 2).mean() / (2 * v))
+grid8 = torch.linspace(-50.0, 50.0, 20001)[:, None]
+mass = float(torch.trapezoid(torch.exp(flow_log_prob(grid8, theta_hat)), grid8[:, 0]))
+gain = nll_gauss - nll_flow
+### END SOLUTION
+print(f"held-out NLL: flow {nll_flow:.3f}, Gaussian {nll_gauss:.3f} nats (gain {gain:.3f}); "
+      f"integral of the fitted density {mass:.4f}")
+
+# %% course={"question": "q8", "role": "check"}
+x8 = torch.tensor([[-2.0], [0.0], [0.7], [3.0]])
+cu.checks.check_close("q8 at theta = 0 the flow is the standard normal",
+                      lambda: flow_log_prob(x8, torch.zeros(4)), log_normal(x8), rtol=1e-10,
+                      hint="f is the identity at theta = 0, so f' = 1")
+cu.checks.check_true("q8 theta_hat: a float64 tensor of shape (4,)", lambda: isinstance(theta_hat, torch.Tensor)
+                     and theta_hat.shape == (4,) and theta_hat.dtype == torch.float64, "shape (4,), float64")
+cu.checks.check_true("q8 the fitted density integrates to one", lambda: abs(mass - 1) < 1e-2,
+                     "mass within 0.01 of 1", hint="log p(x) = log N(f(x)) + log f'(x): the derivative term")
+_ = cu.checks.check_true("q8 measured and read", lambda: nll_flow < nll_gauss
+                         and abs(gain - (nll_gauss - nll_flow)) < 1e-12,
+                         "the flow beats the Gaussian on x_test8; gain = nll_gauss - nll_flow")
 
 # %% [markdown]
 # ## Done

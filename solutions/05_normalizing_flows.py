@@ -1,9 +1,10 @@
 # %% [markdown]
-# # Problem set 05 · Normalizing flows (17 points)
+# # Problem set 05 · Normalizing flows (22 points)
 #
-# Five questions on discrete flows: invert a coupling layer, add up log-determinants along
-# a chain, the notes' 2-D example in closed form, repair a layer that is not invertible, and
-# train a small RealNVP that beats a stated held-out negative log-likelihood. Write your code
+# Seven questions on discrete flows: invert a coupling layer, add up log-determinants along
+# a chain, the notes' 2-D example in closed form, repair a layer that is not invertible,
+# train a small RealNVP that beats a stated held-out negative log-likelihood, explain what it
+# does between modes (written), and repair a flow that fails on separated modes (end-to-end). Write your code
 # where a cell raises `NotImplementedError` (replace that line), run the cell, then run the
 # **check cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is expected.
 # The checks here are a first test only; the grader runs more tests on inputs you do not see
@@ -11,7 +12,7 @@
 #
 # Rules: keep the function names and signatures; shapes are batch-first (`x: (batch, dim)`);
 # log-determinants have shape `(batch,)`; use `torch` operations. Questions 1–4 work in
-# `float64`, question 5 trains in `float32`. The lecture `notebooks/05_normalizing_flows.ipynb`
+# `float64`, questions 5 and 7 train in `float32`. The lecture `notebooks/05_normalizing_flows.ipynb`
 # has everything you need.
 #
 # | Question | Topic | Points |
@@ -21,6 +22,8 @@
 # | 3 | the notes' shear-then-scale flow in closed form | 2 |
 # | 4 | spot and repair a non-invertible layer | 3 |
 # | 5 | train a RealNVP that beats a held-out NLL of 2.62 nats | 4 |
+# | 6 | what the flow does between the modes (written, graded by hand) | 3 |
+# | 7 | repair a flow that fails on separated modes (end-to-end) | 5 |
 
 # %%
 import numpy as np
@@ -312,6 +315,93 @@ _ = cu.checks.check_true("q5 final_nll", lambda: abs(float(final_nll) - flows.nl
 # - 1 pt: a remedy with a reason: more/expressive layers (spline couplings), a mixture or
 #   multi-modal base distribution, more training, or a continuous-time model; not "a bigger
 #   learning rate". Half points allowed.
+
+# %% [markdown]
+# ## Question 7 (5 points, challenge, about 25 min): repair a flow that fails on separated modes (end-to-end)
+#
+# The data are the two separated Gaussians of the lecture's section 5 (means $(\pm2.5, 0)$,
+# standard deviation 0.35). A colleague built the flow `coupling_flow(broken_masks)`: four
+# affine couplings and a per-axis scale, every coupling with the mask $[1, 0]$. It trains
+# without an error, yet its held-out NLL stays far above the data's entropy.
+#
+# 1. **Run and measure the failure**: build `broken = coupling_flow(broken_masks)`, train it
+#    with `train7(broken)` (the budget of this question) and measure `nll_broken`, its mean
+#    NLL on `x_test7` (nats), and `bridge_broken`, the probability it puts on the strip
+#    `strip7` $=\{|x_1|<0.75\}$ between the modes
+#    (`cu.grid.integrate_density_2d(model.log_prob, lim=strip7, n=200)`; the data put
+#    about $3\times10^{-7}$ there).
+# 2. **Repair**: find why it fails (what does a coupling with mask $[1,0]$ do to $x_1$?), set
+#    `repaired_masks` to a list of masks that fixes it, build `repaired = coupling_flow(repaired_masks)`
+#    and train it with the same `train7`. Measure `nll_repaired` and `bridge_repaired` the same way.
+# 3. **Read the result**: `gain = nll_broken - nll_repaired` (nats). Would flipping every mask
+#    to $[0,1]$, or stacking eight $[1,0]$ layers, have repaired it?
+#
+# Tests (other seeds and a fresh held-out set): both NLLs are measured on `x_test7` (1 point);
+# the repaired flow's NLL is at most 2.2 nats on `x_test7` and on a fresh sample (1 point);
+# both bridge masses are measured (1 point); the repaired flow puts at most three quarters
+# of the broken flow's mass on the strip (1 point); `gain` is at least 0.4 nats
+# (1 point). Both trainings together take a few seconds.
+
+# %%
+seed = 0  # the hidden tests use other seeds
+sep = cu.data.get("gaussian_mixture", means=[[-2.5, 0.0], [2.5, 0.0]], stds=0.35)
+g7 = torch.Generator().manual_seed(seed)
+x_train7, x_test7 = sep.sample(3000, generator=g7), sep.sample(3000, generator=g7)  # float32
+strip7 = (-0.75, 0.75, -4.0, 4.0)  # x1 in (-0.75, 0.75), x2 in (-4, 4): the gap between the modes
+print(f"entropy of the data: {sep.entropy():.3f} nats")
+
+
+def coupling_flow(masks, hidden=32):
+    # affine couplings with the given masks (1 = copied coordinate), then a per-axis scale and shift
+    layers = [flows.AffineCoupling(m, hidden=hidden, activation=torch.nn.ReLU) for m in masks]
+    layers.append(flows.ElementwiseAffine(torch.ones(2), torch.zeros(2), trainable=True))
+    return flows.Flow(flows.Compose(*layers))
+
+
+def train7(model):
+    # the training budget of question 7: 250 Adam steps on batches of 128 points
+    return flows.train_flow(model, x_train7, steps=250, batch_size=128, print_every=None,
+                            generator=torch.Generator().manual_seed(seed))
+
+
+broken_masks = [[1.0, 0.0]] * 4  # the colleague's flow: every coupling copies x1
+
+
+# %% course={"question": "q7", "role": "answer"} tags=["nbval-ignore-output"]
+broken = repaired = repaired_masks = None
+nll_broken = nll_repaired = bridge_broken = bridge_repaired = gain = float("nan")
+### BEGIN SOLUTION
+torch.manual_seed(seed)
+broken = coupling_flow(broken_masks)
+train7(broken)
+# a coupling with mask [1, 0] copies x1, and the final scale is affine: the model's x1 marginal
+# stays a single Gaussian whatever the training. Alternate the masks so x1 is transformed too.
+repaired_masks = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+torch.manual_seed(seed)
+repaired = coupling_flow(repaired_masks)
+train7(repaired)
+nll_broken = flows.nll(broken, x_test7)
+nll_repaired = flows.nll(repaired, x_test7)
+bridge_broken = cu.grid.integrate_density_2d(broken.log_prob, lim=strip7, n=200)
+bridge_repaired = cu.grid.integrate_density_2d(repaired.log_prob, lim=strip7, n=200)
+gain = nll_broken - nll_repaired
+### END SOLUTION
+print(f"held-out NLL: broken {nll_broken:.2f}, repaired {nll_repaired:.2f} nats (gain {gain:.2f}); "
+      f"mass on the strip: broken {bridge_broken:.3f}, repaired {bridge_repaired:.3f}")
+
+# %% course={"question": "q7", "role": "check"}
+cu.checks.check_true("q7 two trained flows", lambda: isinstance(broken, flows.Flow)
+                     and isinstance(repaired, flows.Flow) and broken is not repaired,
+                     "broken and repaired are two cu.flows.Flow objects")
+cu.checks.check_true("q7 NLLs measured on x_test7",
+                     lambda: abs(nll_broken - flows.nll(broken, x_test7)) < 1e-6
+                     and abs(nll_repaired - flows.nll(repaired, x_test7)) < 1e-6,
+                     "flows.nll(model, x_test7) for each model", hint="held-out data, not x_train7")
+cu.checks.check_true("q7 the repair helps", lambda: nll_repaired < nll_broken and bridge_repaired < bridge_broken,
+                     "a lower held-out NLL and less mass on the strip after the repair",
+                     hint="which coordinates does a coupling with mask [1, 0] leave unchanged?")
+_ = cu.checks.check_true("q7 gain", lambda: abs(gain - (nll_broken - nll_repaired)) < 1e-12,
+                         "gain = nll_broken - nll_repaired")
 
 # %% [markdown]
 # ## Done

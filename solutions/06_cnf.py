@@ -1,8 +1,9 @@
 # %% [markdown]
-# # Problem set 06 · Continuous normalizing flows (26 points)
+# # Problem set 06 · Continuous normalizing flows (31 points)
 #
-# Six questions on the machinery of a CNF: the divergence, Hutchinson's estimator and its
-# variance, the augmented ODE, the linear CNF in closed form, and the adjoint. Write your code
+# Eight questions on the machinery of a CNF: the divergence, Hutchinson's estimator and its
+# variance, the augmented ODE, the linear CNF in closed form, the adjoint, a written question
+# on the trace estimators, and an end-to-end task that trains a CNF with each of them. Write your code
 # in place of the lines that raise `NotImplementedError`, run the cell, then run the **check
 # cell** below it: it prints `[PASS]` or a `[FAIL]` line saying what is expected. The checks
 # here are a first test only; the grader runs more tests on inputs you do not see (other
@@ -12,7 +13,7 @@
 # batch-first (`x: (batch, d)`); use `torch` operations. Fields are called `v(t, x)` with `t`
 # a number or a 0-d tensor and return `(batch, d)`. Time runs from $t=0$ (base
 # $\mathcal N(0,I)$) to $t=1$ (data). Do **not** call `cu.cnf` or `cu.ode` inside your
-# answers (they are fine in your own tests); everything you need is in
+# answers to questions 1–6 (they are fine in your own tests; question 8 uses `cu.cnf`); everything you need is in
 # `notebooks/06_cnf.ipynb`.
 #
 # | Question | Topic | Points |
@@ -23,6 +24,8 @@
 # | 4 | the augmented ODE: an Euler step and a log-likelihood | 4 |
 # | 5 | the linear CNF in closed form | 4 |
 # | 6 | the adjoint of Euler steps, by hand | 5 |
+# | 7 | exact trace or Hutchinson? (written, graded by hand) | 3 |
+# | 8 | a CNF trained with each trace estimator (end-to-end) | 5 |
 
 # %%
 import numpy as np
@@ -408,6 +411,103 @@ _ = cu.checks.check_close("q6 all parameter gradients",
 #   relative standard error shrinks as $1/\sqrt{k}$, and since $\|J\|_F^2$ grows with $d$ while
 #   the trace may too, the number of probes needed for a given relative accuracy does not have to
 #   grow. Half points allowed.
+
+# %% [markdown]
+# ## Question 8 (5 points, challenge, about 25 min): a CNF trained with each trace estimator (end-to-end)
+#
+# Train the same small CNF twice on the course's three-blob mixture, once with the exact
+# divergence and once with Hutchinson's estimator, and compare what each costs and what each
+# learns. Use the lecture's tools here: `cu.cnf.MLPField`, `cu.cnf.CNF`, and the given `train8`
+# (the budget of this question, in `float32`).
+#
+# 1. **Build and run**: `cnf_exact` and `cnf_hutch`, two `cu.cnf.CNF` models of a
+#    `cu.cnf.MLPField(2, hidden=32).float()`, both with the training solver
+#    `method="rk4", step_size=1 / 3`, the first with `estimator="exact"`, the second with
+#    Hutchinson (one Rademacher probe). Start both fields from the same weights
+#    (`torch.manual_seed(seed)` before each) and train each with `train8`; store the training
+#    seconds in `sec_exact`, `sec_hutch` (floats, printed, not graded).
+# 2. **Measure the cost**: `vjps_exact`, `vjps_hutch`, the number of vector–Jacobian products one
+#    log-density evaluation of a training batch (`x_train8[:128]`) makes in each model, counted
+#    with the given `count_vjps` (ints).
+# 3. **Measure the result**: `nll_exact`, `nll_hutch`, the mean NLL of each trained model on
+#    `x_test8`, in nats, both **evaluated with the exact divergence** and the adaptive solver
+#    (`cu.cnf.CNF(model.field, 2)` is that evaluator on the same field; why not evaluate the
+#    Hutchinson model with its own estimator?).
+# 4. **Read the result**: `nll_gap = nll_hutch - nll_exact`. In 2-D, how much does Hutchinson
+#    save per evaluation, and what would the ratio be in $d$ dimensions?
+#
+# Tests (other seeds): `nll_exact` is measured on `x_test8` (1 point); `nll_hutch` too, with
+# the exact divergence (1 point); both trained models score at most 2.8 nats (the best single
+# Gaussian: about 3.18) (1 point); the two counts are measured and Hutchinson makes fewer
+# products (1 point); `nll_gap` is what you measured and at most 0.25 nats in size (1 point).
+# Both trainings together take several seconds.
+
+# %%
+seed = 0  # the hidden tests use other seeds
+mix8 = cu.data.get("gaussian_mixture")
+g8 = torch.Generator().manual_seed(seed)
+x_train8 = mix8.sample(4000, generator=g8, dtype=torch.float32)
+x_test8 = mix8.sample(2000, generator=g8, dtype=torch.float32)
+print(f"entropy of the data: {mix8.entropy():.3f} nats")
+
+
+def count_vjps(fn):
+    # run fn() and return how many vector-Jacobian products (calls of torch.autograd.grad) it made
+    n, grad = [0], torch.autograd.grad
+
+    def counted(*args, **kwargs):
+        n[0] += 1
+        return grad(*args, **kwargs)
+
+    torch.autograd.grad = counted
+    try:
+        fn()
+    finally:
+        torch.autograd.grad = grad
+    return n[0]
+
+
+def train8(model):
+    # the training budget of question 8: 60 Adam steps on batches of 128 points
+    return cu.cnf.train_ml(model, x_train8, steps=60, batch_size=128, lr=1.5e-2,
+                           generator=torch.Generator().manual_seed(seed))
+
+
+# %% course={"question": "q8", "role": "answer"} tags=["nbval-ignore-output"]
+cnf_exact = cnf_hutch = None
+vjps_exact = vjps_hutch = 0
+nll_exact = nll_hutch = nll_gap = sec_exact = sec_hutch = float("nan")
+### BEGIN SOLUTION
+torch.manual_seed(seed)
+cnf_exact = cu.cnf.CNF(cu.cnf.MLPField(2, hidden=32).float(), 2, estimator="exact",
+                       method="rk4", step_size=1 / 3)
+torch.manual_seed(seed)
+cnf_hutch = cu.cnf.CNF(cu.cnf.MLPField(2, hidden=32).float(), 2, estimator="hutchinson",
+                       method="rk4", step_size=1 / 3)
+sec_exact, sec_hutch = train8(cnf_exact).seconds, train8(cnf_hutch).seconds
+vjps_exact = count_vjps(lambda: cnf_exact.log_prob(x_train8[:128]))  # d per field evaluation
+vjps_hutch = count_vjps(lambda: cnf_hutch.log_prob(x_train8[:128]))  # one per probe and field evaluation
+# evaluate both with the exact divergence: Hutchinson's noise belongs to training, not to the score
+nll_exact = cu.cnf.nll(cu.cnf.CNF(cnf_exact.field, 2), x_test8)
+nll_hutch = cu.cnf.nll(cu.cnf.CNF(cnf_hutch.field, 2), x_test8)
+nll_gap = nll_hutch - nll_exact
+### END SOLUTION
+print(f"exact: {vjps_exact} VJPs per log-density of a batch, trained in {sec_exact:.1f} s (timing), "
+      f"held-out NLL {nll_exact:.2f} nats")
+print(f"Hutchinson: {vjps_hutch} VJPs per log-density of a batch, trained in {sec_hutch:.1f} s (timing), "
+      f"held-out NLL {nll_hutch:.2f} nats (gap {nll_gap:+.2f})")
+
+# %% course={"question": "q8", "role": "check"}
+cu.checks.check_true("q8 two CNFs, exact and Hutchinson", lambda: isinstance(cnf_exact, cu.cnf.CNF)
+                     and isinstance(cnf_hutch, cu.cnf.CNF) and cnf_exact.estimator == "exact"
+                     and cnf_hutch.estimator == "hutchinson", "cu.cnf.CNF models with each estimator")
+cu.checks.check_true("q8 counts are ints and Hutchinson is cheaper", lambda: isinstance(vjps_exact, int)
+                     and isinstance(vjps_hutch, int) and 0 < vjps_hutch < vjps_exact,
+                     "fewer vector-Jacobian products with one probe than with d backward passes")
+cu.checks.check_true("q8 both trained", lambda: max(nll_exact, nll_hutch) < 3.0,
+                     "both held-out NLLs below 3 nats (a single Gaussian scores about 3.18)")
+_ = cu.checks.check_true("q8 gap", lambda: abs(nll_gap - (nll_hutch - nll_exact)) < 1e-12,
+                         "nll_gap = nll_hutch - nll_exact")
 
 # %% [markdown]
 # ## Done

@@ -39,6 +39,22 @@ TASKS = {
             ),
         ],
     ),
+    "03_change_of_variables": (
+        "q8",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # the derivative term forgotten: log N(f(x)) is not a density in x
+            ("q8-answer", "math.log(2 * math.pi) + log_df", "math.log(2 * math.pi)"),
+            # the derivative term with the wrong sign (the formula for x = f(z), not z = f(x))
+            ("q8-answer", "math.log(2 * math.pi) + log_df", "math.log(2 * math.pi) - log_df"),
+            # the held-out NLL measured on the training data
+            (
+                "q8-answer",
+                "nll_flow = -float(flow_log_prob(x_test8, theta_hat).mean())",
+                "nll_flow = -float(flow_log_prob(x_train8, theta_hat).mean())",
+            ),
+        ],
+    ),
     "04_svd": (
         "q8",
         "seed = 0  # the hidden tests use other seeds",
@@ -54,6 +70,50 @@ TASKS = {
                 "q8-answer",
                 "(M_e2e.shape[0] ** 0.5 + M_e2e.shape[1] ** 0.5)",
                 "M_e2e.shape[0] ** 0.5",
+            ),
+        ],
+    ),
+    "05_normalizing_flows": (
+        "q7",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # every mask flipped to [0, 1]: x1 given x2 is still one Gaussian
+            (
+                "q7-answer",
+                "repaired_masks = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]",
+                "repaired_masks = [[0.0, 1.0]] * 4",
+            ),
+            # more depth with the same mask: x1 is still never transformed
+            (
+                "q7-answer",
+                "repaired_masks = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]",
+                "repaired_masks = [[1.0, 0.0]] * 8",
+            ),
+            # the broken flow's NLL measured on the training data
+            (
+                "q7-answer",
+                "nll_broken = flows.nll(broken, x_test7)",
+                "nll_broken = flows.nll(broken, x_train7)",
+            ),
+        ],
+    ),
+    "06_cnf": (
+        "q8",
+        "seed = 0  # the hidden tests use other seeds",
+        [
+            # the Hutchinson model scored with its own noisy estimator and training solver
+            (
+                "q8-answer",
+                "nll_hutch = cu.cnf.nll(cu.cnf.CNF(cnf_hutch.field, 2), x_test8)",
+                "nll_hutch = cu.cnf.nll(cnf_hutch, x_test8)",
+            ),
+            # copy and paste: the "Hutchinson" model still uses the exact trace
+            ("q8-answer", 'estimator="hutchinson"', 'estimator="exact"'),
+            # the exact model's NLL measured on the training data
+            (
+                "q8-answer",
+                "nll_exact = cu.cnf.nll(cu.cnf.CNF(cnf_exact.field, 2), x_test8)",
+                "nll_exact = cu.cnf.nll(cu.cnf.CNF(cnf_exact.field, 2), x_train8)",
             ),
         ],
     ),
