@@ -38,9 +38,17 @@ from . import GradingError
 from ._assemble import END, SETUP, assemble
 from ._kernel import PREIMPORT, Limits, run_program
 from ._release import find_root, topics
-from ._report import OutputWriter, feedback_md, grades_csv, read_grades_csv, results_json
+from ._report import (
+    OutputWriter,
+    feedback_md,
+    fmt,
+    grades_csv,
+    read_grades_csv,
+    report_names,
+    results_json,
+)
 from ._sandbox import Launcher, SandboxError, make_launcher, select_launcher
-from ._score import Sanitizer, fmt, score
+from ._score import Sanitizer, score
 from ._spec import QuestionSpec, TestSpec, compare
 from ._template import TemplateLauncher, template_preimports
 from ._topic import Topic, secrets_of
@@ -216,20 +224,6 @@ def expected_values(topic: Topic, limits: Limits, launcher: Launcher | None = No
     return expected
 
 
-def _stems(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for p in paths:
-        stem = p.stem if p.name.endswith(".ipynb") else p.name
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "submission"
-        stem = stem.lstrip(".") or "submission"
-        if stem in ("grades.csv",):
-            stem = f"{stem}_"
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return out
-
-
 class _Progress:
     """``graded 12/200 (1 failed), 3.1 s/submission, ETA 9 min`` on stderr."""
 
@@ -362,7 +356,7 @@ def _select(submissions, out: Path, only: str | None, force: bool):
     if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
         raise GradingError(f"--out {out} exists and is not a directory")
     paths = [Path(s) for s in submissions]
-    names = _stems(paths)
+    names = report_names(paths)
     old_rows: list[list[str]] = []
     if only is not None:
         if only not in names:

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from . import GradingError
-from ._grader import _stems  # the folder names `course-grade grade` gives its reports
 from ._release import find_root, load_notebook, placeholder
-from ._report import MANUAL_BEGIN, MANUAL_END, MANUAL_TAG
+from ._report import MANUAL_BEGIN, MANUAL_END, MANUAL_TAG, report_names
+from ._report import fmt as _fmt
 
 __all__ = [
     "ManualQuestion",
@@ -81,10 +81,6 @@ def _text(cell: dict) -> str:
     if isinstance(s, list):
         s = "".join(x for x in s if isinstance(x, str))
     return s if isinstance(s, str) else ""
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def _question_numbers(cells: list[dict]) -> dict[str, int]:
@@ -252,7 +248,7 @@ def write_reviews(
         raise GradingError(f"--out {out} is not an empty directory; pass --force to overwrite")
     out.mkdir(parents=True, exist_ok=True)
     released = json.loads((root / "exercises" / f"{topic}.ipynb").read_text(encoding="utf-8"))
-    names = _stems(paths)
+    names = report_names(paths)
     answers = {
         n: _answers(p, [q.id for q in questions], released["cells"])
         for n, p in zip(names, paths, strict=True)

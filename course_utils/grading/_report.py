@@ -19,8 +19,6 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ._score import fmt as _fmt
-
 __all__ = ["feedback_md", "results_json", "grades_csv", "read_grades_csv", "OutputWriter"]
 
 MAX_CSV_BYTES = 16 * 2**20
@@ -30,13 +28,18 @@ MANUAL_BEGIN = "<!-- written questions: begin -->"
 MANUAL_END = "<!-- written questions: end -->"
 
 
+def fmt(x: float) -> str:
+    """A score as people write it: 3, 2.5, 0.25."""
+    return f"{x:g}"
+
+
 def _pending_md(manual: list[dict]) -> list[str]:
     """The feedback block of written questions before ``course-grade merge``."""
     out = [MANUAL_BEGIN, "## Written answers (graded by hand)", ""]
     for m in manual:
         out += [
             f"### Question {m['number']} ({m['id']}): {m['title']}: "
-            f"0 / {_fmt(m['max_points'])} points so far",
+            f"0 / {fmt(m['max_points'])} points so far",
             "",
             "Graded by hand: your points and the grader's comment will appear here.",
             "",
@@ -51,7 +54,7 @@ def pending_test(m: dict) -> dict:
         "number": f"{m['number']}.1",
         "score": 0.0,
         "max_score": m["max_points"],
-        "output": f"Pending: graded by hand, 0 of {_fmt(m['max_points'])} points so far.",
+        "output": f"Pending: graded by hand, 0 of {fmt(m['max_points'])} points so far.",
         "visibility": "visible",
     }
 
@@ -60,7 +63,7 @@ def feedback_md(name: str, topic: str, report: dict) -> str:
     out = [
         f"# Feedback for `{name}` ({topic})",
         "",
-        f"**Total: {_fmt(report['total'])} / {_fmt(report['max_total'])} points**",
+        f"**Total: {fmt(report['total'])} / {fmt(report['max_total'])} points**",
         "",
     ]
     if report["status"].startswith("invalid"):
@@ -68,14 +71,14 @@ def feedback_md(name: str, topic: str, report: dict) -> str:
     for q in report["questions"]:
         out += [
             f"## Question {q['number']} ({q['id']}): {q['title']}: "
-            f"{_fmt(q['points'])} / {_fmt(q['max_points'])} points",
+            f"{fmt(q['points'])} / {fmt(q['max_points'])} points",
             "",
         ]
         if q["failure"] and not report["status"].startswith("invalid"):
             out += [f"**Not graded:** {q['failure']}.", ""]
         for t in q["tests"]:
             mark = "passed" if t["passed"] else "failed"
-            line = f"- {t['name']} ({_fmt(t['points'])}/{_fmt(t['max_points'])}, {mark})"
+            line = f"- {t['name']} ({fmt(t['points'])}/{fmt(t['max_points'])}, {mark})"
             if not t["passed"]:
                 line += f": {t['message']}."
                 if t["expects"]:
@@ -110,7 +113,7 @@ def results_json(report: dict) -> dict:
             )
     tests += [pending_test(m) for m in report.get("manual", [])]
     tests.sort(key=lambda t: [int(x) for x in t["number"].split(".")])
-    summary = [f"Total: {_fmt(report['total'])} / {_fmt(report['max_total'])}"]
+    summary = [f"Total: {fmt(report['total'])} / {fmt(report['max_total'])}"]
     if report.get("manual"):
         summary[0] += " (written answers not graded yet)"
     summary += [
@@ -138,8 +141,8 @@ def grades_csv(qids: list[str], rows: list[dict], manual_ids: list[str] = ()) ->
             w.writerow(r["cells"])
             continue
         w.writerow(
-            [r["name"], *(_fmt(q["points"]) for q in r["questions"] + r.get("manual", []))]
-            + [_fmt(r["total"]), _fmt(r["max_total"]), r["status"], r["isolation"]]
+            [r["name"], *(fmt(q["points"]) for q in r["questions"] + r.get("manual", []))]
+            + [fmt(r["total"]), fmt(r["max_total"]), r["status"], r["isolation"]]
         )
     return buf.getvalue()
 
@@ -222,3 +225,18 @@ class OutputWriter:
         """Remove the staging directory (after a failure)."""
         with contextlib.suppress(OSError):
             shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def report_names(paths: list[Path]) -> list[str]:
+    """The folder name of each submission's report: its stem made safe, unique in the batch."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        stem = p.stem if p.name.endswith(".ipynb") else p.name
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "submission"
+        stem = stem.lstrip(".") or "submission"
+        if stem in ("grades.csv",):
+            stem = f"{stem}_"
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return out

@@ -14,7 +14,7 @@ from ._assemble import END, SETUP
 from ._spec import compare
 from ._topic import Topic
 
-__all__ = ["Sanitizer", "score", "failure_kind", "fmt"]
+__all__ = ["Sanitizer", "score", "failure_kind"]
 
 WINDOW = 20  # a run of this many characters of spec text is redacted
 MAX_LINE = 300  # a student-controlled line in feedback
@@ -189,10 +189,6 @@ def failure_kind(reason: str) -> str:
     if "could not be restored" in reason:
         return "not-restored"
     return "crash"
-
-
-def fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def _last_line(text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import GradingError
+from ._manual import load_manual
 from ._release import ReleaseError, load_notebook, release_notebook, strip_instructor
 from ._spec import QuestionSpec, load_spec
 
@@ -72,8 +73,6 @@ class Topic:
                 f"{spec_path}: question(s) {', '.join(missing)} have no cell with that "
                 f"course.question in {sol_path}"
             )
-        from ._manual import load_manual  # (it imports the grader, which imports this)
-
         manual = load_manual(root, name)
         ungraded = sorted(in_nb - {q.id for q in questions} - {m.id for m in manual})
         if ungraded:
