@@ -6,7 +6,6 @@ The arguments and the result follow the course's training convention
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import torch
@@ -98,17 +97,8 @@ def train(
         field, batch_loss, opt, steps=steps, scheduler=sched, ema=ema, callback=callback,
         print_every=print_every,
         val_loss=None if val is None else (lambda m: _validation_loss(m, path, val, coupling)),
-        progress=_print_progress, time_budget=time_budget,
+        time_budget=time_budget,
     )  # fmt: skip
-
-
-def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
-    recent = result.losses[-print_every:]
-    line = f"step {result.steps:5d}/{steps} | train loss {sum(recent) / len(recent):.4f}"
-    if result.val_steps and result.val_steps[-1] == result.steps:
-        line += f" | held-out loss {result.val_losses[-1]:.4f}"
-    print(line)
-    sys.stdout.flush()
 
 
 def _check_train_args(field, coupling) -> None:
