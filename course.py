@@ -343,13 +343,18 @@ def _forwarding_signals(proc: subprocess.Popen) -> Callable[[], None]:
 
     A Ctrl-C in a terminal reaches the whole foreground process group, so JupyterLab
     gets it directly and asks to confirm the shutdown: this process then only waits. A
-    SIGINT sent to this process alone (no terminal) is passed on. Returns a function
+    SIGINT sent without a terminal is passed on as SIGTERM. Returns a function
     that restores the previous handlers.
     """
 
     def forward(signum, _frame):
-        if signum == signal.SIGINT and _we_share_terminal():
-            return  # JupyterLab got the same Ctrl-C from the terminal
+        if signum == signal.SIGINT:
+            if _we_share_terminal():
+                return  # JupyterLab got the same Ctrl-C from the terminal
+            # Without a terminal JupyterLab keeps Python's default SIGINT handler: a second
+            # SIGINT (the group's and ours) would interrupt its shutdown with a traceback.
+            # SIGTERM stops it cleanly whether or not it also got the group's SIGINT.
+            signum = signal.SIGTERM
         _send_if_running(proc, signum)
 
     names = ["SIGINT", "SIGTERM", "SIGHUP"] if os.name != "nt" else ["SIGINT", "SIGBREAK"]
