@@ -290,6 +290,26 @@ def _soft_clamp(raw: torch.Tensor, bound: float, kind: str | None) -> torch.Tens
     return raw
 
 
+def _check_coupling_args(mask, clamp, bound, activation) -> torch.Tensor:
+    """Validate :class:`AffineCoupling`'s arguments; returns the mask as a tensor."""
+    m = torch.as_tensor(mask, dtype=torch.get_default_dtype())
+    if m.ndim != 1 or not bool(((m == 0) | (m == 1)).all()):
+        raise ValueError(f"mask must be a 1-D sequence of 0s and 1s, got {mask!r}")
+    if bool((m == 1).all()) or bool((m == 0).all()):
+        raise ValueError(
+            f"mask must contain both 0s (transformed) and 1s (copied), got {m.tolist()}"
+        )
+    if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
+        raise TypeError(
+            f"activation must be an nn.Module class such as nn.ReLU, got {activation!r}"
+        )
+    if clamp not in ("tanh", "soft", None):
+        raise ValueError(f"clamp must be 'tanh', 'soft' or None, got {clamp!r}")
+    if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
+        raise ValueError(f"bound must be a finite positive number, got {bound!r}")
+    return m
+
+
 class AffineCoupling(Bijection):
     """Affine coupling layer of RealNVP (Dinh et al., 2017) with a binary mask.
 
@@ -330,17 +350,7 @@ class AffineCoupling(Bijection):
         activation: type[nn.Module] = nn.SiLU,
     ):
         super().__init__()
-        m = torch.as_tensor(mask, dtype=torch.get_default_dtype())
-        if m.ndim != 1 or not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"mask must be a 1-D sequence of 0s and 1s, got {mask!r}")
-        if bool((m == 1).all()) or bool((m == 0).all()):
-            raise ValueError(
-                f"mask must contain both 0s (transformed) and 1s (copied), got {m.tolist()}"
-            )
-        if clamp not in ("tanh", "soft", None):
-            raise ValueError(f"clamp must be 'tanh', 'soft' or None, got {clamp!r}")
-        if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
-            raise ValueError(f"bound must be a finite positive number, got {bound!r}")
+        m = _check_coupling_args(mask, clamp, bound, activation)
         self.dim = m.shape[0]
         self.clamp, self.bound = clamp, float(bound)
         self.register_buffer("mask", m)
@@ -472,6 +482,7 @@ def realnvp(
     clamp: str | None = "tanh",
     bound: float = 3.0,
     scale_data: bool = True,
+    activation: type[nn.Module] = nn.SiLU,
 ) -> Flow:
     """A RealNVP flow: affine couplings with alternating masks.
 
@@ -483,7 +494,7 @@ def realnvp(
         dim: data dimension (>= 2).
         n_layers: number of coupling layers (>= 1).
         hidden, depth: width and number of hidden layers of each conditioner.
-        clamp, bound: see :class:`AffineCoupling`.
+        clamp, bound, activation: see :class:`AffineCoupling`.
         scale_data: end with a trainable :class:`ElementwiseAffine` (per-axis scale and
             shift), which lets the couplings work on roughly standardised data.
 
@@ -494,7 +505,14 @@ def realnvp(
     check_int(n_layers, "n_layers", 1)
     even = torch.tensor([float(i % 2 == 0) for i in range(dim)])
     layers: list[Bijection] = [
-        AffineCoupling(even if k % 2 == 0 else 1 - even, hidden, depth, clamp=clamp, bound=bound)
+        AffineCoupling(
+            even if k % 2 == 0 else 1 - even,
+            hidden,
+            depth,
+            clamp=clamp,
+            bound=bound,
+            activation=activation,
+        )
         for k in range(n_layers)
     ]
     if scale_data:

@@ -315,3 +315,11 @@ def test_bad_training_and_scoring_inputs_are_refused():
             flows.train_flow(flow, x, x, steps=1, print_every=None, grad_clip=clip)
     with pytest.raises(ValueError, match="bound must be a finite positive number"):
         flows.AffineCoupling([1, 0], bound=math.inf)
+
+
+def test_realnvp_passes_its_activation_to_every_conditioner():
+    flow = flows.realnvp(2, n_layers=3, hidden=4, activation=torch.nn.ReLU)
+    acts = [type(m) for m in flow.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.SiLU))]
+    assert acts == [torch.nn.ReLU] * 6  # 3 couplings x 2 hidden layers
+    with pytest.raises(TypeError, match="activation must be an nn.Module class"):
+        flows.realnvp(2, activation=torch.nn.ReLU())  # an instance, not the class
