@@ -719,16 +719,17 @@ assert torch.allclose(mine(tv, xv), theirs(tv, xv)) and torch.allclose(mine(0.3,
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The recipe (that of the benchmark `benchmarks/flow_matching.py`, with a larger learning
 # rate): width 128, AdamW at $8\times10^{-3}$ with a **cosine learning-rate decay** to zero,
-# an **exponential moving average** (EMA) of the weights, batch 256, 1000 steps (a few
+# an **exponential moving average** (EMA) of the weights, batch 128, 1000 steps (a few
 # seconds of CPU on a quiet machine). On a budget this short the benchmark's rate
-# $3\times10^{-3}$ is too cautious: with it, 1500 steps scored 1.6 and 1.9 times the floor
-# (two seeds), against 1.4 and 0.9 for $8\times10^{-3}$ in 1000 steps (measured on the course
-# machine while preparing this notebook). The loop below is all of CFM training; §7.3
+# $3\times10^{-3}$ is too cautious: with it (and batch 256), 1500 steps scored 1.6 and 1.9
+# times the floor (two seeds), against 1.4 and 1.5 for $8\times10^{-3}$ with batch 128 in
+# 1000 steps, at about a third of the CPU time (measured on the course machine while
+# preparing this notebook). The loop below is all of CFM training; §7.3
 # measures which parts of the recipe matter. **Training cell** (the next one; it prints a
 # progress line).
 
 # %% tags=["nbval-ignore-output"]
-STEPS, BATCH = 1000, 256
+STEPS, BATCH = 1000, 128
 
 
 def train_moons(coupling, steps=STEPS, batch=BATCH, lr=8e-3, seed=0):
@@ -824,16 +825,16 @@ print(f"ED / floor: end of the cosine schedule {r_raw:.2f} | then 400 steps at a
 assert r_const > 1.5 * r_raw and r_const_ema < 0.5 * r_const
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# On the course machine: the last iterate goes from 1.46 to 3.23 times the floor in 400
-# constant-rate steps, while the average of those same iterates scores 0.91 (the figures
+# On the course machine: the last iterate goes from 1.39 to 4.82 times the floor in 400
+# constant-rate steps, while the average of those same iterates scores 1.18 (the figures
 # vary a little between CPUs, and a lot from one constant-rate step to the next: that is the
-# jitter; with another seed the last iterate ended at 12.4 and the average at 1.1; the cell
+# jitter; with another seed the last iterate ended at 5.75 and the average at 0.87; the cell
 # asserts a factor 1.5 of degradation and a factor 2 of recovery). So a constant learning
 # rate leaves the weights wandering around the optimum by more than the sample quality can
 # afford, and averaging them removes the wander. Decaying the rate does the same job: near
 # the end of the cosine schedule the iterates barely move, and the last one is itself an
-# average of them, so EMA adds little on top of it (§7.2: last iterate 1.46, EMA weights
-# 1.38, a difference within the noise of one draw). Trained from scratch, in an earlier
+# average of them, so EMA adds little on top of it (§7.2: last iterate 1.39, EMA weights
+# 1.44, a difference within the noise of one draw). Trained from scratch, in an earlier
 # version of this section (learning rate $3\times10^{-3}$, 1500 steps, measured on the
 # course machine under load, 8.9 s CPU; not re-run here to keep the notebook fast), a
 # constant rate without EMA (the torchcfm tutorial's setting) scored 5.3 against 1.6 for
@@ -902,17 +903,17 @@ plt.show()
 # $S=\int_0^1\mathbb E\|(x_1-x_0)-\dot x_t\|^2dt$ (0 for straight constant-speed paths), the
 # transport cost $\mathbb E\|\psi(x_0)-x_0\|^2$ of the learned forward map $\psi=\psi_1$ against the optimal cost
 # $W_2^2$ between the same two clouds (exact assignment), and few-step Euler quality. To
-# keep this notebook fast the OT model uses batches of 128 and 600 steps, against the
-# independent model's 256 and 1000 (the benchmark uses 256 and the same number of steps for
-# both); it reaches the same quality anyway, and wins the few-step comparison.
+# keep this notebook fast the OT model trains for 600 steps against the independent model's
+# 1000, both with batches of 128 (the benchmark uses 256 and the same number of steps for
+# both; a 128-point assignment costs about a quarter of a 256-point one here); it reaches
+# the same quality anyway, and wins the few-step comparison.
 # **Training cell** (the next one).
 
 # %% tags=["nbval-ignore-output"]
-BATCH_OT = 128  # a 128-point assignment costs about a quarter of a 256-point one here
-raw_ot, model_ot, loss_ot, cpu_ot = train_moons("ot", steps=600, batch=BATCH_OT)
+raw_ot, model_ot, loss_ot, cpu_ot = train_moons("ot", steps=600)
 r_ot, _ = ed_ratio(model_ot)
-print(f"OT coupling, batch {BATCH_OT}: 600 steps in {cpu_ot:.1f} s CPU "
-      f"(independent, batch {BATCH}: {cpu_ind:.1f} s); ED / floor (RK4, NFE 20) {r_ot:.2f}")
+print(f"OT coupling: 600 steps in {cpu_ot:.1f} s CPU (independent coupling: {STEPS} steps in "
+      f"{cpu_ind:.1f} s); ED / floor (RK4, NFE 20) {r_ot:.2f}")
 assert r_ot < 2.0
 print("coupling      S       cost E|x1-x0|^2   W2^2    Euler 1   Euler 2   Euler 4  (ED / floor)")
 stats8 = {}
@@ -1011,7 +1012,7 @@ torch.manual_seed(0)
 start = time.process_time()
 out_mix = fm.train(fm.VelocityMLP(2, hidden=96, n_hidden=3, n_freq=0),
                    mix_train, path=fm.OTPath(0.0),
-                   steps=700, batch_size=BATCH, lr=8e-3, ema=0.999, generator=gen(0))
+                   steps=700, batch_size=256, lr=8e-3, ema=0.999, generator=gen(0))
 cpu_fm = time.process_time() - start
 model_mix = out_mix.model
 nll_fm = float(-fm.log_prob(model_mix, test_mix, rtol=1e-5, atol=1e-5).mean())
@@ -1111,7 +1112,7 @@ assert nfe_s_cnf > 1 and nfe_ll_cnf > 1
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Reading the table (the figures vary a little between CPUs; the cell asserts what must hold):
 #
-# * All three reach a held-out NLL within about 0.15 nats of the entropy: each is a
+# * All three reach a held-out NLL within 0.1 nats of the entropy: each is a
 #   density model with an exact likelihood, and at this size none is clearly the best fit.
 # * The discrete flow is the cheapest to **use**: sampling and likelihood are one pass each.
 #   It pays in expressiveness (restricted layers; notebook 05 §5 measured its bridges).
@@ -1151,7 +1152,7 @@ assert nfe_s_cnf > 1 and nfe_ll_cnf > 1
 # * A flow-matching model is a CNF: its exact likelihood is one backward ODE solve with the
 #   divergence, and R's "implicit likelihood" is wrong.
 # * On `gaussian_mixture` a RealNVP, a CNF trained by maximum likelihood and flow matching all
-#   come within about 0.15 nats of the entropy; what separates them is where the cost
+#   come within 0.1 nats of the entropy; what separates them is where the cost
 #   goes (§11): one pass for the discrete flow, an ODE solve per training step for the CNF,
 #   regression without solves for flow matching.
 #
