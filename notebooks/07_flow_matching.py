@@ -718,12 +718,12 @@ assert torch.allclose(mine(tv, xv), theirs(tv, xv)) and torch.allclose(mine(0.3,
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The recipe (that of the benchmark `benchmarks/flow_matching.py`, with a larger learning
-# rate): width 128, AdamW at $8\times10^{-3}$ with a **cosine learning-rate decay** to zero,
+# rate and a smaller batch): width 128, AdamW at $8\times10^{-3}$ with a **cosine learning-rate decay** to zero,
 # an **exponential moving average** (EMA) of the weights, batch 128, 1000 steps (a few
 # seconds of CPU on a quiet machine). On a budget this short the benchmark's rate
 # $3\times10^{-3}$ is too cautious: with it (and batch 256), 1500 steps scored 1.6 and 1.9
 # times the floor (two seeds), against 1.4 and 1.5 for $8\times10^{-3}$ with batch 128 in
-# 1000 steps, at about a third of the CPU time (measured on the course machine while
+# 1000 steps, at less than half the CPU time (measured on the course machine while
 # preparing this notebook). The loop below is all of CFM training; §7.3
 # measures which parts of the recipe matter. **Training cell** (the next one; it prints a
 # progress line).
@@ -1059,7 +1059,7 @@ plt.show()
 # `gaussian_mixture` and scored on the same 2000 held-out points:
 #
 # * **RealNVP** (05): six affine couplings of width 32 with ReLU conditioners, maximum
-#   likelihood, 300 Adam steps (`cu.flows.train_flow`). ReLU, not the package's default SiLU,
+#   likelihood, 250 Adam steps (`cu.flows.train_flow`). ReLU, not the package's default SiLU,
 #   because at equal training time it reached a clearly lower KL on data with separated
 #   modes in [05's benchmark against zuko (§6)](../notebooks/05_normalizing_flows.ipynb);
 # * **CNF by maximum likelihood** (06): `MLPField(2, hidden=32)`, the likelihood through
@@ -1076,7 +1076,7 @@ plt.show()
 torch.manual_seed(0)
 start = time.process_time()
 flow_mix = cu.flows.realnvp(2, n_layers=6, hidden=32, activation=torch.nn.ReLU)
-res_flow = cu.flows.train_flow(flow_mix, mix_train, mix_val, steps=300, lr=1e-2, print_every=150,
+res_flow = cu.flows.train_flow(flow_mix, mix_train, mix_val, steps=250, lr=1e-2, print_every=125,
                                generator=gen(0))
 cpu_flow = time.process_time() - start
 nll_flow = cu.flows.nll(flow_mix, test_mix)
