@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -96,6 +97,35 @@ def test_uid_level_refuses_a_kernel_that_can_read_hidden_files(monkeypatch, tmp_
     (tmp_path / "secret").write_text("x")
     with pytest.raises(SandboxError, match="chmod o-rwx"):
         self_test(PlainLauncher(), [str(tmp_path / "secret")])
+
+
+def _slot_is_free(slot) -> bool:
+    import fcntl
+
+    path = Path(tempfile.gettempdir()) / f"course-grade-uids-{os.getuid()}"
+    fd = os.open(path / f"{slot.uid - _sandbox.UID_BASE}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="per-kernel uids need root")
+def test_finishing_a_uid_slot_kills_its_processes_and_releases_it(monkeypatch, capsys):
+    slot = _sandbox._UidSlot()
+    proc = subprocess.Popen(["sleep", "600"], user=slot.uid, group=slot.uid, extra_groups=[])
+    assert not _slot_is_free(slot)
+    assert slot.finish() == []
+    assert proc.wait(timeout=10) == -9 and _slot_is_free(slot)
+    # a process that cannot be killed is reported as a survivor; the slot is still released
+    slot = _sandbox._UidSlot()
+    stuck = SandboxError(f"processes of uid {slot.uid} could not be killed")
+    monkeypatch.setattr(slot, "kill_all", lambda: (_ for _ in ()).throw(stuck))
+    assert slot.finish() == [-1] and _slot_is_free(slot)
+    assert "course-grade: processes of uid" in capsys.readouterr().err
 
 
 @needs_sandbox

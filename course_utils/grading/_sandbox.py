@@ -155,6 +155,22 @@ class _UidSlot:
     def release(self) -> None:
         os.close(self.fd)
 
+    def finish(self) -> list[int]:
+        """End the kernel's uid: :meth:`kill_all`, then :meth:`release` the slot.
+
+        Returns:
+            ``[-1]`` if some process of the uid survived (the reason is printed on
+            stderr; the caller must then refuse to call the kernel closed), else ``[]``.
+        """
+        survivors = []
+        try:
+            self.kill_all()
+        except SandboxError as exc:
+            survivors.append(-1)
+            print(f"course-grade: {exc}", file=sys.stderr)
+        self.release()
+        return survivors
+
 
 def _pids_of_uid(uid: int) -> list[int]:
     out = []
@@ -346,12 +362,7 @@ class Sandboxed:
             self.proc.wait(timeout=10)
         survivors = _kill_ns(self._ns) if self._ns is not None else []
         if self._slot is not None:
-            try:
-                self._slot.kill_all()
-            except SandboxError as exc:
-                survivors.append(-1)
-                print(f"course-grade: {exc}", file=sys.stderr)
-            self._slot.release()
+            survivors += self._slot.finish()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if self.errfile is not None:
@@ -392,6 +403,36 @@ class Launcher:
         return self.level
 
 
+def _in_home(env: dict[str, str], home: str) -> dict[str, str]:
+    """``env`` with every ``{home}`` replaced by the kernel's home directory ``home``."""
+    return {k: v.replace("{home}", home) for k, v in env.items()}
+
+
+def _popen_in_home(
+    argv: list[str],
+    env: dict[str, str],
+    pass_fds: tuple[int, ...],
+    home: str,
+    limits: KernelLimits,
+    **user,
+) -> subprocess.Popen:
+    """Start ``argv`` in ``home`` (its working directory; ``{home}`` in ``env`` filled
+    in) in a new session, standard streams on ``/dev/null``, ``limits`` set between fork
+    and exec; ``user`` holds ``Popen``'s ``user``/``group``/``extra_groups`` (level uid)."""
+    return subprocess.Popen(
+        argv,
+        pass_fds=pass_fds,
+        cwd=home,
+        env=_in_home(env, home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: _set_limits(limits),
+        **user,
+    )
+
+
 class PlainLauncher(Launcher):
     """``--no-sandbox``: the kernel is a child process of the instructor (limits only)."""
 
@@ -399,19 +440,8 @@ class PlainLauncher(Launcher):
 
     def start(self, argv, env, pass_fds, limits):
         home = tempfile.mkdtemp(prefix="course-grade-")
-        env = {k: v.replace("{home}", home) for k, v in env.items()}
-        os.makedirs(env.get("MPLCONFIGDIR", home), exist_ok=True)
-        proc = subprocess.Popen(
-            argv,
-            pass_fds=pass_fds,
-            cwd=home,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=lambda: _set_limits(_no_nproc(limits)),
-        )
+        os.makedirs(_in_home(env, home).get("MPLCONFIGDIR", home), exist_ok=True)
+        proc = _popen_in_home(argv, env, pass_fds, home, _no_nproc(limits))
         return Sandboxed(proc, self.level, workdir=home)
 
 
@@ -434,20 +464,8 @@ class UidLauncher(Launcher):
             os.mkdir(home, 0o700)
             os.chown(home, slot.uid, slot.uid)
             os.chmod(base, 0o711)  # the kernel may enter its home, not list the parent
-            env = {k: v.replace("{home}", home) for k, v in env.items()}
-            proc = subprocess.Popen(
-                argv,
-                pass_fds=pass_fds,
-                cwd=home,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                user=slot.uid,
-                group=slot.uid,
-                extra_groups=[],
-                preexec_fn=lambda: _set_limits(limits),
+            proc = _popen_in_home(
+                argv, env, pass_fds, home, limits, user=slot.uid, group=slot.uid, extra_groups=[]
             )
         except BaseException:
             slot.release()
@@ -578,11 +596,10 @@ class BwrapLauncher(Launcher):
                 cmd += [self.setpriv, "--reuid", u, "--regid", u, "--clear-groups"]
                 cmd += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
             cmd += argv
-            env = {k: v.replace("{home}", HOME) for k, v in env.items()}
             proc = subprocess.Popen(
                 cmd,
                 pass_fds=tuple(fds),
-                env=env,
+                env=_in_home(env, HOME),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errfile,
