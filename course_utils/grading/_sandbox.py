@@ -40,6 +40,7 @@ import platform
 import resource
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -110,6 +111,43 @@ def _set_limits(limits: KernelLimits) -> None:
 
 
 # ------------------------------------------------------------------------ uid slots
+# world-writable places every uid shares outside a bubblewrap sandbox: at the uid level
+# a kernel's files there are removed when its uid is finished (before the slot is reused)
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
+
+
+def _remove_files_of_uid(uid: int, roots=SHARED_WRITABLE) -> list[str]:
+    """Remove every entry owned by ``uid`` in ``roots`` and in the world-writable
+    directories below them (the only places another uid lets it create entries).
+
+    Runs when no process of ``uid`` is left (nothing can race it); symlinks are
+    removed, never followed. Returns what could not be removed.
+    """
+    left: list[str] = []
+    todo = [r for r in roots if os.path.isdir(r) and not os.path.islink(r)]
+    while todo:
+        d = todo.pop()
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            p = os.path.join(d, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            try:
+                if st.st_uid == uid:
+                    shutil.rmtree(p) if is_dir else os.unlink(p)
+                elif is_dir and st.st_mode & stat.S_IWOTH:
+                    todo.append(p)
+            except OSError:
+                left.append(p)
+    return left
+
+
 class _UidSlot:
     """An unprivileged uid reserved for one kernel with a lock file (root only)."""
 
@@ -155,8 +193,14 @@ class _UidSlot:
     def release(self) -> None:
         os.close(self.fd)
 
-    def finish(self) -> list[int]:
+    def finish(self, clean_shared: bool = False) -> list[int]:
         """End the kernel's uid: :meth:`kill_all`, then :meth:`release` the slot.
+
+        Args:
+            clean_shared: also remove the uid's files from the world-writable places
+                every uid shares (:data:`SHARED_WRITABLE`; the uid level, where the
+                kernel ran outside a mount namespace), so that nothing it left there
+                reaches the next kernel of this uid or fills the machine.
 
         Returns:
             ``[-1]`` if some process of the uid survived (the reason is printed on
@@ -168,6 +212,10 @@ class _UidSlot:
         except SandboxError as exc:
             survivors.append(-1)
             print(f"course-grade: {exc}", file=sys.stderr)
+        if clean_shared and not survivors:  # no process of the uid left: nothing races
+            left = _remove_files_of_uid(self.uid)
+            if left:
+                print(f"course-grade: could not remove {left[:5]}", file=sys.stderr)
         self.release()
         return survivors
 
@@ -362,7 +410,7 @@ class Sandboxed:
             self.proc.wait(timeout=10)
         survivors = _kill_ns(self._ns) if self._ns is not None else []
         if self._slot is not None:
-            survivors += self._slot.finish()
+            survivors += self._slot.finish(clean_shared=self.level == UidLauncher.level)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if self.errfile is not None:
