@@ -177,8 +177,10 @@ def main() -> None:
         refs = {label: "zuko RealNVP" for label in labels}
     else:
         labels = list(MODELS)
-        refs = {label: "zuko NSF" if "spline" in label or "NSF" in label else "zuko RealNVP"
-                for label in labels}
+        refs = {
+            label: "zuko NSF" if "spline" in label or "NSF" in label else "zuko RealNVP"
+            for label in labels
+        }
     if not HAVE_ZUKO:
         labels = [label for label in labels if "zuko" not in label]
     run(labels, makes, refs, args.data.split(","), seconds, seeds)
