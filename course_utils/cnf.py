@@ -20,7 +20,7 @@ backward passes) or with Hutchinson's unbiased estimator (one backward pass per 
 
 from __future__ import annotations
 
-import sys
+import functools
 from collections.abc import Callable
 
 import torch
@@ -627,10 +627,5 @@ def _check_train_ml_args(cnf, optimizer) -> None:
         raise ValueError("cnf has no trainable parameters (is field an nn.Module?)")
 
 
-def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
-    recent = result.losses[-print_every:]
-    line = f"step {result.steps:5d}/{steps} | train NLL {sum(recent) / len(recent):.3f} nats"
-    if result.val_steps and result.val_steps[-1] == result.steps:
-        line += f" | held-out NLL {result.val_losses[-1]:.3f} nats"
-    print(line)
-    sys.stdout.flush()
+# the progress line of likelihood training: the NLL in nats, 3 decimals
+_print_progress = functools.partial(_t.print_progress, label="NLL", unit="nats", digits=3)

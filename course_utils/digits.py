@@ -383,7 +383,7 @@ def image_realnvp(
     """A RealNVP on 64-pixel images from the course's coupling layers.
 
     Affine couplings (:class:`course_utils.flows.AffineCoupling`, tanh-bounded log-scales,
-    started at the identity) with the masks of :func:`image_masks`, then a trainable
+    SiLU conditioners, started at the identity) with the masks of :func:`image_masks`, then a trainable
     per-pixel scale and shift.
 
     Args:
@@ -396,7 +396,9 @@ def image_realnvp(
         A :class:`course_utils.flows.Flow` of dimension 64 in the default dtype.
     """
     layers: list[flows.Bijection] = [
-        flows.AffineCoupling(m, hidden, depth, bound=bound) for m in image_masks(n_layers, masks)
+        # SiLU pinned: the shipped checkpoints were trained with it (flows' default is ReLU)
+        flows.AffineCoupling(m, hidden, depth, bound=bound, activation=nn.SiLU)
+        for m in image_masks(n_layers, masks)
     ]
     layers.append(flows.ElementwiseAffine(torch.ones(DIM), torch.zeros(DIM), trainable=True))
     return flows.Flow(flows.Compose(*layers))

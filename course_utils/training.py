@@ -174,7 +174,8 @@ def fit(
         print_every: progress line every this many steps (None or 0: silent).
         val_loss: ``val_loss(model) -> float`` on held-out data, for the validation curve.
         progress: ``progress(result, steps, print_every)`` prints the progress line
-            (default: the mean training loss since the last line and the held-out loss).
+            (default :func:`print_progress`: the mean training loss over the last
+            ``print_every`` steps and the held-out loss).
         after_backward: called after every ``backward`` (e.g. to count evaluations).
         time_budget: stop after this many seconds (wall clock), or None.
 
@@ -195,7 +196,7 @@ def fit(
     averaged = ema_copy(model, ema)
     result = TrainResult(model=averaged)
     measure = None if val_loss is None else (lambda: val_loss(averaged))
-    progress = _print_progress if progress is None else progress
+    progress = print_progress if progress is None else progress
     start = time.perf_counter()
     for step in range(1, steps + 1):
         loss = batch_loss(step)
@@ -235,12 +236,48 @@ def _check_fit_args(model, batch_loss, optimizer, grad_clip, time_budget) -> Non
         check_number(time_budget, "time_budget", positive=True)
 
 
-def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
+def progress_line(
+    result: TrainResult,
+    steps: int,
+    print_every: int,
+    *,
+    label: str = "loss",
+    unit: str = "",
+    digits: int = 4,
+) -> str:
+    """The progress line after ``result.steps`` of ``steps`` steps.
+
+    The mean training loss over the last ``print_every`` steps, and the held-out loss
+    if it was measured at this step, each as ``{label} {value:.{digits}f}`` followed by
+    `` {unit}`` when a unit is given.
+
+    Args:
+        result: the run so far (``losses``, ``steps``, the validation curve).
+        steps: the steps of the whole run.
+        print_every: the length of the window the training loss is averaged over.
+        label: the loss's name (``"NLL"`` for ``cnf.train_ml``).
+        unit: the loss's unit (``"nats"``), or ``""``.
+        digits: decimals of both numbers.
+
+    >>> r = TrainResult(losses=[1.0, 2.0, 3.0, 4.0], val_steps=[4], val_losses=[0.5], steps=4)
+    >>> progress_line(r, 10, 2)
+    'step     4/10 | train loss 3.5000 | held-out loss 0.5000'
+    >>> progress_line(r, 10, 2, label="NLL", unit="nats", digits=3)
+    'step     4/10 | train NLL 3.500 nats | held-out NLL 0.500 nats'
+    """
+    unit = f" {unit}" if unit else ""
     recent = result.losses[-print_every:]
-    line = f"step {result.steps:5d}/{steps} | train loss {sum(recent) / len(recent):.4f}"
+    line = f"step {result.steps:5d}/{steps} | train {label} {sum(recent) / len(recent):.{digits}f}"
+    line += unit
     if result.val_steps and result.val_steps[-1] == result.steps:
-        line += f" | held-out loss {result.val_losses[-1]:.4f}"
-    print(line)
+        line += f" | held-out {label} {result.val_losses[-1]:.{digits}f}{unit}"
+    return line
+
+
+def print_progress(result: TrainResult, steps: int, print_every: int, **style) -> None:
+    """Print :func:`progress_line` (``style``: its ``label``, ``unit``, ``digits``) and
+    flush, so that the line shows while training goes on; :func:`fit`'s default."""
+    print(progress_line(result, steps, print_every, **style))
     sys.stdout.flush()
 
 

@@ -1,9 +1,10 @@
 """A JupyterLab server on a copy of the course, and an offline Chromium, for browser tests.
 
-Used by ``test_browser_slides.py`` and ``test_browser_widgets.py``. The server runs on
-127.0.0.1 with its own HOME, settings, runtime and workspace folders in a temporary
-directory (nothing of the user's Jupyter set-up is read or written); the browser context
-aborts and records every request to another host.
+Used by ``test_browser_slides.py`` and ``test_browser_widgets.py`` (the offline browser
+also by ``test_site.py``). The server runs on 127.0.0.1 with its own HOME, settings,
+runtime and workspace folders in a temporary directory (nothing of the user's Jupyter
+set-up is read or written); the browser context aborts and records every request to
+another host.
 """
 
 from __future__ import annotations
@@ -128,8 +129,17 @@ def jupyter_lab(work: Path, notebooks: list[str]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def offline_browser(sync_api) -> Iterator[tuple[object, list[str]]]:
+def offline_browser(
+    sync_api,
+    viewport: tuple[int, int] = (1400, 950),
+    args: list[str] | None = None,
+) -> Iterator[tuple[object, list[str]]]:
     """A Chromium context whose requests to any host but this machine are aborted.
+
+    Args:
+        sync_api: ``playwright.sync_api``.
+        viewport: the page size in CSS pixels, ``(width, height)``.
+        args: Chromium's command-line flags (default ``CHROMIUM_ARGS``).
 
     Yields ``(context, left)`` where ``left`` lists every request that tried to leave.
     """
@@ -144,9 +154,10 @@ def offline_browser(sync_api) -> Iterator[tuple[object, list[str]]]:
             r.abort()
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        flags = CHROMIUM_ARGS if args is None else args
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
         try:
-            ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+            ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             ctx.route("**/*", route)
             yield ctx, left
         finally:

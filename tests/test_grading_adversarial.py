@@ -21,211 +21,63 @@ is set (``.ci/run`` sets it: CI must run them with the sandbox).
 
 from __future__ import annotations
 
-import copy
-import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
-import sysconfig
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from adversarial import SOLUTION, attacks  # noqa: E402
-from grading_fixtures import toy  # noqa: E402
+from grading_fixtures import corpus as corpus_batch  # noqa: E402
 from grading_fixtures.sandbox import LEVEL, TEMPLATE_LEVEL  # noqa: E402
 
-from course_utils.grading import release_topics  # noqa: E402
-
-PY = sys.executable
-MARKER = "advx" + str(os.getpid())
-POINTS = {"q1": 3, "q2": 3, "q3": 2, "q4": 2}
 ATTACKS = attacks()
-HONEST = {  # name -> questions answered correctly (others keep the placeholder)
-    "honest_solution": {"q1", "q2", "q3", "q4"},
-    "honest_partial": {"q1", "q4"},
-    "honest_blank": set(),
-}
-DAEMON_WAKE_S = 6.0  # the daemon attack writes after 4 s
+MARKER, POINTS, HONEST = corpus_batch.MARKER, corpus_batch.POINTS, corpus_batch.HONEST
 
 
 pytestmark = pytest.mark.skipif(LEVEL is None, reason="no sandbox (bubblewrap) available")
 
 
-def _notebook(exercise: dict, answers: dict[str, str]) -> dict:
-    nb = copy.deepcopy(exercise)
-    for c in nb["cells"]:
-        course = c.get("metadata", {}).get("course", {})
-        if c["cell_type"] == "code" and course.get("role") == "answer":
-            if course["question"] in answers:
-                c["source"] = answers[course["question"]]
-    return nb
+# The uid fallback (root without bubblewrap) does not isolate /tmp, /dev/shm or the
+# network (docs/GRADING.md section 4) and has no template: those attacks are left out.
+NOT_AT_UID = {"shm_socket", "resource_abuse", "template_escape"}
+UID_WORLD = Path(__file__).parent / "grading_fixtures" / "uid_world.py"
 
 
-def _snapshot(*dirs: Path) -> dict[str, tuple]:
-    """Every file under ``dirs``: (size, mtime, mode); what an attack could change."""
-    state = {}
-    for d in dirs:
-        if not d.exists():
-            state[str(d)] = ("absent",)
-            continue
-        for p in [d, *d.rglob("*")]:
-            try:
-                st = p.lstat()
-            except OSError:
-                continue
-            state[str(p)] = (st.st_size, st.st_mtime_ns, st.st_mode)
-    return state
+def _uid_level_unavailable() -> str | None:
+    if os.getuid() != 0:
+        return "the uid level needs root"
+    for tool in ("unshare", "mount"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed"
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True)
+    if probe.returncode:
+        return f"no private mount namespace: {probe.stderr.strip()}"
+    return None
 
 
-def _startup_files(site: Path) -> dict[str, tuple]:
-    """What Python runs at start-up from site-packages: ``*.pth`` and ``*customize.py``.
-
-    (The rest of the shared environment may legitimately change while the tests run:
-    other sessions install packages into it.)
-    """
-    state = {}
-    for p in sorted(site.glob("*.pth")) + sorted(site.glob("*customize.py")):
-        state[str(p)] = (p.read_bytes(),)
-    return state
-
-
-def _marked(where: Path) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(where) if MARKER in n)
-    except OSError:
-        return []
-
-
-def _survivors() -> list[str]:
-    """Processes anywhere on the machine carrying the attacks' marker."""
-    found = []
-    me = os.getpid()
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-            status = Path(f"/proc/{d}/status").read_text()
-        except OSError:
-            continue
-        state = next(line.split()[1] for line in status.splitlines() if line.startswith("State:"))
-        if state != "Z" and MARKER.encode() in cmd:
-            found.append(f"{d} {cmd[:120]!r}")
-    return found
-
-
-# The grading process is a child subreaper: every orphaned descendant (a daemon that
-# double-forked out of its kernel) is re-parented to it, so its children after grading
-# are exactly the processes that survived.
-_GRADE = """
-import ctypes, json, os, resource, sys, time
-ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-from course_utils.grading._grader import Limits, grade_submissions
-args = json.loads(sys.argv[1])
-reports = grade_submissions(
-    "01_toy", args["subs"], args["out"], root=args["root"], workers=2,
-    limits=Limits(timeout=15, submission_timeout=200, memory_mb=2048), quiet=True,
-)
-def children():
-    out = []
-    for d in os.listdir("/proc"):
-        try:
-            stat = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(stat[1]) == os.getpid() and stat[0] != "Z":
-            cmd = open(f"/proc/{d}/cmdline", "rb").read()[:200].decode(errors="replace")
-            if "resource_tracker" not in cmd:  # multiprocessing's own helper
-                out.append(cmd)
-    return out
-now = children()
-time.sleep(float(args["wait"]))
-print(json.dumps({
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "pool_rss_mb": max(r.get("grader_rss_mb", 0) for r in reports),
-    "isolation": reports[0]["isolation"],
-    "children_now": now,
-    "children_later": children(),
-}))
-"""
-
-
-def _grade(root: Path, subs: list[Path], out: Path, wait: float = 0.0) -> dict:
-    args = json.dumps(
-        {"root": str(root), "subs": [str(p) for p in subs], "out": str(out), "wait": wait}
-    )
-    r = subprocess.run([PY, "-c", _GRADE, args], capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    base = tmp_path_factory.mktemp("adversarial")
-    root = toy.write_toy_course(base / "course")
-    release_topics(root, [toy.TOPIC])
-    exercise = json.loads((root / "exercises" / f"{toy.TOPIC}.ipynb").read_text())
-    subs_dir = base / "subs"
-    subs_dir.mkdir()
-    out = base / "out"
-    site = Path(sysconfig.get_paths()["purelib"])
-    victim = subs_dir / "honest_solution.ipynb"
-    fields = {
-        "root": str(root),
-        "out": str(out),
-        "subs": str(subs_dir),
-        "victim": str(victim),
-        "site": str(site),
-        "marker": MARKER,
-    }
-    paths: dict[str, Path] = {}
-    expected: dict[str, set] = {}
-    for name, honest in HONEST.items():
-        nb = _notebook(exercise, {q: SOLUTION[q] for q in honest})
-        paths[name] = subs_dir / f"{name}.ipynb"
-        paths[name].write_text(json.dumps(nb))
-        expected[name] = honest
-    for name, mod in ATTACKS.items():
-        answers = {q: SOLUTION[q] for q in mod.HONEST}
-        answers.update({q: code.format(**fields) for q, code in mod.ANSWERS.items()})
-        for copy_no in range(getattr(mod, "COPIES", 1)):
-            stem = name if copy_no == 0 else f"{name}_{copy_no + 1}"
-            paths[stem] = subs_dir / f"{stem}.ipynb"
-            paths[stem].write_text(json.dumps(_notebook(exercise, answers)))
-            expected[stem] = set(mod.HONEST)
-    texts = {name: p.read_text() for name, p in paths.items()}
-    user_site = Path(os.path.expanduser("~/.local/lib"))
-    watched = [root, subs_dir, user_site]
-    before = {**_snapshot(*watched), **_startup_files(site)}
-    # honest submissions alone (their reference scores), then the mixed batch
-    alone = base / "alone"
-    _grade(root, [paths[n] for n in HONEST], alone)
-    assert {**_snapshot(*watched), **_startup_files(site)} == before
-    t0 = time.monotonic()
-    stats = _grade(root, list(paths.values()), out, wait=DAEMON_WAKE_S)
-    seconds = time.monotonic() - t0  # a daemon that escaped has written by now
-    rows = {r["submission"]: r for r in csv.DictReader((out / "grades.csv").open())}
-    alone_rows = {r["submission"]: r for r in csv.DictReader((alone / "grades.csv").open())}
-    return {
-        "root": root,
-        "out": out,
-        "paths": paths,
-        "texts": texts,
-        "expected": expected,
-        "rows": rows,
-        "alone": alone_rows,
-        "stats": stats,
-        "seconds": seconds,
-        "survivors": _survivors(),
-        "before": before,
-        "after": {**_snapshot(*watched), **_startup_files(site)},
-        "out_files": sorted(str(p.relative_to(out)) for p in out.rglob("*")),
-        "marked": _marked(Path("/tmp")) + _marked(Path("/dev/shm")) + _marked(site),
-    }
+@pytest.fixture(scope="module", params=["sandbox", "uid"])
+def corpus(request, tmp_path_factory):
+    """The batch graded at the best level (bubblewrap), and at the uid fallback: the
+    grader forced to ``--sandbox uid``, run where the Python environment is readable by
+    every user (``grading_fixtures/uid_world.py``), as a system-wide Python would be."""
+    if request.param == "sandbox":
+        got = corpus_batch.build(tmp_path_factory.mktemp("adversarial"), ATTACKS, SOLUTION)
+        return {**got, "level": TEMPLATE_LEVEL}
+    why = _uid_level_unavailable()
+    if why and os.environ.get("COURSE_GRADE_REQUIRE_SANDBOX") and os.getuid() == 0:
+        pytest.fail(f"COURSE_GRADE_REQUIRE_SANDBOX is set but the uid level cannot run: {why}")
+    if why:
+        pytest.skip(why)
+    wrap = ("unshare", "-m", "--propagation", "private", sys.executable, str(UID_WORLD))
+    some = {k: v for k, v in ATTACKS.items() if k not in NOT_AT_UID}
+    base = tmp_path_factory.mktemp("adversarial-uid")
+    got = corpus_batch.build(base, some, SOLUTION, sandbox="uid", wrap=wrap)
+    return {**got, "level": "uid"}
 
 
 def _why(name: str) -> str:
@@ -247,9 +99,9 @@ def test_every_attack_class_of_the_issue_is_in_the_corpus():
 
 def test_the_batch_completes_with_a_row_results_and_feedback_for_everyone(corpus):
     assert sorted(corpus["rows"]) == sorted(corpus["paths"])
-    assert corpus["stats"]["isolation"] == TEMPLATE_LEVEL
+    assert corpus["stats"]["isolation"] == corpus["level"]
     for name in corpus["paths"]:
-        assert corpus["rows"][name]["isolation"] == TEMPLATE_LEVEL, name
+        assert corpus["rows"][name]["isolation"] == corpus["level"], name
         res = json.loads((corpus["out"] / name / "results.json").read_text())
         assert isinstance(res["score"], float) and res["tests"], name
         assert (corpus["out"] / name / "feedback.md").read_text().startswith("# Feedback")

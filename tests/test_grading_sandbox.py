@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -96,6 +97,72 @@ def test_uid_level_refuses_a_kernel_that_can_read_hidden_files(monkeypatch, tmp_
     (tmp_path / "secret").write_text("x")
     with pytest.raises(SandboxError, match="chmod o-rwx"):
         self_test(PlainLauncher(), [str(tmp_path / "secret")])
+
+
+def _slot_is_free(slot) -> bool:
+    import fcntl
+
+    path = Path(tempfile.gettempdir()) / f"course-grade-uids-{os.getuid()}"
+    fd = os.open(path / f"{slot.uid - _sandbox.UID_BASE}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="per-kernel uids need root")
+def test_finishing_a_uid_slot_kills_its_processes_and_releases_it(monkeypatch, capsys):
+    slot = _sandbox._UidSlot()
+    proc = subprocess.Popen(["sleep", "600"], user=slot.uid, group=slot.uid, extra_groups=[])
+    assert not _slot_is_free(slot)
+    assert slot.finish() == []
+    assert proc.wait(timeout=10) == -9 and _slot_is_free(slot)
+    # a process that cannot be killed is reported as a survivor; the slot is still released
+    slot = _sandbox._UidSlot()
+    stuck = SandboxError(f"processes of uid {slot.uid} could not be killed")
+    monkeypatch.setattr(slot, "kill_all", lambda: (_ for _ in ()).throw(stuck))
+    assert slot.finish() == [-1] and _slot_is_free(slot)
+    assert "course-grade: processes of uid" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="per-kernel uids need root")
+def test_a_uid_kernels_files_in_shared_places_are_removed_and_nothing_else(tmp_path):
+    """What the uid level leaves behind in /tmp, /dev/shm, ...: the files of the uid,
+    in the shared root and in world-writable folders below it, and nothing else."""
+    uid, other = _sandbox.UID_BASE + _sandbox.UID_SLOTS - 1, 4242
+    shared = tmp_path / "tmp"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    target = tmp_path / "precious"
+    target.write_text("keep")
+
+    def make(path, owner, kind="file"):
+        if kind == "dir":
+            path.mkdir()
+        elif kind == "link":
+            path.symlink_to(target)
+        else:
+            path.write_text("x")
+        os.lchown(path, owner, owner)
+        return path
+
+    mine = [make(shared / "fifo-like", uid), make(shared / "link", uid, "link")]
+    tree = make(shared / "tree", uid, "dir")
+    make(tree / "inside", uid)
+    pub = make(shared / "public", 0, "dir")
+    pub.chmod(0o1777)
+    mine += [tree, make(pub / "deep", uid)]
+    theirs = [make(shared / "theirs", other), pub]
+    private = make(shared / "private", 0, "dir")  # 0755: the uid could not write here
+    theirs += [private, make(private / "planted-by-root", uid)]
+    assert _sandbox._remove_files_of_uid(uid, roots=(str(shared),)) == []
+    assert [p for p in mine if os.path.lexists(p)] == []
+    assert [p for p in theirs if not os.path.lexists(p)] == []
+    assert target.read_text() == "keep"  # the symlink was removed, not followed
+    assert _sandbox.SHARED_WRITABLE[:3] == ("/tmp", "/var/tmp", "/dev/shm")
 
 
 @needs_sandbox

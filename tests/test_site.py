@@ -14,7 +14,6 @@ import html.parser
 import http.server
 import json
 import re
-import shutil
 import threading
 import time
 import urllib.parse
@@ -22,14 +21,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lab_helpers import CHROMIUM, offline_browser
 
 from course_utils import site
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "site"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"]
+SITE_CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"]
 
 
 # --- staging: what goes into the site (no Sphinx, no browser) ---------------------------
@@ -225,26 +224,10 @@ def offline_page(server):
     if CHROMIUM is None:
         pytest.skip("the site browser test needs Debian's chromium; .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
-    left: list[str] = []
-
-    def route(r):
-        host = urllib.parse.urlsplit(r.request.url).hostname
-        if host in ("127.0.0.1", "localhost"):
-            r.continue_()
-        else:
-            left.append(r.request.url)
-            r.abort()
-
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-            ctx.route("**/*", route)
-            page = ctx.new_page()
-            page.set_default_timeout(60_000)
-            yield page, left
-        finally:
-            browser.close()
+    with offline_browser(sync_api, (1300, 900), SITE_CHROMIUM_ARGS) as (ctx, left):
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        yield page, left
     assert not left, f"requests left the machine: {left[:5]}"
 
 

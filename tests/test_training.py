@@ -280,6 +280,43 @@ def test_fit_bookkeeping_hooks_and_budget(capsys):
     assert 1 <= slow.steps < 1000 and len(slow.losses) == slow.steps
 
 
+def test_the_progress_lines_keep_their_format(capsys):
+    # fit's default line and train_ml's, pinned character for character (means by hand:
+    # (3 + 4) / 2 = 3.5; (2.5 - 0.00049 + 12345.678) / 3 = 4116.059170)
+    r = TrainResult(losses=[1.0, 2.0, 3.0, 4.0], val_steps=[4], val_losses=[0.5], steps=4)
+    no_val = TrainResult(losses=[1.23456, 2.5, -0.00049, 12345.678], val_steps=[2], steps=4)
+    no_val.val_losses = [9.0]  # measured at step 2, not now: not printed
+    for result, steps, every in ((r, 10, 2), (no_val, 4, 3)):
+        training.print_progress(result, steps, every)
+        cnf._print_progress(result, steps, every)
+    assert capsys.readouterr().out.splitlines() == [
+        "step     4/10 | train loss 3.5000 | held-out loss 0.5000",
+        "step     4/10 | train NLL 3.500 nats | held-out NLL 0.500 nats",
+        "step     4/4 | train loss 4116.0592",
+        "step     4/4 | train NLL 4116.059 nats",
+    ]
+    assert training.progress_line(r, 10, 2, label="CFM loss", digits=2) == (
+        "step     4/10 | train CFM loss 3.50 | held-out CFM loss 0.50"
+    )
+
+
+@pytest.mark.parametrize("name", ["train_ml", "fm.train"])
+def test_the_trainers_print_the_lines_of_their_losses(name, capsys):
+    fn, make = TRAINERS[name]
+    res = fn(make(), _points(256, 1), _points(64, 2), steps=5, batch_size=32, generator=_g(3),
+             print_every=2)  # fmt: skip
+    if name == "train_ml":  # the NLL in nats, 3 decimals; fit's default: the loss, 4
+        fmt = "step {:5d}/5 | train NLL {:.3f} nats | held-out NLL {:.3f} nats"
+    else:
+        fmt = "step {:5d}/5 | train loss {:.4f} | held-out loss {:.4f}"
+    want = []
+    for k, step in enumerate((2, 4, 5)):
+        window = res.losses[max(step - 2, 0) : step]  # the last print_every steps
+        want.append(fmt.format(step, sum(window) / len(window), res.val_losses[k]))
+    assert res.val_steps == [2, 4, 5]
+    assert capsys.readouterr().out.splitlines() == want
+
+
 def test_fit_checks_its_arguments():
     w = torch.nn.Linear(1, 1)
     opt = torch.optim.SGD(w.parameters(), lr=0.1)

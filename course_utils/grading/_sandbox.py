@@ -40,6 +40,7 @@ import platform
 import resource
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -110,6 +111,43 @@ def _set_limits(limits: KernelLimits) -> None:
 
 
 # ------------------------------------------------------------------------ uid slots
+# world-writable places every uid shares outside a bubblewrap sandbox: at the uid level
+# a kernel's files there are removed when its uid is finished (before the slot is reused)
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
+
+
+def _remove_files_of_uid(uid: int, roots=SHARED_WRITABLE) -> list[str]:
+    """Remove every entry owned by ``uid`` in ``roots`` and in the world-writable
+    directories below them (the only places another uid lets it create entries).
+
+    Runs when no process of ``uid`` is left (nothing can race it); symlinks are
+    removed, never followed. Returns what could not be removed.
+    """
+    left: list[str] = []
+    todo = [r for r in roots if os.path.isdir(r) and not os.path.islink(r)]
+    while todo:
+        d = todo.pop()
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            p = os.path.join(d, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            try:
+                if st.st_uid == uid:
+                    shutil.rmtree(p) if is_dir else os.unlink(p)
+                elif is_dir and st.st_mode & stat.S_IWOTH:
+                    todo.append(p)
+            except OSError:
+                left.append(p)
+    return left
+
+
 class _UidSlot:
     """An unprivileged uid reserved for one kernel with a lock file (root only)."""
 
@@ -154,6 +192,32 @@ class _UidSlot:
 
     def release(self) -> None:
         os.close(self.fd)
+
+    def finish(self, clean_shared: bool = False) -> list[int]:
+        """End the kernel's uid: :meth:`kill_all`, then :meth:`release` the slot.
+
+        Args:
+            clean_shared: also remove the uid's files from the world-writable places
+                every uid shares (:data:`SHARED_WRITABLE`; the uid level, where the
+                kernel ran outside a mount namespace), so that nothing it left there
+                reaches the next kernel of this uid or fills the machine.
+
+        Returns:
+            ``[-1]`` if some process of the uid survived (the reason is printed on
+            stderr; the caller must then refuse to call the kernel closed), else ``[]``.
+        """
+        survivors = []
+        try:
+            self.kill_all()
+        except SandboxError as exc:
+            survivors.append(-1)
+            print(f"course-grade: {exc}", file=sys.stderr)
+        if clean_shared and not survivors:  # no process of the uid left: nothing races
+            left = _remove_files_of_uid(self.uid)
+            if left:
+                print(f"course-grade: could not remove {left[:5]}", file=sys.stderr)
+        self.release()
+        return survivors
 
 
 def _pids_of_uid(uid: int) -> list[int]:
@@ -346,12 +410,7 @@ class Sandboxed:
             self.proc.wait(timeout=10)
         survivors = _kill_ns(self._ns) if self._ns is not None else []
         if self._slot is not None:
-            try:
-                self._slot.kill_all()
-            except SandboxError as exc:
-                survivors.append(-1)
-                print(f"course-grade: {exc}", file=sys.stderr)
-            self._slot.release()
+            survivors += self._slot.finish(clean_shared=self.level == UidLauncher.level)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if self.errfile is not None:
@@ -392,6 +451,36 @@ class Launcher:
         return self.level
 
 
+def _in_home(env: dict[str, str], home: str) -> dict[str, str]:
+    """``env`` with every ``{home}`` replaced by the kernel's home directory ``home``."""
+    return {k: v.replace("{home}", home) for k, v in env.items()}
+
+
+def _popen_in_home(
+    argv: list[str],
+    env: dict[str, str],
+    pass_fds: tuple[int, ...],
+    home: str,
+    limits: KernelLimits,
+    **user,
+) -> subprocess.Popen:
+    """Start ``argv`` in ``home`` (its working directory; ``{home}`` in ``env`` filled
+    in) in a new session, standard streams on ``/dev/null``, ``limits`` set between fork
+    and exec; ``user`` holds ``Popen``'s ``user``/``group``/``extra_groups`` (level uid)."""
+    return subprocess.Popen(
+        argv,
+        pass_fds=pass_fds,
+        cwd=home,
+        env=_in_home(env, home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: _set_limits(limits),
+        **user,
+    )
+
+
 class PlainLauncher(Launcher):
     """``--no-sandbox``: the kernel is a child process of the instructor (limits only)."""
 
@@ -399,19 +488,8 @@ class PlainLauncher(Launcher):
 
     def start(self, argv, env, pass_fds, limits):
         home = tempfile.mkdtemp(prefix="course-grade-")
-        env = {k: v.replace("{home}", home) for k, v in env.items()}
-        os.makedirs(env.get("MPLCONFIGDIR", home), exist_ok=True)
-        proc = subprocess.Popen(
-            argv,
-            pass_fds=pass_fds,
-            cwd=home,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=lambda: _set_limits(_no_nproc(limits)),
-        )
+        os.makedirs(_in_home(env, home).get("MPLCONFIGDIR", home), exist_ok=True)
+        proc = _popen_in_home(argv, env, pass_fds, home, _no_nproc(limits))
         return Sandboxed(proc, self.level, workdir=home)
 
 
@@ -434,20 +512,8 @@ class UidLauncher(Launcher):
             os.mkdir(home, 0o700)
             os.chown(home, slot.uid, slot.uid)
             os.chmod(base, 0o711)  # the kernel may enter its home, not list the parent
-            env = {k: v.replace("{home}", home) for k, v in env.items()}
-            proc = subprocess.Popen(
-                argv,
-                pass_fds=pass_fds,
-                cwd=home,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                user=slot.uid,
-                group=slot.uid,
-                extra_groups=[],
-                preexec_fn=lambda: _set_limits(limits),
+            proc = _popen_in_home(
+                argv, env, pass_fds, home, limits, user=slot.uid, group=slot.uid, extra_groups=[]
             )
         except BaseException:
             slot.release()
@@ -578,11 +644,10 @@ class BwrapLauncher(Launcher):
                 cmd += [self.setpriv, "--reuid", u, "--regid", u, "--clear-groups"]
                 cmd += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
             cmd += argv
-            env = {k: v.replace("{home}", HOME) for k, v in env.items()}
             proc = subprocess.Popen(
                 cmd,
                 pass_fds=tuple(fds),
-                env=env,
+                env=_in_home(env, HOME),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errfile,

@@ -247,12 +247,7 @@ class ForkedKernel:
             with contextlib.suppress(OSError):
                 os.killpg(self.kid, signal.SIGKILL)
         if self._slot is not None:
-            try:
-                self._slot.kill_all()
-            except SandboxError as exc:
-                survivors.append(-1)
-                print(f"course-grade: {exc}", file=sys.stderr)
-            self._slot.release()
+            survivors += self._slot.finish()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.wait(10)  # the template reaps its child
         if survivors:
