@@ -290,8 +290,9 @@ def _soft_clamp(raw: torch.Tensor, bound: float, kind: str | None) -> torch.Tens
     return raw
 
 
-def _check_coupling_args(mask, clamp, bound, activation) -> torch.Tensor:
-    """Validate :class:`AffineCoupling`'s arguments; returns the mask as a tensor."""
+def coupling_mask(mask) -> torch.Tensor:
+    """A coupling layer's mask as a tensor in the default dtype, checked: 1-D, only 0s
+    (transformed coordinates) and 1s (copied ones), at least one of each."""
     m = torch.as_tensor(mask, dtype=torch.get_default_dtype())
     if m.ndim != 1 or not bool(((m == 0) | (m == 1)).all()):
         raise ValueError(f"mask must be a 1-D sequence of 0s and 1s, got {mask!r}")
@@ -299,6 +300,12 @@ def _check_coupling_args(mask, clamp, bound, activation) -> torch.Tensor:
         raise ValueError(
             f"mask must contain both 0s (transformed) and 1s (copied), got {m.tolist()}"
         )
+    return m
+
+
+def _check_coupling_args(mask, clamp, bound, activation) -> torch.Tensor:
+    """Validate :class:`AffineCoupling`'s arguments; returns the mask as a tensor."""
+    m = coupling_mask(mask)
     if not (isinstance(activation, type) and issubclass(activation, nn.Module)):
         raise TypeError(
             f"activation must be an nn.Module class such as nn.ReLU, got {activation!r}"

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._validate import check_int, check_number, check_shape
-from .flows import Bijection, Compose, ElementwiseAffine, Flow
+from .flows import Bijection, Compose, ElementwiseAffine, Flow, coupling_mask
 
 __all__ = ["rational_quadratic_spline", "SplineCoupling", "neural_spline_flow"]
 
@@ -145,13 +145,7 @@ class SplineCoupling(Bijection):
         self, mask, bins: int = 8, hidden: int = 32, depth: int = 2, *, bound: float = 4.0
     ):
         super().__init__()
-        m = torch.as_tensor(mask, dtype=torch.get_default_dtype())
-        if m.ndim != 1 or not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"mask must be a 1-D sequence of 0s and 1s, got {mask!r}")
-        if bool((m == 1).all()) or bool((m == 0).all()):
-            raise ValueError(
-                f"mask must contain both 0s (transformed) and 1s (copied), got {m.tolist()}"
-            )
+        m = coupling_mask(mask)
         for name, v in (("bins", bins), ("hidden", hidden), ("depth", depth)):
             check_int(v, name)
         check_number(bound, "bound", positive=True)
