@@ -6,7 +6,7 @@ Students:
     python3 course.py test       set up (once, with the test tools) and run every test
 
 Instructors and authors:
-    python3 course.py build NN_topic | --all
+    python3 course.py build NN_topic | --all  [--only lecture|solution]
                                  sync text sources, execute, re-release (course_utils.authoring)
     python3 course.py workspace  create/refresh the student workspace my_work/ (lab does it)
     python3 course.py site [--solutions]

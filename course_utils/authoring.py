@@ -322,16 +322,37 @@ def _strip_volatile(nb: nbformat.NotebookNode) -> None:
             c.metadata.pop(k, None)
 
 
+ONLY = {"lecture": "notebooks", "solution": "solutions"}
+
+
 def build(
-    root: Path, topics: list[str], *, run: bool = True, source: str | None = None
+    root: Path,
+    topics: list[str],
+    *,
+    run: bool = True,
+    source: str | None = None,
+    only: str | None = None,
 ) -> list[str]:
-    """Sync, execute and (for solutions) re-release each topic; return report lines."""
+    """Sync, execute and (for solutions) re-release each topic; return report lines.
+
+    ``only``: ``"lecture"`` or ``"solution"`` builds just that notebook of each topic
+    (None: both); a topic without it is an error.
+    """
     pairs = find_pairs(root)
     check_names(topics, {p.topic for p in pairs}, "topics", error=AuthoringError)
     if source not in (None, "text", "notebook"):
         raise AuthoringError(f"source must be 'text' or 'notebook', got {source!r}")
+    if only is not None and only not in ONLY:
+        raise AuthoringError(f"only must be 'lecture' or 'solution', got {only!r}")
+    chosen = [
+        p
+        for p in pairs
+        if p.topic in topics and (only is None or p.notebook.parent.name == ONLY[only])
+    ]
+    if missing := sorted(set(topics) - {p.topic for p in chosen}):
+        raise AuthoringError(f"no {only} to build for {', '.join(missing)}")
     lines, released = [], []
-    for pair in (p for p in pairs if p.topic in topics):
+    for pair in chosen:
         t0 = time.perf_counter()
         nb, what = sync(pair, source=source)
         nbformat.validate(nb)
@@ -367,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--from", dest="source", choices=("text", "notebook"), help="which side wins"
     )
+    parser.add_argument(
+        "--only", choices=tuple(ONLY), help="build only the lecture or only the solution"
+    )
     parser.add_argument("--root", help="course root (default: found from the current dir)")
     argv = list(sys.argv[1:] if argv is None else check_argv(argv))
     args = parser.parse_args(argv[1:] if argv[:1] == ["build"] else argv)
@@ -382,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         if not topics:
             parser.error("name at least one topic (e.g. 01_mle) or pass --all")
         t0 = time.perf_counter()
-        for line in build(root, topics, run=not args.no_execute, source=args.source):
+        for line in build(
+            root, topics, run=not args.no_execute, source=args.source, only=args.only
+        ):
             print(line, flush=True)
         print(f"built {len(topics)} topic(s) in {time.perf_counter() - t0:.1f} s")
         return 0

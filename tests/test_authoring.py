@@ -219,3 +219,33 @@ def test_build_names_unknown_topics_and_check_exit_codes(course):
     (course / "notebooks" / "01_mle.py").write_text("# %%\nprint('edited')\n")
     r = run("build", "--check")
     assert r.returncode == 1 and "notebooks/01_mle.py and 01_mle.ipynb disagree" in r.stderr
+
+
+def test_build_only_the_lecture_or_only_the_solution(course):
+    (course / "exercises" / "01_mle.ipynb").unlink(missing_ok=True)
+    lecture = A.build(course, ["01_mle"], run=False, only="lecture")
+    assert [line.split(":")[0] for line in lecture] == ["notebooks/01_mle"]
+    assert not (course / "exercises" / "01_mle.ipynb").exists()  # no solution, no release
+    solution = A.build(course, ["01_mle"], run=False, only="solution")
+    assert [line.split(":")[0] for line in solution] == [
+        "solutions/01_mle",
+        "exercises/01_mle.ipynb",
+    ]
+    both = A.build(course, ["01_mle"], run=False)
+    assert [line.split(":")[0] for line in both] == [
+        "notebooks/01_mle",
+        "solutions/01_mle",
+        "exercises/01_mle.ipynb",
+    ]
+    with pytest.raises(A.AuthoringError, match="only must be 'lecture' or 'solution', got 'b'"):
+        A.build(course, ["01_mle"], run=False, only="b")
+    for suffix in (".ipynb", ".py"):
+        (course / "solutions" / f"01_mle{suffix}").unlink()
+    with pytest.raises(A.AuthoringError, match="no solution to build for 01_mle"):
+        A.build(course, ["01_mle"], run=False, only="solution")
+    r = subprocess.run(
+        [sys.executable, "-m", "course_utils.authoring", "build", "01_mle", "--only", "lecture",
+         "--no-execute", "--root", course],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0 and "notebooks/01_mle" in r.stdout and "solutions" not in r.stdout
