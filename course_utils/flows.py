@@ -25,8 +25,8 @@ the input.
 
 from __future__ import annotations
 
+import functools
 import math
-import sys
 from collections.abc import Callable, Sequence
 
 import torch
@@ -568,14 +568,11 @@ def _flow_optimizer(params, lr, schedule, warmup, steps):
     return opt, None
 
 
-def _print_progress(result: TrainResult, steps: int, print_every: int) -> None:
-    done = result.steps
-    chunk = result.losses[((done - 1) // print_every) * print_every : done]
-    line = f"step {done:5d}/{steps} | train NLL {sum(chunk) / len(chunk):.3f} nats"
-    if result.val_steps and result.val_steps[-1] == result.steps:
-        line += f" | held-out NLL {result.val_losses[-1]:.3f} nats"
-    print(line)
-    sys.stdout.flush()
+# "step   500/2000 | train NLL 1.234 nats | held-out NLL 1.250 nats", averaged since the
+# previous line
+_print_progress = functools.partial(
+    _t.print_progress, label="NLL", unit="nats", digits=3, since_line=True
+)
 
 
 def train_flow(

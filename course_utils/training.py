@@ -244,10 +244,13 @@ def progress_line(
     label: str = "loss",
     unit: str = "",
     digits: int = 4,
+    since_line: bool = False,
 ) -> str:
     """The progress line after ``result.steps`` of ``steps`` steps.
 
-    The mean training loss over the last ``print_every`` steps, and the held-out loss
+    The mean training loss over the last ``print_every`` steps (with ``since_line``:
+    over the steps since the last multiple of ``print_every``, i.e. since the previous
+    line, which differs only on a last, shorter interval), and the held-out loss
     if it was measured at this step, each as ``{label} {value:.{digits}f}`` followed by
     `` {unit}`` when a unit is given.
 
@@ -258,15 +261,19 @@ def progress_line(
         label: the loss's name (``"NLL"`` for ``cnf.train_ml``).
         unit: the loss's unit (``"nats"``), or ``""``.
         digits: decimals of both numbers.
+        since_line: average since the previous line (``flows.train_flow``'s lines).
 
     >>> r = TrainResult(losses=[1.0, 2.0, 3.0, 4.0], val_steps=[4], val_losses=[0.5], steps=4)
     >>> progress_line(r, 10, 2)
     'step     4/10 | train loss 3.5000 | held-out loss 0.5000'
     >>> progress_line(r, 10, 2, label="NLL", unit="nats", digits=3)
     'step     4/10 | train NLL 3.500 nats | held-out NLL 0.500 nats'
+    >>> progress_line(r, 10, 3, since_line=True)  # the steps after step 3: only step 4
+    'step     4/10 | train loss 4.0000 | held-out loss 0.5000'
     """
     unit = f" {unit}" if unit else ""
-    recent = result.losses[-print_every:]
+    start = ((result.steps - 1) // print_every) * print_every if since_line else -print_every
+    recent = result.losses[start : result.steps] if since_line else result.losses[start:]
     line = f"step {result.steps:5d}/{steps} | train {label} {sum(recent) / len(recent):.{digits}f}"
     line += unit
     if result.val_steps and result.val_steps[-1] == result.steps:

@@ -323,3 +323,24 @@ def test_realnvp_passes_its_activation_to_every_conditioner():
     assert acts == [torch.nn.ReLU] * 6  # 3 couplings x 2 hidden layers
     with pytest.raises(TypeError, match="activation must be an nn.Module class"):
         flows.realnvp(2, activation=torch.nn.ReLU())  # an instance, not the class
+
+
+def test_train_flows_progress_line_averages_since_the_previous_line(capsys):
+    """The lines 05, 07 and 10 print: the mean since the previous line (also on a last,
+    shorter interval), three decimals, nats; the held-out NLL when measured."""
+    from course_utils.training import TrainResult
+
+    losses = [float(k * k % 7) for k in range(1, 11)]
+    for done, every, val in ((10, 4, None), (8, 4, 0.25), (10, 3, 1.5), (1, 5, None)):
+        r = TrainResult(
+            losses=losses[:done],
+            val_steps=[done] if val is not None else [],
+            val_losses=[val] if val is not None else [],
+            steps=done,
+        )
+        flows._print_progress(r, 10, every)
+        since = losses[((done - 1) // every) * every : done]
+        want = f"step {done:5d}/10 | train NLL {sum(since) / len(since):.3f} nats"
+        if val is not None:
+            want += f" | held-out NLL {val:.3f} nats"
+        assert capsys.readouterr().out == want + "\n"
