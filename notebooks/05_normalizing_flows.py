@@ -850,7 +850,7 @@ plt.show()
 #   on the ring and 1.75–2.2× on the mixture; with ReLU (zuko's choice, now the default) it
 #   is level with zuko's (the table above). The other differences from zuko's RealNVP did
 #   not matter at this budget: its soft clamp of the log-scale with bound $\log 10^3$
-#   instead of $3	anh(\cdot/3)$ (no better, and one seed in three blew up), zuko's random
+#   instead of $3\tanh(\cdot/3)$ (no better, and one seed in three blew up), zuko's random
 #   initialisation of the conditioner's last layer instead of starting at the identity
 #   (slightly worse), and dropping the final per-axis scale and shift (a little better on
 #   the mixture, not on the ring). The parameter counts that train are equal at equal

@@ -249,3 +249,15 @@ def test_build_only_the_lecture_or_only_the_solution(course):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 0 and "notebooks/01_mle" in r.stdout and "solutions" not in r.stdout
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS)
+def test_sources_hold_no_control_characters(pair):
+    """A tab or other control character in a source is almost always an escape gone
+    wrong (e.g. "\\tanh" written in a Python string became TAB + "anh" in 05)."""
+    bad = [
+        (n, line)
+        for n, line in enumerate(pair.text.read_text(encoding="utf-8").splitlines(), 1)
+        if any(ord(ch) < 32 for ch in line)
+    ]
+    assert not bad, f"{pair.text}: control characters on lines {[n for n, _ in bad][:10]}"
