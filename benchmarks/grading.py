@@ -297,7 +297,7 @@ def main() -> None:
         for level in args.levels:
             meds = _phases(root, args.topic, level, args.phases, Limits(timeout=120))
             if meds is not None:
-                phases["none" if level == "none" else level] = meds
+                phases[level] = meds
         _per_kernel_overhead(phases)
     subs = _submissions(root, args.topic, args.n)
     paths = []

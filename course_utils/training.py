@@ -272,8 +272,10 @@ def progress_line(
     'step     4/10 | train loss 4.0000 | held-out loss 0.5000'
     """
     unit = f" {unit}" if unit else ""
-    start = ((result.steps - 1) // print_every) * print_every if since_line else -print_every
-    recent = result.losses[start : result.steps] if since_line else result.losses[start:]
+    if since_line:
+        recent = result.losses[((result.steps - 1) // print_every) * print_every : result.steps]
+    else:
+        recent = result.losses[-print_every:]
     line = f"step {result.steps:5d}/{steps} | train {label} {sum(recent) / len(recent):.{digits}f}"
     line += unit
     if result.val_steps and result.val_steps[-1] == result.steps:
