@@ -99,9 +99,10 @@ def test_every_attack_class_of_the_issue_is_in_the_corpus():
 
 def test_the_batch_completes_with_a_row_results_and_feedback_for_everyone(corpus):
     assert sorted(corpus["rows"]) == sorted(corpus["paths"])
-    assert corpus["stats"]["isolation"] == corpus["level"]
+    events = corpus["stats"]["launcher_events"]
+    assert corpus["stats"]["isolation"] == corpus["level"], events
     for name in corpus["paths"]:
-        assert corpus["rows"][name]["isolation"] == corpus["level"], name
+        assert corpus["rows"][name]["isolation"] == corpus["level"], (name, events)
         res = json.loads((corpus["out"] / name / "results.json").read_text())
         assert isinstance(res["score"], float) and res["tests"], name
         assert (corpus["out"] / name / "feedback.md").read_text().startswith("# Feedback")

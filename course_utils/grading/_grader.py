@@ -153,6 +153,8 @@ def _run_submission_unsafe(path, nb, topic_data, limits) -> dict:
             "the output was discarded (this costs no points)."
         )
     result["notes"] = notes
+    if isinstance(launcher, TemplateLauncher):
+        result["launcher_events"] = launcher.take_events()
     result["time"] = time.monotonic() - t0
     result["grader_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
@@ -234,6 +236,8 @@ class _Progress:
 
     def tick(self, name: str, run: dict) -> None:
         self.done += 1
+        for event in run.get("launcher_events", ()):  # the instructor's to know, always
+            print(f"course-grade: while grading {name}: {event}", file=sys.stderr, flush=True)
         if "invalid" in run or run.get("failed"):
             self.failed += 1
         if self.quiet:

@@ -134,6 +134,14 @@ def _recv(sock: socket.socket, timeout: float) -> tuple[dict | None, list[int]]:
     return msg, fds
 
 
+MAX_FAILURES = 3  # template failures in a row before kernels are launched one by one
+
+
+class _Unusable(SandboxError):
+    """Not a passing failure: the template is threaded, or its probe kernel saw
+    something it must not (it is not used again)."""
+
+
 class _Template:
     """One running template process (host side): its sandbox and its control socket."""
 
@@ -162,11 +170,12 @@ class _Template:
         if not hello or hello.get("op") != "ready":
             self.close()
             raise SandboxError(f"the template did not start ({hello})")
+        self.why = ""
         if hello.get("threads") != 1:
             self.close()
-            raise SandboxError(
+            raise _Unusable(
                 f"the template has {hello.get('threads')} threads after its imports "
-                "(forking a threaded process is unsafe)"
+                f"({str(hello.get('thread_names'))[:200]}; forking a threaded process is unsafe)"
             )
         self.dead = False
 
@@ -176,16 +185,29 @@ class _Template:
             reply, extra = _recv(self.sock, timeout)
         except (OSError, ValueError, TimeoutError) as exc:
             self.dead = True
+            self.why = f"{msg.get('op')} request: {type(exc).__name__}: {exc}"
             raise SandboxError(f"the kernel template stopped answering ({exc})") from None
         for fd in extra:
             os.close(fd)
         if reply is None:
             self.dead = True
+            self.why = f"{msg.get('op')} request: the template closed its socket"
             raise SandboxError("the kernel template exited")
         return reply
 
     def alive(self) -> bool:
         return not self.dead and self.box.proc.poll() is None
+
+    def death(self) -> str:
+        """Why it is not alive: the failed request, its exit status, its stderr's end."""
+        parts = [self.why] if self.why else []
+        rc = self.box.proc.poll()
+        if rc is not None:
+            parts.append(f"exit status {rc}")
+        tail = " ".join(self.box.stderr_tail(300).split())
+        if tail:
+            parts.append(f"stderr: {tail}")
+        return "; ".join(parts) or "unknown"
 
     def close(self) -> None:
         self.dead = True
@@ -275,9 +297,11 @@ class TemplateLauncher(Launcher):
         hidden: paths a kernel must not see (checked by a probe kernel at start).
         quiet: do not print why the template is not used.
 
-    The fallback is used when the template cannot start, has more than one thread
-    after its imports, fails its probe, or stops answering; ``level`` of each kernel
-    (``bubblewrap+template`` or the base's) says which was used.
+    A template that dies (or times out, or cannot fork) is replaced. Kernels are
+    launched by ``base`` instead once a template has more than one thread after its
+    imports or its probe kernel sees something it must not, or after ``MAX_FAILURES``
+    failures in a row; ``level`` of each kernel (``bubblewrap+template`` or the
+    base's) says which was used, and :meth:`take_events` says why.
     """
 
     def __init__(self, base: Launcher, preimport: list[str], hidden: list[str], quiet=True):
@@ -290,41 +314,69 @@ class TemplateLauncher(Launcher):
         self.rebind = base.rebind() if isinstance(base, BwrapLauncher) else []
         self._template: _Template | None = None
         self.broken: str | None = None
-        self.starts = 0
+        self.starts = 0  # templates started
+        self.failures = 0  # failures since a kernel was last forked
+        self.events: list[str] = []  # deaths, failures and give-ups, taken by the grader
+
+    def take_events(self) -> list[str]:
+        """What happened to the template since the last call (for the instructor)."""
+        events, self.events = self.events, []
+        return events
 
     def describe(self) -> str:
         return f"{self.base.describe()}, kernels forked from a template"
 
     def _ensure(self, env: dict, limits: KernelLimits) -> _Template | None:
+        """The running template; a new one if it died; None once given up.
+
+        A template is replaced whenever it dies: a restart costs about what one
+        launched kernel costs, so restarting is never slower than the fallback. Only
+        ``MAX_FAILURES`` failures in a row (starts, probes or forks with no kernel
+        forked in between) give it up, and a probe that shows a hole gives it up at once.
+        """
         if self.broken is not None:
             return None
         if self._template is not None and self._template.alive():
             return self._template
         if self._template is not None:
+            self._failed(f"the kernel template died ({self._template.death()})")
             with contextlib.suppress(SandboxError):
                 self._template.close()
             self._template = None
-        if self.starts >= 3:
-            self._give_up("the template died three times")
-            return None
-        self.starts += 1
-        try:
-            tmpl = _Template(self.base, env, limits, self.preimport)
-        except SandboxError as exc:
-            self._give_up(str(exc))
-            return None
-        try:
-            self._probe(tmpl, limits)
-        except SandboxError as exc:
-            with contextlib.suppress(SandboxError):
-                tmpl.close()
-            self._give_up(str(exc))
-            return None
-        self._template = tmpl
-        return tmpl
+        while self.broken is None:
+            self.starts += 1
+            try:
+                tmpl = _Template(self.base, env, limits, self.preimport)
+            except _Unusable as exc:
+                self._give_up(str(exc))
+                continue
+            except SandboxError as exc:
+                self._failed(str(exc))
+                continue
+            try:
+                self._probe(tmpl, limits)
+            except SandboxError as exc:
+                with contextlib.suppress(SandboxError):
+                    tmpl.close()
+                if isinstance(exc, _Unusable):  # not isolated: never use it again
+                    self._give_up(str(exc))
+                else:
+                    self._failed(str(exc))
+                continue
+            self._template = tmpl
+            return tmpl
+        return None
+
+    def _failed(self, why: str) -> None:
+        """Record a failure; give up after ``MAX_FAILURES`` in a row."""
+        self.failures += 1
+        self.events.append(why)
+        if self.failures >= MAX_FAILURES:
+            self._give_up(f"{MAX_FAILURES} failures in a row, the last: {why}")
 
     def _give_up(self, why: str) -> None:
         self.broken = why
+        self.events.append(f"kernel template not used any more ({why})")
         if not self.quiet:
             print(f"course-grade: kernel template not used ({why}); one launch per kernel")
 
@@ -387,7 +439,7 @@ class TemplateLauncher(Launcher):
         if report.get("missing"):
             problems.append(f"it could not see {report['missing']}")
         if problems:
-            raise SandboxError("the template's probe kernel: " + "; ".join(problems))
+            raise _Unusable("the template's probe kernel: " + "; ".join(problems))
 
     def start(self, argv, env, pass_fds, limits):
         for _ in range(2):  # a dead template is replaced once per kernel
@@ -395,11 +447,21 @@ class TemplateLauncher(Launcher):
             if tmpl is None:
                 break
             try:
-                return self._spawn(tmpl, "worker", pass_fds, limits)
+                kernel = self._spawn(tmpl, "worker", pass_fds, limits)
             except (OSError, SandboxError) as exc:
-                if tmpl.alive():  # it answered but could not fork: do not use it again
-                    self._give_up(str(exc))
+                if tmpl.alive():  # it answered but could not fork: start a new one
+                    self._failed(f"the kernel template could not fork a kernel ({exc})")
+                    self._replace(tmpl)
+                continue
+            self.failures = 0
+            return kernel
         return self.base.start(argv, env, pass_fds, limits)
+
+    def _replace(self, tmpl: _Template) -> None:
+        with contextlib.suppress(SandboxError):
+            tmpl.close()
+        if self._template is tmpl:
+            self._template = None
 
     def close(self) -> None:
         """Stop the template (its kernels must have been closed)."""
@@ -602,6 +664,14 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def _thread_names() -> list[str]:
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/comm") as f:
+            names.append(f.read().strip())
+    return names
+
+
 def _serve(ctl: socket.socket) -> None:
     first, _ = _recv(ctl, 60)
     if first is None:
@@ -609,7 +679,9 @@ def _serve(ctl: socket.socket) -> None:
     failed = _preimport(first.get("preimport", []))
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
     children: set[int] = set()
-    _send(ctl, {"op": "ready", "threads": _threads(), "failed": failed})
+    threads = _threads()
+    names = _thread_names() if threads != 1 else []
+    _send(ctl, {"op": "ready", "threads": threads, "thread_names": names, "failed": failed})
     while True:
         msg, fds = _recv(ctl, 10**7)
         if msg is None:

@@ -162,7 +162,12 @@ def grade(
         [*wrap, PY, "-c", _GRADE, args], capture_output=True, text=True, timeout=1800
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    stats = json.loads(r.stdout.strip().splitlines()[-1])
+    # what happened to the kernel templates (shown when an isolation assertion fails)
+    stats["launcher_events"] = [
+        line for line in r.stderr.splitlines() if line.startswith("course-grade: while grading")
+    ]
+    return stats
 
 
 def build(
