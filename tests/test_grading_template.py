@@ -69,9 +69,7 @@ def test_a_template_killed_between_kernels_is_replaced_and_the_reason_kept(launc
     assert launcher.starts == 5
 
 
-def test_failures_in_a_row_give_the_template_up_and_kernels_are_launched(
-    launcher, monkeypatch
-):
+def test_failures_in_a_row_give_the_template_up_and_kernels_are_launched(launcher, monkeypatch):
     def refuse(*args, **kwargs):
         raise SandboxError("the template did not start (simulated)")
 
