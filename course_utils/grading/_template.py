@@ -10,24 +10,31 @@ have) and, per kernel, two protocol pipes, a uid and the resource limits.
 Protocol (a ``SOCK_SEQPACKET`` socket, one JSON object per packet, file descriptors
 as ``SCM_RIGHTS``): ``{"preimport": [...]}`` -> ``{"op": "ready", "threads": n}``;
 ``{"op": "spawn", ...}`` + two fds -> ``{"op": "spawned", "id", "ns"}``;
-``{"op": "wait", "id", "timeout"}`` -> ``{"op": "status", "status": int | None}``.
+``{"op": "wait", "id", "timeout"}`` -> ``{"op": "status", "status": int | None}``;
+``{"op": "kill", "id", "timeout"}`` -> ``{"op": "killed", "gone", "status", "cpu"}``.
 
 At level ``bubblewrap`` the template runs under bwrap as today's kernels do (same
 read-only binds, private tmpfs, no network), as root without a user namespace,
 keeping only ``CAP_SYS_ADMIN``, ``CAP_SETUID`` and ``CAP_SETGID``. Each kernel is
 made like this (see :func:`_spawn_isolated`):
 
-1. the template sets a new PID namespace for its next child (``unshare``), forks,
-   and puts its own back (``setns``): the child is PID 1 of a fresh namespace;
-2. that child (the kernel's *init*, template code only) unshares the mount, IPC,
-   UTS, network and cgroup namespaces, makes every mount private, mounts a fresh
-   ``/proc`` (its own namespace only) and fresh size-capped tmpfs on ``/tmp``,
-   ``/dev/shm`` and the home directory (hiding the template's), then forks the kernel
-   (PID 2) and reaps every process of the namespace until the kernel exits;
-3. the kernel enters the new home directory, drops to its per-kernel uid (all
-   capabilities go), sets ``no_new_privs``, loads the seccomp filter, sets the
-   resource limits, keeps only its two protocol pipes (stdin/stdout/stderr become
-   ``/dev/null``) and runs the worker loop of :mod:`._worker`.
+1. the template sets a new PID namespace for its next children (``unshare``) and
+   spawns ``sleep`` as its PID 1 (``posix_spawn``: no copy of the template's memory;
+   it only holds the namespace: killing it kills every process in the namespace);
+2. the template forks the kernel into the namespace (PID 2) and puts its own
+   namespace back (``setns``);
+3. the kernel, still root, unshares the mount, IPC, UTS, network and cgroup
+   namespaces, makes every mount private, mounts a fresh ``/proc`` (its own
+   namespace only) and fresh size-capped tmpfs on ``/tmp``, ``/dev/shm`` and the home
+   directory (hiding the template's);
+4. it enters the new home directory, drops to its per-kernel uid (all capabilities
+   go), dies with the template (``PR_SET_PDEATHSIG``), sets ``no_new_privs``, loads
+   the seccomp filter, sets the resource limits, keeps only its two protocol pipes
+   (stdin/stdout/stderr become ``/dev/null``) and runs the worker loop of
+   :mod:`._worker`.
+
+To close a kernel the template kills its init and reaps the kernel and the init; an
+init is reaped only once every process of its namespace is gone.
 
 At level ``none`` (``--no-sandbox``) the template is a plain child process and the
 kernel is a plain fork in its own session with the limits (no isolation, as before).
@@ -41,6 +48,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,7 +65,6 @@ from ._sandbox import (
     _pids_in_ns,
     _set_limits,
     _UidSlot,
-    cpu_seconds,
     seccomp_program,
 )
 
@@ -76,6 +83,8 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND = 1, 2, 4, 
 _MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP = 1, 4, 38, 22
 _SETUP_FAILED = 121  # exit status of a kernel whose isolation could not be set up
+# PID 1 of each kernel's namespace (it holds the namespace; it runs no Python)
+_SLEEP = shutil.which("sleep", path="/usr/bin:/bin") or "/bin/sleep"
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -171,6 +180,9 @@ class _Template:
             self.close()
             raise SandboxError(f"the template did not start ({hello})")
         self.why = ""
+        if isinstance(base, BwrapLauncher) and not hello.get("init"):
+            self.close()
+            raise _Unusable("no sleep program for the kernels' namespaces (/usr/bin/sleep)")
         if hello.get("threads") != 1:
             self.close()
             raise _Unusable(
@@ -223,7 +235,6 @@ class ForkedKernel:
     def __init__(self, template: _Template, kid: int, ns: str | None, slot, level: str):
         self.template, self.kid, self.ns, self._slot = template, kid, ns, slot
         self.level = level
-        self.signal_offset = ns is not None  # the init reports a signal N as 128 + N
         self.status: int | None = None
         self.cpu = 0.0  # CPU seconds of its processes when it was closed
         self.closed = False
@@ -244,19 +255,29 @@ class ForkedKernel:
             status = reply.get("status")
             if not isinstance(status, int):
                 raise subprocess.TimeoutExpired("kernel", timeout)
-            if self.signal_offset and status > 128:
-                status = -(status - 128)
             self.status = status
         return self.status
 
     def close(self) -> None:
-        """Kill every process of the kernel; return once all are gone (else raise)."""
+        """Kill every process of the kernel; return once all are gone (else raise).
+
+        The template kills the namespace's init and reaps the kernel and the init:
+        once the init is reaped its namespace is empty (the kernel guarantees it), so
+        no ``/proc`` scan is needed. If the template cannot tell, every process of
+        the namespace is found in ``/proc`` and killed here.
+        """
         if self.closed:
             return
         self.closed = True
+        reply: dict = {}
+        with contextlib.suppress(SandboxError):
+            reply = self.template.request({"op": "kill", "id": self.kid, "timeout": 10}, timeout=40)
+        if isinstance(reply.get("status"), int) and self.status is None:
+            self.status = reply["status"]
+        if isinstance(reply.get("cpu"), float):
+            self.cpu = reply["cpu"]
         survivors: list[int] = []
-        if self.ns is not None:
-            self.cpu = cpu_seconds(_pids_in_ns(self.ns))
+        if reply.get("gone") is not True and self.ns is not None:
             deadline = time.monotonic() + 10
             while (pids := _pids_in_ns(self.ns)) and time.monotonic() < deadline:
                 first = [p for p in pids if _ns_pid(p) == 1]  # its init: kills them all
@@ -265,13 +286,11 @@ class ForkedKernel:
                         os.kill(pid, signal.SIGKILL)
                 time.sleep(0.002)
             survivors = _pids_in_ns(self.ns)
-        else:  # level none: its own session
+        elif reply.get("gone") is not True:  # level none: its own session
             with contextlib.suppress(OSError):
                 os.killpg(self.kid, signal.SIGKILL)
         if self._slot is not None:
             survivors += self._slot.finish()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.wait(10)  # the template reaps its child
         if survivors:
             raise SandboxError(f"processes of a kernel survived: {survivors}")
 
@@ -533,6 +552,8 @@ def _kernel(msg: dict, fds: list[int]) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # every capability is dropped here
+        # (a change of uid clears it): the kernel dies with its parent, the template
+        _check(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
         _check(libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")
         _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _load_seccomp(libc)
@@ -584,29 +605,10 @@ def _probe(fd: int, hidden: list[str], rebind: list[str]) -> None:
     os.write(fd, json.dumps(report).encode())
 
 
-def _init(msg: dict, fds: list[int], limits: KernelLimits) -> None:
-    """PID 1 of the kernel's namespace: private mounts, fork the kernel, reap; exits."""
-    libc = _libc()
-    _check(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    _private_mounts(libc, msg.get("rebind", []), limits)
-    kernel = os.fork()
-    if kernel == 0:
-        try:
-            _kernel(msg, fds)
-        finally:
-            os._exit(_SETUP_FAILED)
-    for fd in fds:
-        os.close(fd)
-    os.closerange(3, 1 << 20)
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(_SETUP_FAILED)
-        if pid == kernel:
-            if os.WIFSIGNALED(status):
-                os._exit(128 + os.WTERMSIG(status))
-            os._exit(os.WEXITSTATUS(status))
+def _isolated_kernel(msg: dict, fds: list[int]) -> None:
+    """PID 2 of a fresh namespace, still root: private mounts, then :func:`_kernel`."""
+    _private_mounts(_libc(), msg.get("rebind", []), KernelLimits(**msg["limits"]))
+    _kernel(msg, fds)
 
 
 def _private_mounts(libc, rebind: list[str], limits: KernelLimits) -> None:
@@ -629,24 +631,36 @@ def _private_mounts(libc, rebind: list[str], limits: KernelLimits) -> None:
         os.close(fd)
 
 
-def _spawn_isolated(msg: dict, fds: list[int], ctl: int, own_pidns: int) -> tuple[int, str]:
-    """Fork PID 1 of a new PID namespace running :func:`_init`; returns (pid, ns)."""
+def _spawn_isolated(msg: dict, fds: list[int], ctl: int, own_pidns: int) -> tuple[int, int, str]:
+    """A kernel in a new PID namespace; returns (its pid, its init's pid, the namespace).
+
+    The namespace's PID 1 is ``sleep`` (spawned without copying the template's memory):
+    it only holds the namespace, and killing it kills every process in it. The kernel
+    is then forked into the namespace as PID 2, a child of the template.
+    """
     libc = _libc()
-    limits = KernelLimits(**msg["limits"])
     _check(libc.unshare(_CLONE_NEWPID), "unshare(CLONE_NEWPID)")
     try:
-        pid = os.fork()
+        for fd in fds:
+            os.set_inheritable(fd, False)  # the kernel's pipes: not for the init
+        init = os.posix_spawn(_SLEEP, ["sleep", "2147483647"], {})
+        try:
+            # (the link reads only once the namespace has its first process)
+            ns = os.readlink("/proc/self/ns/pid_for_children")
+            pid = os.fork()
+        except BaseException:
+            os.kill(init, signal.SIGKILL)
+            os.waitpid(init, 0)
+            raise
         if pid == 0:
             try:
                 os.close(ctl)
-                _init(msg, fds, limits)
+                _isolated_kernel(msg, fds)
             finally:
                 os._exit(_SETUP_FAILED)
-        # (the link reads only once the namespace has its first process)
-        ns = os.readlink("/proc/self/ns/pid_for_children")
     finally:
         _check(libc.setns(own_pidns, _CLONE_NEWPID), "setns")
-    return pid, ns
+    return pid, init, ns
 
 
 def _spawn_plain(msg: dict, fds: list[int], ctl: int) -> int:
@@ -678,10 +692,11 @@ def _serve(ctl: socket.socket) -> None:
         return
     failed = _preimport(first.get("preimport", []))
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
-    children: set[int] = set()
+    children: dict[int, _Child] = {}
     threads = _threads()
     names = _thread_names() if threads != 1 else []
-    _send(ctl, {"op": "ready", "threads": threads, "thread_names": names, "failed": failed})
+    ready = {"op": "ready", "threads": threads, "thread_names": names, "failed": failed}
+    _send(ctl, {**ready, "init": _SLEEP if os.access(_SLEEP, os.X_OK) else None})
     while True:
         msg, fds = _recv(ctl, 10**7)
         if msg is None:
@@ -691,6 +706,8 @@ def _serve(ctl: socket.socket) -> None:
             reply = _handle_spawn(msg, fds, ctl.fileno(), own_pidns, children)
         elif op == "wait":
             reply = _handle_wait(msg, children)
+        elif op == "kill":
+            reply = _handle_kill(msg, children)
         else:
             for fd in fds:
                 os.close(fd)
@@ -718,17 +735,28 @@ def _preimport(names: list[str]) -> list[str]:
     return failed
 
 
-def _handle_spawn(msg: dict, fds: list[int], ctl: int, own_pidns: int, children: set) -> dict:
+class _Child:
+    """A kernel the template forked: its init (bubblewrap level), status and CPU."""
+
+    def __init__(self, pid: int, init: int | None):
+        self.pid, self.init = pid, init
+        self.status: int | None = None
+        self.cpu = 0.0
+
+
+def _handle_spawn(
+    msg: dict, fds: list[int], ctl: int, own_pidns: int, children: dict[int, _Child]
+) -> dict:
     try:
         if _threads() != 1:
             raise OSError("the template has more than one thread")
         if len(fds) != 2:
             raise OSError("spawn needs two file descriptors")
         if msg.get("isolate"):
-            pid, ns = _spawn_isolated(msg, fds, ctl, own_pidns)
+            pid, init, ns = _spawn_isolated(msg, fds, ctl, own_pidns)
         else:
-            pid, ns = _spawn_plain(msg, fds, ctl), None
-        children.add(pid)
+            pid, init, ns = _spawn_plain(msg, fds, ctl), None, None
+        children[pid] = _Child(pid, init)
         return {"op": "spawned", "id": pid, "ns": ns}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return {"op": "error", "error": str(exc)[:500]}
@@ -737,24 +765,68 @@ def _handle_spawn(msg: dict, fds: list[int], ctl: int, own_pidns: int, children:
             os.close(fd)
 
 
-def _handle_wait(msg: dict, children: set) -> dict:
-    """Reap child ``id`` within ``timeout`` seconds; its status, or None if running."""
-    pid = msg.get("id")
-    deadline = time.monotonic() + float(msg.get("timeout", 0))
-    while pid in children:
-        try:
-            done, st = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            children.discard(pid)
-            return {"op": "status", "status": _SETUP_FAILED}
-        if done:
-            children.discard(pid)
-            status = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
-            return {"op": "status", "status": status}
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.002)
-    return {"op": "status", "status": None}
+def _reap(pid: int, deadline: float) -> tuple[int, float] | None:
+    """Reap child ``pid`` by ``deadline``: (status, CPU seconds of it and of the
+    children it reaped), ``-N`` for signal N; None if it is still running."""
+    fd = None
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.pidfd_open(pid)  # readable once it has exited: no polling
+    try:
+        while True:
+            try:
+                done, st, ru = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                return _SETUP_FAILED, 0.0
+            if done:
+                status = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
+                return status, ru.ru_utime + ru.ru_stime
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if fd is not None:
+                select.select([fd], [], [], left)
+            else:
+                time.sleep(min(0.002, left))
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _handle_wait(msg: dict, children: dict[int, _Child]) -> dict:
+    """Reap kernel ``id`` within ``timeout`` seconds; its status, or None if running."""
+    child = children.get(msg.get("id"))  # type: ignore[arg-type]
+    if child is not None and child.status is None:
+        got = _reap(child.pid, time.monotonic() + float(msg.get("timeout", 0)))
+        if got is not None:
+            child.status, child.cpu = got
+    return {"op": "status", "status": None if child is None else child.status}
+
+
+def _handle_kill(msg: dict, children: dict[int, _Child]) -> dict:
+    """Kill kernel ``id`` and everything it started; reap it (and its init).
+
+    Killing the init of a PID namespace kills every process in it, and the init is
+    reaped only once all of them are gone: ``gone`` true means the namespace is empty.
+    """
+    child = children.pop(msg.get("id"), None)  # type: ignore[arg-type]
+    if child is None:
+        return {"op": "killed", "gone": False, "error": "no such kernel"}
+    deadline = time.monotonic() + float(msg.get("timeout", 10))
+    with contextlib.suppress(OSError):
+        if child.init is not None:
+            os.kill(child.init, signal.SIGKILL)
+        else:
+            os.killpg(child.pid, signal.SIGKILL)  # level none: its session
+    if child.status is None:
+        got = _reap(child.pid, deadline)
+        if got is not None:
+            child.status, child.cpu = got
+    gone = child.status is not None
+    if child.init is not None:
+        got = _reap(child.init, deadline)
+        gone = gone and got is not None
+        child.cpu += got[1] if got else 0.0
+    return {"op": "killed", "gone": gone, "status": child.status, "cpu": child.cpu}
 
 
 def main(argv: list[str] | None = None) -> None:
