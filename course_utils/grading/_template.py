@@ -812,11 +812,10 @@ def _handle_kill(msg: dict, children: dict[int, _Child]) -> dict:
     if child is None:
         return {"op": "killed", "gone": False, "error": "no such kernel"}
     deadline = time.monotonic() + float(msg.get("timeout", 10))
-    with contextlib.suppress(OSError):
-        if child.init is not None:
-            os.kill(child.init, signal.SIGKILL)
-        else:
-            os.killpg(child.pid, signal.SIGKILL)  # level none: its session
+    targets = [child.init] if child.init is not None else [-child.pid, child.pid]
+    for target in targets:  # level none: its session (and it, if not yet its own)
+        with contextlib.suppress(OSError):
+            os.kill(target, signal.SIGKILL)
     if child.status is None:
         got = _reap(child.pid, deadline)
         if got is not None:
