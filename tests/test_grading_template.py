@@ -116,3 +116,36 @@ def test_the_grader_prints_template_events_to_the_instructor(capsys):
     progress.tick("bob", {})
     err = capsys.readouterr().err
     assert err == "course-grade: while grading alice: the kernel template died (exit status -9)\n"
+
+
+@pytest.mark.skipif("bubblewrap" not in LEVELS, reason="no bubblewrap template here")
+def test_closing_a_kernel_with_live_children_needs_no_proc_scan_and_leaves_nothing(
+    monkeypatch,
+):
+    """The template kills the namespace's init and reaps it: a reaped init means an
+    empty namespace, so the grader's /proc scan-and-kill fallback is not needed."""
+    tl = _launcher("bubblewrap")
+    try:
+        k = Kernel(LIMITS, [], time.monotonic() + 60, tl)
+        code = (
+            "import os, sys, multiprocessing.util as mu\n"
+            "argv = [os.fsencode(a) for a in (sys.executable, '-c', "
+            "'import os, time; os.setsid(); time.sleep(60)')]\n"
+            "pids = [mu.spawnv_passfds(argv[0], argv, []) for _ in range(5)]\n"
+            "print(len(pids))"
+        )
+        reply = k.request({"op": "exec", "cell": "c", "code": code}, time.monotonic() + 30)
+        assert reply["output"].strip() == "5", reply
+        ns = k.box.ns
+        assert len(_template._pids_in_ns(ns)) >= 7  # sleep, the kernel, its five children
+
+        def no_scan(ns):
+            raise AssertionError("the fallback scan ran")
+
+        monkeypatch.setattr(_template, "_pids_in_ns", no_scan)
+        k.close()
+        monkeypatch.undo()
+        assert _template._pids_in_ns(ns) == []
+        assert isinstance(k.box.status, int)  # the kernel was reaped (by the template)
+    finally:
+        tl.close()
