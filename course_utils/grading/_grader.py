@@ -422,7 +422,6 @@ def _write_results(t, names, runs, expected, out: Path, level: str, only, old_ro
             report["name"] = name
             report["isolation"] = run.get("isolation") or level
             report["grader_rss_mb"] = run.get("grader_rss_mb", 0.0)
-            report["kernel_cpu"] = run.get("kernel_cpu", 0.0)
             reports.append(report)
             writer.write(f"{name}/results.json", json.dumps(results_json(report), indent=1) + "\n")
             writer.write(f"{name}/feedback.md", feedback_md(name, t.name, report))

@@ -295,7 +295,6 @@ class _Run:
         self.truncated = False
         self.probe_bytes = 0
         self.levels: list[str] = []  # how each kernel was started (template or launch)
-        self.cpu = 0.0  # CPU seconds of the kernels (where the sandbox can tell)
 
     def add_log(self, text: str) -> None:
         if self.log.tell() < MAX_LOG_CHARS:
@@ -369,10 +368,7 @@ class _Run:
     def close(self) -> None:
         if self.kernel is not None:
             kernel, self.kernel = self.kernel, None
-            try:
-                kernel.close()
-            finally:
-                self.cpu += getattr(kernel.box, "cpu", 0.0)
+            kernel.close()
 
     def result(self) -> dict:
         return {
@@ -383,5 +379,4 @@ class _Run:
             "time": time.monotonic() - self.t0,
             "truncated": self.truncated,
             "isolation": ", ".join(self.levels),
-            "kernel_cpu": self.cpu,
         }

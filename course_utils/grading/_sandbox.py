@@ -246,23 +246,6 @@ def _alive(pid: str) -> bool:
     return state not in (b"Z", b"X")
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User+sys CPU seconds of ``pids`` and of the children they reaped, from /proc
-    (read before a kernel is killed: killed namespaces are reaped out of our sight)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-        except (OSError, ValueError, IndexError):
-            pass
-    return total / _TICK
-
-
 def _pids_in_ns(ns: str) -> list[int]:
     out = []
     for d in os.listdir("/proc"):
@@ -362,7 +345,6 @@ class Sandboxed:
         self._ns, self._init_pid, self._slot = ns, init_pid, slot
         self.errfile = None  # where the kernel's stderr went, if kept
         self.signal_offset = False  # bwrap reports a child killed by signal N as 128 + N
-        self.cpu = 0.0  # CPU seconds of its processes when it was closed (bubblewrap)
         self.closed = False
 
     def wait(self, timeout: float) -> int:
@@ -396,12 +378,9 @@ class Sandboxed:
         """
         if self.closed:
             return
-        if self._ns is not None:
-            self.cpu = cpu_seconds(_pids_in_ns(self._ns))
         if self._init_pid is not None:  # killing the namespace's init kills all of it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self._init_pid, signal.SIGKILL)
-            # bwrap then reaps it and exits: the kernel's CPU time stays accounted to us
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
         with contextlib.suppress(ProcessLookupError, PermissionError):

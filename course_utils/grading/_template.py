@@ -11,7 +11,7 @@ Protocol (a ``SOCK_SEQPACKET`` socket, one JSON object per packet, file descript
 as ``SCM_RIGHTS``): ``{"preimport": [...]}`` -> ``{"op": "ready", "threads": n}``;
 ``{"op": "spawn", ...}`` + two fds -> ``{"op": "spawned", "id", "ns"}``;
 ``{"op": "wait", "id", "timeout"}`` -> ``{"op": "status", "status": int | None}``;
-``{"op": "kill", "id", "timeout"}`` -> ``{"op": "killed", "gone", "status", "cpu"}``.
+``{"op": "kill", "id", "timeout"}`` -> ``{"op": "killed", "gone", "status"}``.
 
 At level ``bubblewrap`` the template runs under bwrap as today's kernels do (same
 read-only binds, private tmpfs, no network), as root without a user namespace,
@@ -179,7 +179,6 @@ class _Template:
         if not hello or hello.get("op") != "ready":
             self.close()
             raise SandboxError(f"the template did not start ({hello})")
-        self.why = ""
         if isinstance(base, BwrapLauncher) and not hello.get("init"):
             self.close()
             raise _Unusable("no sleep program for the kernels' namespaces (/usr/bin/sleep)")
@@ -190,6 +189,7 @@ class _Template:
                 f"({str(hello.get('thread_names'))[:200]}; forking a threaded process is unsafe)"
             )
         self.dead = False
+        self.why = ""  # what killed it, when a request finds it dead
 
     def request(self, msg: dict, fds: tuple[int, ...] = (), timeout: float = SPAWN_TIMEOUT):
         try:
@@ -236,7 +236,6 @@ class ForkedKernel:
         self.template, self.kid, self.ns, self._slot = template, kid, ns, slot
         self.level = level
         self.status: int | None = None
-        self.cpu = 0.0  # CPU seconds of its processes when it was closed
         self.closed = False
 
     def wait(self, timeout: float) -> int:
@@ -274,10 +273,10 @@ class ForkedKernel:
             reply = self.template.request({"op": "kill", "id": self.kid, "timeout": 10}, timeout=40)
         if isinstance(reply.get("status"), int) and self.status is None:
             self.status = reply["status"]
-        if isinstance(reply.get("cpu"), float):
-            self.cpu = reply["cpu"]
         survivors: list[int] = []
-        if reply.get("gone") is not True and self.ns is not None:
+        if reply.get("gone") is True:
+            pass  # the template killed and reaped all of it
+        elif self.ns is not None:
             deadline = time.monotonic() + 10
             while (pids := _pids_in_ns(self.ns)) and time.monotonic() < deadline:
                 first = [p for p in pids if _ns_pid(p) == 1]  # its init: kills them all
@@ -286,7 +285,7 @@ class ForkedKernel:
                         os.kill(pid, signal.SIGKILL)
                 time.sleep(0.002)
             survivors = _pids_in_ns(self.ns)
-        elif reply.get("gone") is not True:  # level none: its own session
+        else:  # level none: its own session
             with contextlib.suppress(OSError):
                 os.killpg(self.kid, signal.SIGKILL)
         if self._slot is not None:
@@ -359,25 +358,17 @@ class TemplateLauncher(Launcher):
             return self._template
         if self._template is not None:
             self._failed(f"the kernel template died ({self._template.death()})")
-            with contextlib.suppress(SandboxError):
-                self._template.close()
-            self._template = None
+            self._replace(self._template)
         while self.broken is None:
             self.starts += 1
+            tmpl = None
             try:
                 tmpl = _Template(self.base, env, limits, self.preimport)
-            except _Unusable as exc:
-                self._give_up(str(exc))
-                continue
-            except SandboxError as exc:
-                self._failed(str(exc))
-                continue
-            try:
                 self._probe(tmpl, limits)
             except SandboxError as exc:
-                with contextlib.suppress(SandboxError):
-                    tmpl.close()
-                if isinstance(exc, _Unusable):  # not isolated: never use it again
+                if tmpl is not None:
+                    self._replace(tmpl)
+                if isinstance(exc, _Unusable):  # threaded or not isolated: never again
                     self._give_up(str(exc))
                 else:
                     self._failed(str(exc))
@@ -477,6 +468,7 @@ class TemplateLauncher(Launcher):
         return self.base.start(argv, env, pass_fds, limits)
 
     def _replace(self, tmpl: _Template) -> None:
+        """Stop ``tmpl``; the next kernel starts a new template."""
         with contextlib.suppress(SandboxError):
             tmpl.close()
         if self._template is tmpl:
@@ -736,12 +728,17 @@ def _preimport(names: list[str]) -> list[str]:
 
 
 class _Child:
-    """A kernel the template forked: its init (bubblewrap level), status and CPU."""
+    """A kernel the template forked: its pid, its init's (bubblewrap level), its status."""
 
     def __init__(self, pid: int, init: int | None):
         self.pid, self.init = pid, init
         self.status: int | None = None
-        self.cpu = 0.0
+
+    def reap(self, deadline: float) -> int | None:
+        """Its exit status once reaped (by ``deadline``), else None."""
+        if self.status is None:
+            self.status = _reap(self.pid, deadline)
+        return self.status
 
 
 def _handle_spawn(
@@ -765,21 +762,20 @@ def _handle_spawn(
             os.close(fd)
 
 
-def _reap(pid: int, deadline: float) -> tuple[int, float] | None:
-    """Reap child ``pid`` by ``deadline``: (status, CPU seconds of it and of the
-    children it reaped), ``-N`` for signal N; None if it is still running."""
+def _reap(pid: int, deadline: float) -> int | None:
+    """Reap child ``pid`` by ``deadline``: its exit status (``-N`` for signal N), or
+    None if it is still running."""
     fd = None
     with contextlib.suppress(OSError, AttributeError):
         fd = os.pidfd_open(pid)  # readable once it has exited: no polling
     try:
         while True:
             try:
-                done, st, ru = os.wait4(pid, os.WNOHANG)
+                done, st = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                return _SETUP_FAILED, 0.0
+                return _SETUP_FAILED
             if done:
-                status = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
-                return status, ru.ru_utime + ru.ru_stime
+                return -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -795,11 +791,8 @@ def _reap(pid: int, deadline: float) -> tuple[int, float] | None:
 def _handle_wait(msg: dict, children: dict[int, _Child]) -> dict:
     """Reap kernel ``id`` within ``timeout`` seconds; its status, or None if running."""
     child = children.get(msg.get("id"))  # type: ignore[arg-type]
-    if child is not None and child.status is None:
-        got = _reap(child.pid, time.monotonic() + float(msg.get("timeout", 0)))
-        if got is not None:
-            child.status, child.cpu = got
-    return {"op": "status", "status": None if child is None else child.status}
+    deadline = time.monotonic() + float(msg.get("timeout", 0))
+    return {"op": "status", "status": None if child is None else child.reap(deadline)}
 
 
 def _handle_kill(msg: dict, children: dict[int, _Child]) -> dict:
@@ -816,16 +809,10 @@ def _handle_kill(msg: dict, children: dict[int, _Child]) -> dict:
     for target in targets:  # level none: its session (and it, if not yet its own)
         with contextlib.suppress(OSError):
             os.kill(target, signal.SIGKILL)
-    if child.status is None:
-        got = _reap(child.pid, deadline)
-        if got is not None:
-            child.status, child.cpu = got
-    gone = child.status is not None
+    gone = child.reap(deadline) is not None
     if child.init is not None:
-        got = _reap(child.init, deadline)
-        gone = gone and got is not None
-        child.cpu += got[1] if got else 0.0
-    return {"op": "killed", "gone": gone, "status": child.status, "cpu": child.cpu}
+        gone = _reap(child.init, deadline) is not None and gone
+    return {"op": "killed", "gone": gone, "status": child.status}
 
 
 def main(argv: list[str] | None = None) -> None:
